@@ -1,0 +1,12 @@
+"""The ``spectool`` command line. Each command group lives in its own module and
+registers itself on :data:`app`."""
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="spectool: deep learning on SDSS / LAMOST spectra.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+
+
+def main() -> None:  # pragma: no cover - thin wrapper
+    app()
