@@ -155,3 +155,76 @@ def _json_default(obj):
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj)}")
+
+
+class StoreWriter:
+    """Fill a store row by row in memory-mapped arrays, then commit it atomically.
+
+    For stores larger than RAM (ingest of real surveys)::
+
+        with StoreWriter(path, n=N, length=L, ivar=True) as w:
+            w.flux[i] = row            # (N, L) float32 memmaps: flux, ivar, images
+            ...
+            w.commit(wavelength=wave, meta=meta, info=info)
+        store = SpectrumStore.open(path)
+
+    Nothing appears at ``path`` unless :meth:`commit` ran and the block exited
+    without an exception (the temporary directory is then renamed into place).
+    """
+
+    def __init__(self, path: str | Path, *, n: int, length: int, ivar: bool = False,
+                 image_shape: tuple[int, ...] | None = None) -> None:
+        self.path = Path(path)
+        self.n, self.length = int(n), int(length)
+        self._want_ivar, self._image_shape = ivar, image_shape
+        self._committed = False
+        self.flux = self.ivar = self.images = None
+
+    def __enter__(self) -> "StoreWriter":
+        from numpy.lib.format import open_memmap
+
+        self._ctx = atomic_path(self.path)
+        self.tmp = self._ctx.__enter__()
+        self.tmp.mkdir()
+        self.flux = open_memmap(self.tmp / "flux.npy", "w+", np.float32, (self.n, self.length))
+        if self._want_ivar:
+            self.ivar = open_memmap(self.tmp / "ivar.npy", "w+", np.float32, (self.n, self.length))
+        if self._image_shape is not None:
+            self.images = open_memmap(self.tmp / "images.npy", "w+", np.float32, (self.n, *self._image_shape))
+        return self
+
+    def commit(self, *, wavelength: np.ndarray, meta: pd.DataFrame, info: dict[str, Any]) -> None:
+        """Validate ``meta``/``wavelength``, write them with ``info.json`` and the checksums."""
+        wavelength = np.asarray(wavelength, dtype=np.float64)
+        if wavelength.shape != (self.length,):
+            raise DatasetError(f"wavelength {wavelength.shape} does not match length {self.length}", self.path)
+        if len(meta) != self.n:
+            raise DatasetError(f"meta has {len(meta)} rows for {self.n} spectra", self.path)
+        if "object_id" not in meta.columns:
+            raise DatasetError("meta needs an 'object_id' column", self.path)
+        ids = meta["object_id"].astype(str)
+        if ids.duplicated().any():
+            raise DatasetError(f"duplicate object_id {ids[ids.duplicated()].iloc[0]!r}", self.path)
+        meta = meta.reset_index(drop=True).copy()
+        meta["object_id"] = ids.to_numpy()
+        np.save(self.tmp / "wavelength.npy", wavelength)
+        sums = {}
+        for name in ARRAYS:
+            arr = getattr(self, name) if name != "wavelength" else None
+            if arr is not None:
+                arr.flush()
+            if (self.tmp / f"{name}.npy").is_file():
+                sums[name] = sha256_file(self.tmp / f"{name}.npy")
+        meta.to_parquet(self.tmp / "meta.parquet", index=False)
+        full = dict(info)
+        full.update(format_version=FORMAT_VERSION, n=self.n, length=self.length, sha256=sums)
+        (self.tmp / "info.json").write_text(json.dumps(full, indent=2, default=_json_default))
+        self._committed = True
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self.flux = self.ivar = self.images = None  # release the memmaps before the rename
+        if exc_type is None and not self._committed:
+            exc_type, exc = DatasetError, DatasetError("StoreWriter closed without commit()", self.path)
+            self._ctx.__exit__(exc_type, exc, None)
+            raise exc
+        return bool(self._ctx.__exit__(exc_type, exc, tb))

@@ -10,3 +10,9 @@ app = typer.Typer(help="spectool: deep learning on SDSS / LAMOST spectra.", no_a
 
 def main() -> None:  # pragma: no cover - thin wrapper
     app()
+
+
+from . import download as _download  # noqa: E402,F401
+from . import mock as _mock  # noqa: E402,F401
+from . import info as _info  # noqa: E402,F401
+from . import ingest as _ingest  # noqa: E402,F401

@@ -21,6 +21,26 @@ SS_L = ["A0", "A1", "A2", "A3", "A5", "A6", "A7", "F0", "F2", "F3", "F4", "F5", 
         "G0", "G1", "G2", "G3", "G4", "G5", "G6", "G7", "G8", "G9",
         "K0", "K1", "K2", "K3", "K4", "K5", "K7", "M0", "M1", "M2", "M3", "M4"]
 
+# FC sets (the paper lists 54 / 52 stellar + GALAXY + QSO and 49 classes but not the names): spectool's choice of
+# SDSS-like (Indo-US template letters) and LAMOST-like subclasses that the mock survey can model.
+FC_S = ["GALAXY", "QSO", "O", "B0", "B1", "B2", "B3", "B5", "B6", "B7", "B8", "B9",
+        "A0", "A1", "A2", "A3", "A4", "A5", "A6", "A8", "A9", "F0", "F2", "F3", "F5", "F6", "F8", "F9",
+        "G0", "G1", "G2", "G3", "G4", "G5", "G8", "G9", "K0", "K1", "K2", "K3", "K4", "K5", "K7",
+        "M0", "M1", "M2", "M3", "M4", "M5", "M6", "M7", "M8", "B4", "F7"]
+FC_L = ["GALAXY", "QSO", "O", "B5", "B6", "B9", "A9", "F8", "M5", "M6", "M7", "M8"] + SS_L
+
+
+def _abundance(classes: list[str], galaxy: float, qso: float) -> dict[str, float]:
+    """Relative abundance per class: galaxies and QSOs as given, stars sharing the rest with
+    weights rising from O/B (rare) to F/G/K (common) and falling through late M."""
+    letter_weight = {"O": 0.02, "B": 0.08, "A": 0.5, "F": 2.0, "G": 2.2, "K": 1.8, "M": 0.9}
+    stars = [c for c in classes if c not in ("GALAXY", "QSO")]
+    w = {c: letter_weight[c[0]] * (0.35 if c[0] == "M" and c[1:].isdigit() and int(c[1:]) >= 5 else 1.0) for c in stars}
+    total = sum(w.values())
+    out = {c: (1.0 - galaxy - qso) * v / total for c, v in w.items()}
+    out.update(GALAXY=galaxy, QSO=qso)
+    return {c: out[c] for c in classes}
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -74,9 +94,11 @@ for _p in [
     _mspc("SS-S>10", "sdss", SS_S10, 10, "SDSS stellar subclasses (24, no A4), S/N > 10"),
     _mspc("SS-L>5", "lamost", SS_L, 5, "LAMOST stellar subclasses (37), S/N > 5"),
     _mspc("SS-L>10", "lamost", SS_L, 10, "LAMOST stellar subclasses (37), S/N > 10"),
-    # FC sets: class lists and relative abundances are set by spectool.mock (FC_S/FC_L there).
-    _mspc("FC-S", "sdss", [], 0, "SDSS full classification: 54 classes incl. GALAXY and QSO, imbalanced, low S/N"),
-    _mspc("FC-L", "lamost", [], 0, "LAMOST full classification: 49 classes incl. GALAXY and QSO, imbalanced, low S/N"),
+    # FC sets: every class, imbalanced like a random survey draw, no S/N cut.
+    _mspc("FC-S", "sdss", FC_S, 0, "SDSS full classification: 54 classes incl. GALAXY and QSO, imbalanced, low S/N",
+          n_total=108000, quick_total=2160, extra={"abundance": _abundance(FC_S, galaxy=0.30, qso=0.12), "snr_median": 8.0}),
+    _mspc("FC-L", "lamost", FC_L, 0, "LAMOST full classification: 49 classes incl. GALAXY and QSO, imbalanced, low S/N",
+          n_total=98000, quick_total=1960, extra={"abundance": _abundance(FC_L, galaxy=0.04, qso=0.02), "snr_median": 25.0}),
     Preset(name="spfusion/redclump", paper="spfusion", task="regression", survey="lamost", preprocess="spfusion",
            targets=("mass", "age"), n_folds=3, split=(0.7, 0.3, 0.0), n_total=55697, quick_total=300, images=True,
            description="Red-clump stars: LAMOST spectra + SDSS g,r,i cutouts; mass (Msun) and age (Gyr); 3 folds"),

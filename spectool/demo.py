@@ -1,0 +1,157 @@
+"""``python -m spectool.demo --mode quick --out DIR``: read a spectrum, run every recipe, save plots.
+
+Reads the real SDSS sample ``spec-0324-51616-0159.fits`` from ``../shared`` (or
+``$SPECTOOL_SHARED``) when present; otherwise writes a tiny *synthetic* SDSS
+spec-lite file (generated on the fly and labelled synthetic everywhere) and reads
+that. ``--mode full`` repeats the raw/preprocessed plots for every real file.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .spectrum import Spectrum
+from .wavelength import LOGLAM_STEP
+
+#: log10(lambda) of the first pixel of the SDSS and LAMOST coadds (both on the 1e-4 dex grid).
+GRID_START = {"sdss": 3.5793, "lamost": 3.5682}
+GRID_PIXELS = {"sdss": 3840, "lamost": 3909}
+#: A few strong stellar absorption lines (vacuum Angstrom) and their depths for the toy model.
+_LINES = ((3934.8, 0.6), (3969.6, 0.5), (4102.9, 0.4), (4341.7, 0.45), (4862.7, 0.5), (5176.7, 0.25),
+          (5895.9, 0.3), (6564.6, 0.55), (8500.4, 0.2), (8544.4, 0.25), (8664.5, 0.25))
+
+
+def synthetic_spectrum(seed: int = 0, survey: str = "sdss", teff: float = 6000.0, snr: float = 30.0,
+                       redshift: float = 1e-4, n_bad: int = 5) -> Spectrum:
+    """A toy *synthetic* stellar spectrum on the survey's native log-lambda grid (vacuum Angstrom).
+
+    Blackbody continuum at ``teff`` (K) times Gaussian absorption lines, Gaussian noise
+    giving a median S/N of ``snr``, and ``n_bad`` masked pixels. Not a physical model:
+    for demos, tests and benchmarks only; ``meta['synthetic']`` is True.
+    """
+    rng = np.random.default_rng(seed)
+    n = GRID_PIXELS[survey]
+    wave = 10.0 ** (GRID_START[survey] + LOGLAM_STEP * np.arange(n))
+    rest = wave / (1.0 + redshift)
+    x = 1.4388e8 / (rest * teff)  # h c / (lambda k T) with lambda in Angstrom
+    cont = (rest / 5500.0) ** -5 / np.expm1(x) * np.expm1(1.4388e8 / (5500.0 * teff))
+    depth = np.zeros(n)
+    for line, d in _LINES:
+        depth += d * np.exp(-0.5 * ((rest - line) / (2.0 + line / 3000.0)) ** 2)
+    model = 50.0 * cont * np.clip(1.0 - depth, 0.05, 1.0)
+    sigma = np.median(model) / snr
+    flux = (model + rng.normal(0.0, sigma, n)).astype(np.float32)
+    ivar = np.full(n, 1.0 / sigma**2, np.float32)
+    mask = np.zeros(n, bool)
+    mask[rng.choice(n, n_bad, replace=False)] = True
+    ivar[mask] = 0.0
+    fiber = int(rng.integers(1, 640))
+    meta = {
+        "survey": survey, "synthetic": True, "class": "STAR", "subclass": _subclass(teff),
+        "redshift": redshift, "snr": float(snr), "snr_bands": {b: float(snr) for b in "ugriz"},
+        "ra": float(rng.uniform(0, 360)), "dec": float(rng.uniform(-10, 60)),
+        "plate": 9999, "mjd": 55555, "fiber": fiber, "obsid": str(900000000 + fiber),
+        "object_id": f"spec-9999-55555-{fiber:04d}" if survey == "sdss" else f"spec-55555-SYNTH_sp01-{fiber:03d}",
+        "title": f"synthetic mock spectrum (Teff {teff:.0f} K, S/N {snr:g})",
+    }
+    return Spectrum(wave, flux, ivar, mask, meta)
+
+
+def _subclass(teff: float) -> str:
+    for limit, name in ((30000, "O5"), (10000, "B5"), (7500, "A0"), (6000, "F0"), (5200, "G0"), (3900, "K0")):
+        if teff >= limit:
+            return name
+    return "M0"
+
+
+def _shared() -> Path:
+    return Path(os.environ.get("SPECTOOL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+
+
+def _sample(out: Path) -> tuple[Path, bool]:
+    """(spectrum file, is_synthetic): the real SDSS sample, or a freshly written synthetic spec-lite file."""
+    real = _shared() / "data" / "real" / "sdss" / "spec-0324-51616-0159.fits"
+    if real.is_file():
+        return real, False
+    from .io import write_sdss_spec
+
+    path = out / "spec-9999-55555-synthetic.fits"
+    write_sdss_spec(synthetic_spectrum(seed=0), path)
+    return path, True
+
+
+def _plot_one(path: Path, out: Path, synthetic: bool) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from . import preprocess as P
+    from .io import read
+    from .plotting import style
+
+    spec = read(path)
+    spec = spec[0] if isinstance(spec, list) else spec
+    tag = "synthetic mock" if synthetic else f"real {spec.meta.get('survey', '')} spectrum".strip()
+    stem = spec.meta.get("object_id") or path.stem
+    ident = f"{stem} ({spec.meta.get('class') or '?'}/{spec.meta.get('subclass') or '?'}), {tag}"
+    written = []
+    with style():
+        fig, ax = plt.subplots(figsize=(10, 3.2))
+        spec.plot(ax=ax, show_noise=True, lines="stellar" if spec.meta.get("class") == "STAR" else None)
+        ax.set_title(f"raw: {ident}")
+        written.append(_save(fig, out / f"{stem}_raw.png"))
+
+        results = {"mspcnet": P.mspcnet(spec), "spfusion": P.spfusion(spec), "scanet": P.scanet(spec)}
+        fig, axes = plt.subplots(3, 1, figsize=(10, 7.5), constrained_layout=True)
+        for ax, (name, res) in zip(axes, results.items()):
+            real = ~res.padding
+            ax.plot(res.wavelength[real], res.flux[real], lw=0.6)
+            ax.plot(res.wavelength[res.mask], res.flux[res.mask], "r.", ms=2, label="repaired bad pixels")
+            frame = "rest-frame" if res.rest_frame else "observed"
+            ax.set_title(f"{name}: {len(res)} px model input, {int(real.sum())} real; {ident}", fontsize=8)
+            ax.set_xlabel(f"{frame} vacuum wavelength [Angstrom]")
+            ax.legend(loc="upper right")
+        written.append(_save(fig, out / f"{stem}_recipes.png"))
+
+        fig, ax = plt.subplots(figsize=(4.6, 4.2))
+        im = ax.imshow(P.fold_s(results["scanet"].flux), origin="lower", cmap="viridis")
+        fig.colorbar(im, ax=ax, label="continuum-normalised flux")
+        ax.set_title(f"SCA-Net S-fold 64x64\n{ident}", fontsize=8)
+        written.append(_save(fig, out / f"{stem}_scanet_fold.png"))
+    return written
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> list[Path]:
+    parser = argparse.ArgumentParser(prog="python -m spectool.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("quick", "full"), default="quick")
+    parser.add_argument("--out", type=Path, default=Path("demo_output"))
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    sample, synthetic = _sample(args.out)
+    files = [sample]
+    if args.mode == "full" and not synthetic:
+        files = sorted(p for p in (_shared() / "data" / "real").rglob("*") if p.is_file())
+    written = []
+    for f in files:
+        written += _plot_one(f, args.out, synthetic)
+    source = "synthetic mock spectrum (../shared absent)" if synthetic else f"{len(files)} real file(s) from {_shared()}"
+    print(f"spectool demo ({args.mode}): {source}")
+    for p in written:
+        print(f"  wrote {p}")
+    return written
+
+
+if __name__ == "__main__":
+    main()

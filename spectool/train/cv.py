@@ -1,0 +1,152 @@
+"""Cross-validation and experiment grids: runs x datasets x folds x seeds -> tidy results.
+
+An experiment YAML (:class:`~spectool.train.config.ExperimentConfig`) lists labelled
+runs (each a training config plus dotted overrides), the datasets, folds and seeds.
+Every grid cell is one :func:`~spectool.train.fit` run in its own directory::
+
+    <output_root>/<experiment>/<dataset slug>/<label slug>/fold<k>[-seed<s>]/
+
+A cell with ``done.json`` is skipped (its stored result is reused), so a killed
+experiment picks up where it stopped. The tidy results go to
+``<output_root>/<experiment>/results.csv`` and the paper-shaped table to ``table.csv``
+and ``table.txt``.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import re
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .._atomic import atomic_write_text
+from .config import ExperimentConfig, RunSpec, TrainConfig, load_experiment, run_config, to_dict
+from .tables import experiment_table
+
+
+def slug(text: str) -> str:
+    """File-system safe name: ``mspc/SS-S>5`` -> ``mspc_SS-S_gt5``, ``MSPC-Net`` -> ``MSPC-Net``."""
+    text = text.replace("/", "_").replace(">", "_gt").replace("<", "_lt")
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("_") or "x"
+
+
+@dataclass
+class Cell:
+    """One grid cell: which run, dataset, fold and seed, its config and directory."""
+
+    run: RunSpec
+    dataset: str | None
+    fold: int
+    seed: int
+    config: TrainConfig
+    run_dir: Path
+
+
+@dataclass
+class CVResult:
+    """Tidy per-run results of an experiment and its default paper-shaped table."""
+
+    experiment: ExperimentConfig
+    root: Path
+    results: pd.DataFrame
+    seconds: float
+
+    def table(self) -> pd.DataFrame:
+        return experiment_table(self.results, self.experiment.table)
+
+
+def grid(exp: ExperimentConfig, root: Path) -> list[Cell]:
+    """Every cell of the experiment, datasets outermost, then runs, folds and seeds."""
+    cells = []
+    multi_seed = len(exp.seeds) > 1
+    for dataset in exp.datasets or [None]:
+        for run in exp.runs:
+            for fold in exp.folds:
+                for seed in exp.seeds:
+                    cfg = run_config(exp, run, dataset, fold, seed)
+                    ds_name = dataset or cfg.data.dataset or Path(cfg.data.store or "store").name
+                    leaf = f"fold{fold}" + (f"-seed{seed}" if multi_seed else "")
+                    run_dir = root / slug(ds_name) / slug(run.label) / leaf
+                    cfg.name = f"{exp.name}/{slug(ds_name)}/{slug(run.label)}/{leaf}"
+                    cells.append(Cell(run, dataset, fold, seed, cfg, run_dir))
+    return cells
+
+
+def _run_cell(config: dict, run_dir: str, threads: int | None) -> dict[str, Any]:
+    """Fit one cell (in this or a worker process) and return its metrics and timing."""
+    import torch
+
+    from .fit import fit
+
+    if threads:
+        torch.set_num_threads(threads)
+    res = fit(config, run_dir=run_dir, progress=False)
+    return {**res.metrics, "seconds": res.done.get("seconds"), "skipped_done": False}
+
+
+def cross_validate(experiment: str | Path | dict | ExperimentConfig, overrides: Any = (), *,
+                   root: str | Path | None = None, jobs: int = 1, progress: bool = True) -> CVResult:
+    """Run (or resume) every cell of an experiment and aggregate the results.
+
+    Parameters
+    ----------
+    experiment
+        An experiment YAML path, shipped experiment name (``spectool/configs/experiments``),
+        mapping or :class:`ExperimentConfig`.
+    overrides
+        Dotted overrides of the experiment file itself (e.g. ``["folds=[0,1]"]``).
+    root
+        Parent directory of the experiment (default: the experiment's ``output_root``).
+    jobs
+        Cells trained in parallel processes (CPU: each gets ``cpu_count // jobs`` threads).
+    progress
+        Show a progress bar over cells.
+    """
+    from tqdm.auto import tqdm
+
+    exp = load_experiment(experiment, overrides)
+    base = Path(root) if root is not None else Path(exp.output_root)
+    exp_dir = base / slug(exp.name)
+    cells = grid(exp, exp_dir)
+    t0 = time.time()
+    rows: dict[int, dict[str, Any]] = {}
+    todo = []
+    for i, c in enumerate(cells):
+        if (c.run_dir / "done.json").is_file():
+            rows[i] = {**_run_cell(to_dict(c.config), str(c.run_dir), None), "skipped_done": True}
+        else:
+            todo.append(i)
+    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), disable=not progress, desc=exp.name, unit="run")
+    if jobs <= 1:
+        for i in todo:
+            bar.set_postfix_str(f"{cells[i].run.label} fold {cells[i].fold}")
+            rows[i] = _run_cell(to_dict(cells[i].config), str(cells[i].run_dir), None)
+            bar.update()
+    else:
+        threads = max(1, (mp.cpu_count() or 1) // jobs)
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = {pool.submit(_run_cell, to_dict(cells[i].config), str(cells[i].run_dir), threads): i
+                       for i in todo}
+            for fut in as_completed(futures):
+                rows[futures[fut]] = fut.result()
+                bar.update()
+    bar.close()
+    records = []
+    for i, c in enumerate(cells):
+        r = rows[i]
+        records.append({"experiment": exp.name, "group": c.run.group, "label": c.run.label,
+                        "model": c.config.model.name, "dataset": r.get("dataset", c.dataset), "fold": c.fold,
+                        "seed": c.seed, **{k: v for k, v in r.items() if k not in ("dataset", "fold", "seed", "model")},
+                        "run_dir": str(c.run_dir)})
+    results = pd.DataFrame(records)
+    result = CVResult(exp, exp_dir, results, time.time() - t0)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(exp_dir / "results.csv", results.to_csv(index=False))
+    table = result.table()
+    atomic_write_text(exp_dir / "table.csv", table.to_csv())
+    atomic_write_text(exp_dir / "table.txt", f"{exp.description or exp.name}\n\n{table.to_string()}\n")
+    return result

@@ -1,0 +1,157 @@
+"""Evaluation metrics for classification and regression, overall and per S/N bin.
+
+Classification (MSPC-Net protocol): micro accuracy, macro precision/recall/F1, the
+confusion matrix, per-class true positives with the top-1 false-negative source and
+top-1 false-positive target (MSPC-Net Table 5), and accuracy per S/N bin (Fig. 5).
+
+Regression (SPFusion / SCA-Net protocol): per parameter MAE, RMSE, bias (mean of
+prediction - truth) and sigma (standard deviation of the residuals), overall and in
+S/N bins of width 10 with S/N >= 100 pooled into one bin. Values are in the physical
+units of the targets (Msun, Gyr, K, dex).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import SpectoolError
+
+
+def _check_pair(a: np.ndarray, b: np.ndarray, what: str) -> None:
+    if a.shape[0] != b.shape[0]:
+        raise SpectoolError(f"{what}: {a.shape[0]} true values for {b.shape[0]} predictions")
+    if a.shape[0] == 0:
+        raise SpectoolError(f"{what}: no samples to evaluate")
+
+
+# --------------------------------------------------------------------- S/N bins
+def snr_bin_labels(snr: np.ndarray, width: float = 10.0, top: float = 100.0) -> np.ndarray:
+    """Bin label per sample: ``"0-10"``, ``"10-20"``, ..., ``">=100"`` (NaN S/N -> ``"unknown"``)."""
+    snr = np.asarray(snr, dtype=float)
+    out = np.empty(snr.shape, dtype=object)
+    lo = np.floor(np.clip(snr, 0, None) / width) * width
+    for i, (s, b) in enumerate(zip(snr, lo)):
+        if not np.isfinite(s):
+            out[i] = "unknown"
+        elif s >= top:
+            out[i] = f">={top:g}"
+        else:
+            out[i] = f"{b:g}-{b + width:g}"
+    return out
+
+
+def _bin_order(labels: pd.Series) -> list[str]:
+    def key(s: str) -> tuple[int, float]:
+        if s == "unknown":
+            return (2, 0.0)
+        return (1, 0.0) if s.startswith(">=") else (0, float(s.split("-")[0]))
+    return sorted(pd.unique(labels), key=key)
+
+
+# --------------------------------------------------------------- classification
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> pd.DataFrame:
+    """Counts with rows = true class, columns = predicted class."""
+    y_true, y_pred = np.asarray(y_true, int), np.asarray(y_pred, int)
+    _check_pair(y_true, y_pred, "confusion_matrix")
+    k = len(class_names)
+    cm = np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
+    idx = pd.Index(class_names, name="true")
+    return pd.DataFrame(cm, index=idx, columns=pd.Index(class_names, name="predicted"))
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> dict[str, float]:
+    """Micro accuracy and macro precision / recall / F1 (classes absent from both truth and
+    prediction are left out of the macro average, as scikit-learn's ``labels=present``)."""
+    cm = confusion_matrix(y_true, y_pred, class_names).to_numpy().astype(float)
+    tp = np.diag(cm)
+    support, predicted = cm.sum(1), cm.sum(0)
+    present = (support + predicted) > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    return {
+        "accuracy": float(tp.sum() / cm.sum()),
+        "macro_precision": float(precision[present].mean()),
+        "macro_recall": float(recall[present].mean()),
+        "macro_f1": float(f1[present].mean()),
+        "n": int(cm.sum()),
+    }
+
+
+def per_class_table(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> pd.DataFrame:
+    """MSPC-Net Table 5: per class the support, TP, the top-1 false negative and the top-1
+    false positive.
+
+    ``fn_top1`` is the class that true members of this class were most often predicted as;
+    ``fp_top1`` the true class most often predicted as this class. The ``*_text`` columns
+    use the paper's notation, where ``X→Y (n)`` reads "predicted X, true Y, n times":
+    the FN of A0 is written ``F5→A0 (22)`` and its FP ``A0→F5 (22)``.
+    """
+    cm = confusion_matrix(y_true, y_pred, class_names).to_numpy()
+    off = cm.copy()
+    np.fill_diagonal(off, -1)
+    rows = []
+    for i, c in enumerate(class_names):
+        j_fn = int(np.argmax(off[i]))  # row i: true c, predicted j
+        j_fp = int(np.argmax(off[:, i]))  # column i: predicted c, true j
+        n_fn, n_fp = max(int(off[i, j_fn]), 0), max(int(off[j_fp, i]), 0)
+        rows.append({
+            "class": c, "support": int(cm[i].sum()), "tp": int(cm[i, i]),
+            "fn_top1": class_names[j_fn] if n_fn else "", "fn_top1_count": n_fn,
+            "fp_top1": class_names[j_fp] if n_fp else "", "fp_top1_count": n_fp,
+            "tp_text": f"{c} ({int(cm[i, i])})",
+            "fn_text": f"{class_names[j_fn]}→{c} ({n_fn})" if n_fn else "",
+            "fp_text": f"{c}→{class_names[j_fp]} ({n_fp})" if n_fp else "",
+        })
+    return pd.DataFrame(rows)
+
+
+def accuracy_by_snr(y_true: np.ndarray, y_pred: np.ndarray, snr: np.ndarray,
+                    width: float = 10.0, top: float = 100.0) -> pd.DataFrame:
+    """Accuracy per S/N bin (MSPC-Net Fig. 5): columns ``snr_bin``, ``n``, ``accuracy``."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    _check_pair(y_true, y_pred, "accuracy_by_snr")
+    df = pd.DataFrame({"snr_bin": snr_bin_labels(snr, width, top), "ok": y_true == y_pred})
+    out = df.groupby("snr_bin", sort=False)["ok"].agg(n="size", accuracy="mean").reset_index()
+    return out.set_index("snr_bin").loc[_bin_order(out["snr_bin"])].reset_index()
+
+
+# ------------------------------------------------------------------- regression
+def _regression_row(t: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    r = p - t
+    return {"n": int(r.size), "mae": float(np.mean(np.abs(r))), "rmse": float(np.sqrt(np.mean(r ** 2))),
+            "bias": float(np.mean(r)), "sigma": float(np.std(r))}
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray, names: list[str],
+                       snr: np.ndarray | None = None, width: float = 10.0, top: float = 100.0) -> pd.DataFrame:
+    """Tidy table: one row per (parameter, S/N bin) with ``n, mae, rmse, bias, sigma``.
+
+    The overall rows have ``snr_bin == "all"``; with ``snr`` given, rows per bin of width
+    ``width`` follow (``>=top`` pooled). Residuals are prediction - truth.
+    """
+    y_true = np.asarray(y_true, float).reshape(len(y_true), -1)
+    y_pred = np.asarray(y_pred, float).reshape(len(y_pred), -1)
+    _check_pair(y_true, y_pred, "regression_metrics")
+    if y_true.shape[1] != len(names) or y_pred.shape[1] != len(names):
+        raise SpectoolError(f"regression_metrics: {len(names)} names for arrays of shape {y_true.shape}/{y_pred.shape}")
+    rows = []
+    bins = None if snr is None else snr_bin_labels(snr, width, top)
+    for k, name in enumerate(names):
+        rows.append({"parameter": name, "snr_bin": "all", **_regression_row(y_true[:, k], y_pred[:, k])})
+        if bins is not None:
+            for b in _bin_order(pd.Series(bins)):
+                sel = bins == b
+                rows.append({"parameter": name, "snr_bin": b, **_regression_row(y_true[sel, k], y_pred[sel, k])})
+    return pd.DataFrame(rows)
+
+
+def regression_summary(table: pd.DataFrame) -> dict[str, float]:
+    """Flatten the overall rows of :func:`regression_metrics` to ``{"mae_mass": ..., ...}``."""
+    out: dict[str, float] = {}
+    for _, row in table[table["snr_bin"] == "all"].iterrows():
+        for m in ("mae", "rmse", "bias", "sigma"):
+            out[f"{m}_{row['parameter']}"] = float(row[m])
+        out["n"] = int(row["n"])
+    return out

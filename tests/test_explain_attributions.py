@@ -1,0 +1,77 @@
+"""captum attributions on the wavelength grid: closed forms on a linear toy model."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _explain_models import ImageNet, LinearToy, PatchNet  # noqa: E402
+
+from spectool.errors import ModelError  # noqa: E402
+from spectool.explain import attribute, fill_values  # noqa: E402
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture
+def toy():
+    model = LinearToy(length=64, n_out=2)
+    x = torch.rand(3, 1, 64, generator=torch.Generator().manual_seed(0))
+    return model, x, model.lin.weight.detach().numpy(), 5000.0 + 2.0 * np.arange(64)
+
+
+@pytest.mark.parametrize("method", ["ig", "deeplift"])
+def test_ig_and_deeplift_are_w_times_x(toy, method):
+    model, x, w, grid = toy
+    att = attribute(model, x, method, target="t1", wavelength=grid)
+    np.testing.assert_allclose(att.values, x[:, 0].numpy() * w[1], rtol=1e-4, atol=1e-6)
+    assert att.target == "t1" and att.method == method
+    np.testing.assert_allclose(att.delta, 0, atol=1e-4)  # completeness
+    np.testing.assert_array_equal(att.wavelength, grid)
+
+
+def test_ig_with_continuum_baseline(toy):
+    model, x, w, grid = toy
+    att = attribute(model, x, "ig", target=0, wavelength=grid, baselines="continuum")
+    base = fill_values(x, grid, "continuum")[:, 0].numpy()
+    np.testing.assert_allclose(att.values, (x[:, 0].numpy() - base) * w[0], rtol=1e-3, atol=1e-5)
+
+
+def test_saliency_is_abs_w(toy):
+    model, x, w, grid = toy
+    att = attribute(model, x, "saliency", target=0)
+    np.testing.assert_allclose(att.values, np.broadcast_to(np.abs(w[0]), (3, 64)), rtol=1e-6)
+    np.testing.assert_array_equal(att.wavelength, np.arange(64))  # pixel index without a grid
+
+
+def test_occlusion_single_pixel(toy):
+    model, x, w, _ = toy
+    att = attribute(model, x, "occlusion", target=1, window=1, stride=1, baselines=0.5)
+    np.testing.assert_allclose(att.values, (x[:, 0].numpy() - 0.5) * w[1], rtol=1e-4, atol=1e-6)
+
+
+def test_classifier_probabilities_and_images():
+    torch.manual_seed(0)
+    model = ImageNet(length=128)
+    x, img = torch.rand(2, 1, 128), torch.rand(2, 3, 8, 8)
+    att = attribute(model, x, "ig", target="c2", image=img, probabilities=True, n_steps=16)
+    assert att.values.shape == (2, 128) and np.isfinite(att.values).all()
+    probs = torch.softmax(model(x, img), 1)[:, 2] - torch.softmax(model(torch.zeros_like(x), img), 1)[:, 2]
+    np.testing.assert_allclose(att.values.sum(1), probs.detach().numpy(), atol=2e-2)  # completeness, 16 steps
+    frame = att.to_frame()
+    assert list(frame.columns) == ["sample", "pixel", "wavelength", "attribution"] and len(frame) == 256
+    assert att.smoothed(5).shape == (2, 128)
+
+
+def test_errors():
+    model = PatchNet(length=128)
+    with pytest.raises(ModelError, match="unknown attribution"):
+        attribute(model, torch.rand(1, 1, 128), "lime")
+    with pytest.raises(ModelError, match="out of range"):
+        attribute(model, torch.rand(1, 1, 128), "saliency", target=7)
+    with pytest.raises(ModelError, match="image"):
+        attribute(ImageNet(length=128), torch.rand(1, 1, 128), "saliency")

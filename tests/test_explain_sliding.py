@@ -1,0 +1,214 @@
+"""Sliding-window perturbation importance: windows, fills, captum agreement, prefix cache."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _explain_models import ImageNet, InputSkipNet, LinearToy, PatchNet  # noqa: E402
+
+from spectool import Spectrum  # noqa: E402
+from spectool.errors import InvalidSpectrumError, ModelError, SpectoolWarning  # noqa: E402
+from spectool.explain import (find_local_prefix, fill_values, sliding_window_importance,  # noqa: E402
+                              windows)
+
+torch.set_num_threads(2)
+
+
+def _batch(n=4, length=256, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 1, length, generator=g), 4000.0 + np.arange(length, dtype=float)
+
+
+def test_windows_match_scanet_grid():
+    grid = np.linspace(4000, 8095, 4096)  # SCA-Net: exactly 1 A per pixel
+    pix, lo, hi = windows(grid, 15, 5)
+    assert len(pix) == 817  # starts 0, 5, ..., 4080 as in window_lxp.py
+    assert pix[0].tolist() == [0, 15] and pix[-1].tolist() == [4080, 4095]
+    assert np.all(pix[:, 1] - pix[:, 0] == 15)
+    assert lo[1] - lo[0] == pytest.approx(5.0) and hi[0] - lo[0] == pytest.approx(15.0)
+
+
+def test_windows_skip_padding_and_follow_log_grid():
+    grid = np.full(300, np.nan)
+    grid[10:290] = 10 ** (3.6 + 1e-4 * np.arange(280))  # log-lambda grid, ~0.9-1.6 A per pixel
+    pix, lo, hi = windows(grid, 15, 5)
+    assert pix.min() >= 10 and pix.max() <= 290
+    for (a, b), l0, h0 in zip(pix, lo, hi):  # every window pixel lies in [lo, hi)
+        assert np.all(grid[a:b] >= l0 - 1e-6) and np.all(grid[a:b] < h0)
+    assert (pix[:, 1] - pix[:, 0]).max() > (pix[:, 1] - pix[:, 0]).min()  # fewer pixels at the red end
+
+
+@pytest.mark.parametrize("bad", [(0, 5), (15, -1), (1e6, 5)])
+def test_windows_reject_bad_sizes(bad):
+    with pytest.raises(InvalidSpectrumError):
+        windows(np.arange(100.0), *bad)
+
+
+def test_continuum_fill_recovers_polynomial_and_clips():
+    grid = np.linspace(4000, 8095, 512)
+    u = (grid - grid.mean()) / 2000
+    smooth = 1 + 0.3 * u - 0.2 * u**3 + 0.1 * u**5
+    x = torch.tensor(np.stack([smooth, smooth * 2]), dtype=torch.float32)[:, None]
+    cont = fill_values(x, grid, "continuum")[:, 0].numpy()
+    np.testing.assert_allclose(cont, x[:, 0].numpy(), rtol=1e-4)
+    spiky = x.clone()
+    spiky[0, 0, 200] = 50.0  # a spike pulls the fit, the clip keeps it in the flux range
+    c2 = fill_values(spiky, grid, "continuum")[0, 0].numpy()
+    assert c2.max() <= 50.0 and c2.min() >= float(spiky[0].min())
+
+
+def test_other_fills():
+    x, grid = _batch(2, 128)
+    grid = grid.copy()
+    grid[:4] = np.nan  # padding pixels keep their flux
+    assert torch.all(fill_values(x, grid, "zero")[:, 0, 4:] == 0)
+    assert torch.equal(fill_values(x, grid, "zero")[:, :, :4], x[:, :, :4])
+    mean = fill_values(x, grid, "mean")
+    np.testing.assert_allclose(mean[:, 0, 10].numpy(), x[:, 0, 4:].mean(1).numpy(), rtol=1e-5)
+    n1, n2 = fill_values(x, grid, "noise", seed=3), fill_values(x, grid, "noise", seed=3)
+    assert torch.equal(n1, n2) and not torch.equal(n1, fill_values(x, grid, "continuum"))
+    with pytest.raises(InvalidSpectrumError):
+        fill_values(x, grid, "median")
+
+
+def test_linear_model_known_answer():
+    model = LinearToy(length=64, n_out=2)
+    x, grid = _batch(3, 64)
+    res = sliding_window_importance(model, x, grid, window=4, step=2, fill="zero", progress=False)
+    w = model.lin.weight.detach().numpy()
+    for k, (a, b) in enumerate(res.pixels):
+        change = -(x[:, 0, a:b].numpy() @ w[:, a:b].T)  # (N, outputs): zeroing removes w . x
+        np.testing.assert_allclose(res.signed[k], change.mean(0), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(res.importance[k], np.abs(change).mean(0), rtol=1e-4, atol=1e-5)
+    assert res.quantity == "output" and res.output_names == ["t0", "t1"]
+
+
+def test_agrees_with_captum_occlusion():
+    from captum.attr import Occlusion
+
+    torch.manual_seed(0)
+    model = PatchNet(length=260).eval()  # (260 - 15) / 5 is whole: captum adds no truncated last window
+    x, grid = _batch(1, 260)
+    res = sliding_window_importance(model, x, grid, window=15, step=5, progress=False, cache=False)
+    base = fill_values(x, grid, "continuum")
+    probs = lambda inp: torch.softmax(model(inp), 1)  # noqa: E731
+    for j in range(3):
+        occ = Occlusion(probs).attribute(x, sliding_window_shapes=(1, 15), strides=(1, 5), baselines=base,
+                                         target=j, perturbations_per_eval=32)
+        np.testing.assert_allclose(-res.to_pixels("signed")[:, j], occ[0, 0].detach().numpy(), atol=2e-6)
+
+
+def test_agrees_with_captum_feature_ablation_mean_abs():
+    from captum.attr import FeatureAblation
+
+    torch.manual_seed(1)
+    model = PatchNet(length=256).eval()
+    x, grid = _batch(5, 256, seed=2)
+    res = sliding_window_importance(model, x, grid, window=15, step=5, outputs=[0, 2], progress=False)
+    base = fill_values(x, grid, "continuum")
+    probs = lambda inp: torch.softmax(model(inp), 1)  # noqa: E731
+    n_win = len(res.pixels)
+    for r in range(3):  # windows r, r+3, ... do not overlap (width 15 = 3 steps): one ablation pass each
+        mask = torch.full((1, 1, 256), -1, dtype=torch.long)
+        ks = list(range(r, n_win, 3))
+        for g, k in enumerate(ks):
+            a, b = res.pixels[k]
+            mask[0, 0, a:b] = g
+        keep = mask[0, 0] >= 0
+        mask[0, 0, ~keep] = len(ks)  # unperturbed pixels form one extra group, discarded below
+        base_r = torch.where(keep, base, x)
+        for jj, j in enumerate([0, 2]):
+            attr = FeatureAblation(probs).attribute(x, baselines=base_r, target=j, feature_mask=mask)
+            for g, k in enumerate(ks):
+                a = res.pixels[k][0]
+                delta = -attr[:, 0, a].detach().numpy()  # captum: f(x) - f(ablated)
+                assert np.abs(delta).mean() == pytest.approx(res.importance[k, jj], abs=1e-6)
+
+
+@pytest.mark.parametrize("stem", [(8, 8), (12, 4), (3, 1)])
+def test_prefix_cache_equals_uncached(stem):
+    k, s = stem
+    torch.manual_seed(0)
+    model = PatchNet(length=256)
+    model.stem = nn.Conv1d(1, 8, k, stride=s)
+    n_pos = (256 - k) // s + 1
+    model.head = nn.Linear(8 * n_pos, 3)
+    prefix = find_local_prefix(model, 256)
+    assert prefix is not None and (prefix.module_name, prefix.stride, prefix.size) == ("stem", s, k)
+    x, grid = _batch(3, 256)
+    for fill in ("continuum", "noise"):
+        plain = sliding_window_importance(model, x, grid, fill=fill, cache=False, progress=False, batch_size=50)
+        cached = sliding_window_importance(model, x, grid, fill=fill, cache=True, progress=False, batch_size=50)
+        assert cached.cached and not plain.cached
+        np.testing.assert_allclose(cached.importance, plain.importance, atol=1e-6)
+        np.testing.assert_allclose(cached.signed, plain.signed, atol=1e-6)
+
+
+def test_cache_falls_back_when_model_reads_input_elsewhere():
+    model = InputSkipNet(length=256)
+    x, grid = _batch(2, 256)
+    with pytest.warns(SpectoolWarning, match="prefix cache"):
+        res = sliding_window_importance(model, x, grid, progress=False)
+    assert not res.cached
+    ref = sliding_window_importance(model, x, grid, cache=False, progress=False)
+    np.testing.assert_allclose(res.importance, ref.importance, atol=1e-7)
+
+
+def test_cache_true_requires_a_prefix():
+    with pytest.raises(InvalidSpectrumError, match="local prefix"):
+        sliding_window_importance(LinearToy(64), torch.rand(1, 1, 64), window=4, step=2, cache=True,
+                                  progress=False)
+
+
+def test_spectra_input_outputs_and_tables():
+    torch.manual_seed(0)
+    model = PatchNet(length=256)
+    x, grid = _batch(2, 256)
+    specs = [Spectrum(grid, x[i, 0].numpy(), meta={"object_id": f"s{i}"}) for i in range(2)]
+    res = sliding_window_importance(model, specs, outputs="c1", progress=False)
+    ref = sliding_window_importance(model, x, grid, progress=False)
+    np.testing.assert_allclose(res.importance[:, 0], ref.importance[:, 1], atol=1e-7)
+    assert res.output_names == ["c1"] and res.quantity == "probability" and res.n_samples == 2
+    frame = ref.to_frame(lines="balmer", max_distance=8)
+    assert len(frame) == 3 * len(ref.wavelength)
+    near = frame[(frame.wavelength - 4101.74 * 1.00028).abs() < 3]
+    assert (near.line == "H delta").all() and len(near) > 0
+    top = ref.peaks(output="c0", n=3)
+    assert len(top) == 3 and top.importance.is_monotonic_decreasing
+    assert np.diff(np.sort(top.wavelength)).min() >= 15
+
+
+def test_image_models_and_errors():
+    model = ImageNet(length=256)
+    x, grid = _batch(2, 256)
+    img = torch.rand(2, 3, 8, 8)
+    res = sliding_window_importance(model, x, grid, image=img, progress=False)
+    ref = sliding_window_importance(PatchNetFrom(model), x, grid, progress=False)
+    np.testing.assert_allclose(res.importance, ref.importance, atol=1e-6)  # image shifts logits of all classes
+    with pytest.raises(ModelError, match="image"):
+        sliding_window_importance(model, x, grid, progress=False)
+    with pytest.raises(InvalidSpectrumError):
+        sliding_window_importance(model, torch.full((1, 1, 256), float("nan")), grid, image=img[:1])
+    with pytest.raises(ModelError, match="unknown output"):
+        sliding_window_importance(PatchNetFrom(model), x, grid, outputs="nope", progress=False)
+
+
+def PatchNetFrom(model: ImageNet) -> PatchNet:
+    twin = PatchNet(length=256)
+    twin.load_state_dict(model.state_dict())
+    return twin
+
+
+def test_plot_runs():
+    import matplotlib.pyplot as plt
+
+    res = sliding_window_importance(PatchNet(length=256), *_batch(1, 256), progress=False)
+    axes = res.plot(lines="balmer")
+    assert len(axes) == 3 and "Sliding-window" in axes[0].get_title()
+    plt.close("all")

@@ -1,0 +1,276 @@
+"""Readers behind spectool.read: real sample files (skipped without ../shared) and synthetic layouts."""
+from __future__ import annotations
+
+import gzip
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import fixtures_factory as ff  # noqa: E402
+from conftest import shared_path  # noqa: E402
+
+import spectool  # noqa: E402
+from spectool.errors import (CorruptFileError, InvalidSpectrumError, MissingDataError, UnknownFormatError,  # noqa: E402
+                             UnsafeInputError)
+from spectool.io import identify, list_formats, read, register_reader, registry, write_sdss_spec  # noqa: E402
+from spectool.wavelength import air_to_vacuum  # noqa: E402
+
+# ------------------------------------------------------------------ real files
+REAL = {
+    "sdss/spec-0324-51616-0159.fits": dict(survey="sdss", cls="STAR", sub="F9", z=3.546e-4, snr=4.226, npix=3844,
+                                           ids=dict(plate=324, mjd=51616, fiber=159), band=("g", 3.73),
+                                           object_id="spec-0324-51616-0159", ra=183.46772),
+    # The DR18 file named after NGC 3073 is classified by the SDSS pipeline as STAR A0 (its redshift,
+    # 0.00376 ~ 1130 km/s, is the galaxy's); the reader reports what the file says.
+    "sdss/NGC3073_SDSS_DR18.fits": dict(survey="sdss", cls="STAR", sub="A0", z=3.7627e-3, snr=52.62, npix=3848,
+                                        ids=dict(plate=945, mjd=52652, fiber=470), band=("r", 57.69),
+                                        object_id="spec-0945-52652-0470", ra=150.21698),
+    "lamost/spec-55859-F5902_sp01-001.fits.gz": dict(survey="lamost", cls="STAR", sub="G7", z=-1.387e-4, npix=3908,
+                                                     ids=dict(obsid="101001", fiber=1), band=("g", 12.22),
+                                                     object_id="spec-55859-F5902_sp01-001", ra=332.202274),
+    "lamost/spec-55859-F5902_sp01-002.fits.gz": dict(survey="lamost", cls="STAR", sub="K7", z=1.1917e-4, npix=3908,
+                                                     ids=dict(obsid="101002", fiber=2), band=("g", 3.84),
+                                                     object_id="spec-55859-F5902_sp01-002", ra=332.471576),
+    "lamost/spec-55859-F5902_sp01-005.fits.gz": dict(survey="lamost", cls="STAR", sub="G0", z=-2.5064e-4, npix=3908,
+                                                     ids=dict(obsid="101005", fiber=5), band=("i", 23.27),
+                                                     object_id="spec-55859-F5902_sp01-005", ra=332.535456),
+    "lamost/spec-60591-LN042429N340750BM01_sp01-001.fits.gz": dict(
+        survey="lamost", cls="STAR", sub="G5", z=4.19e-5, npix=3909, ids=dict(obsid="1247301001", fiber=1),
+        band=("r", 194.94), object_id="spec-60591-LN042429N340750BM01_sp01-001", ra=66.43298),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_real_file(name):
+    path = shared_path("data", "real", *name.split("/"))
+    want = REAL[name]
+    spec = spectool.read(path)
+    m = spec.meta
+    assert isinstance(spec, spectool.Spectrum)
+    assert (m["survey"], m["class"], m["subclass"], m["object_id"]) == (want["survey"], want["cls"], want["sub"],
+                                                                        want["object_id"])
+    assert m["redshift"] == pytest.approx(want["z"], rel=1e-3)
+    assert m["ra"] == pytest.approx(want["ra"], abs=1e-5)
+    for k, v in want["ids"].items():
+        assert m[k] == v
+    band, value = want["band"]
+    assert m["snr_bands"][band] == pytest.approx(value, rel=1e-3)
+    if "snr" in want:  # SDSS: SN_MEDIAN_ALL of the SPECOBJ row
+        assert m["snr"] == pytest.approx(want["snr"], rel=1e-3)
+    else:  # LAMOST: median per-pixel S/N computed from flux and ivar
+        good = spec.ivar > 0
+        assert m["snr"] == pytest.approx(np.median(spec.flux[good] * np.sqrt(spec.ivar[good])), rel=1e-6)
+    assert m["source_path"] == str(path)
+    assert len(spec) == want["npix"]
+    # both surveys: exact 1e-4 dex grid, vacuum, 3522 pixels strictly inside 4000-9000 A
+    loglam = np.log10(spec.wavelength)
+    np.testing.assert_allclose(np.diff(loglam), 1e-4, atol=1e-9)
+    np.testing.assert_allclose(loglam / 1e-4, np.round(loglam / 1e-4), atol=1e-6)
+    inside = spec.wavelength[(spec.wavelength > 4000) & (spec.wavelength < 9000)]
+    assert inside.size == 3522
+    assert inside[0] == pytest.approx(4000.37, abs=0.01) and inside[-1] == pytest.approx(8999.12, abs=0.01)
+
+
+def test_real_sdss_masks_and_ivar():
+    spec = read(shared_path("data", "real", "sdss", "spec-0324-51616-0159.fits"))
+    assert int(spec.mask.sum()) == 247 and int((spec.ivar == 0).sum()) == 0
+    assert spec.meta["meta_hdu"] == "SPECOBJ" and spec.meta["format"] == "sdss-spec"
+    assert float(np.mean(spec.flux)) == pytest.approx(16.66, abs=0.01)
+
+
+def test_every_real_file_is_identified(real_dir):
+    files = sorted(p for p in real_dir.rglob("*") if p.is_file())
+    assert files
+    for f in files:
+        labels = identify(f)
+        assert labels and labels[0] in ("sdss-spec", "lamost-lrs"), (f, labels)
+
+
+# ------------------------------------------------------------------ synthetic SDSS
+@pytest.mark.parametrize("lite,table,gz", [(True, "SPECOBJ", False), (True, "SPALL", True), (False, "SPECOBJ", False)])
+def test_sdss_spec_layouts(tmp_path, lite, table, gz):
+    path, truth = ff.sdss_spec(tmp_path, 4, lite=lite, table=table, gz=gz, teff=7000.0, snr=12.0)
+    spec = read(path)
+    m = spec.meta
+    assert m["meta_hdu"] == table
+    assert m["format"] == ("sdss-spec-lite" if lite else "sdss-spec")
+    assert (m["class"], m["subclass"]) == ("STAR", truth.meta["subclass"])
+    assert m["redshift"] == pytest.approx(1e-4) and m["snr"] == pytest.approx(12.0)
+    assert m["snr_bands"] == pytest.approx({b: 12.0 for b in "ugriz"})
+    assert (m["plate"], m["mjd"], m["fiber"]) == (9999, 55555, truth.meta["fiber"])
+    assert m["object_id"] == truth.meta["object_id"]
+    np.testing.assert_allclose(spec.wavelength, truth.wavelength, rtol=1e-12)
+    np.testing.assert_array_equal(spec.flux, truth.flux)
+    np.testing.assert_array_equal(spec.mask, truth.mask)
+    assert spec.ivar[spec.mask].max() == 0
+
+
+def test_sdss_without_catalogue_row_falls_back_to_header(tmp_path):
+    from astropy.io import fits
+
+    path, truth = ff.sdss_spec(tmp_path, 1)
+    with fits.open(path) as h:
+        fits.HDUList([h[0].copy(), h[1].copy()]).writeto(tmp_path / "nometa.fits")
+    spec = read(tmp_path / "nometa.fits")
+    assert spec.meta["class"] is None and spec.meta["plate"] == 9999
+    assert spec.meta["snr"] == pytest.approx(np.median(truth.flux[truth.ivar > 0] * np.sqrt(truth.ivar[truth.ivar > 0])),
+                                             rel=1e-5)
+
+
+def test_spplate(tmp_path):
+    path, truth = ff.spplate(tmp_path, nfiber=4)
+    specs = read(path)
+    assert isinstance(specs, list) and len(specs) == 4
+    assert [s.meta["fiber"] for s in specs] == [1, 2, 3, 4]
+    assert [s.meta["object_id"] for s in specs][1] == "spec-1234-54321-0002"
+    assert specs[2].meta["ra"] == pytest.approx(12.0) and specs[0].meta["objtype"] == "SPECTROPHOTO_STD"
+    for s, t in zip(specs, truth):
+        np.testing.assert_array_equal(s.flux, t.flux)
+        np.testing.assert_array_equal(s.mask, t.mask)
+        np.testing.assert_allclose(s.wavelength, t.wavelength, rtol=1e-12)
+
+
+def test_spplate_without_plugmap(tmp_path):
+    path, _ = ff.spplate(tmp_path, nfiber=2, plugmap=False)
+    specs = read(path)
+    assert [s.meta["fiber"] for s in specs] == [1, 2] and specs[0].meta["ra"] is None
+
+
+# ------------------------------------------------------------------ synthetic LAMOST
+@pytest.mark.parametrize("layout,gz", [("dr8", True), ("dr1", False), ("dr1", True)])
+def test_lamost_layouts(tmp_path, layout, gz):
+    path, truth = ff.lamost_spec(tmp_path, 9, layout=layout, gz=gz, teff=4500.0)
+    spec = read(path)
+    m = spec.meta
+    assert m["format"] == ("lamost-lrs-dr8" if layout == "dr8" else "lamost-lrs-dr1")
+    assert (m["survey"], m["class"], m["subclass"], m["obsid"]) == ("lamost", "STAR", "K0", truth.meta["obsid"])
+    assert m["redshift"] == pytest.approx(1e-4) and m["snr_bands"]["g"] == pytest.approx(30.0)
+    # float32 wavelengths in the file are snapped back onto the exact 10**(COEFF0 + i COEFF1) grid
+    np.testing.assert_allclose(spec.wavelength, 10 ** (3.5682 + 1e-4 * np.arange(3909)), rtol=1e-13)
+    np.testing.assert_array_equal(spec.flux, truth.flux)
+    np.testing.assert_array_equal(spec.mask, truth.mask)
+
+
+# ------------------------------------------------------------------ generic formats
+@pytest.mark.parametrize("unit", ["nm", "Angstrom", "um"])
+def test_fits_table_units(tmp_path, unit):
+    path, truth = ff.fits_table(tmp_path, unit=unit)
+    spec = read(path)
+    assert spec.meta["format"] == "fits-table" and spec.meta["class"] == "STAR"
+    assert spec.meta["object_id"] == "synthetic-table"
+    np.testing.assert_allclose(spec.wavelength, truth.wavelength, rtol=1e-9)
+    good = truth.ivar > 0
+    np.testing.assert_allclose(spec.ivar[good], truth.ivar[good], rtol=1e-5)
+    assert np.all(spec.ivar[~good] == 0)
+
+
+def test_fits_table_array_columns_in_air(tmp_path):
+    path, truth = ff.fits_table(tmp_path, unit="Angstrom", air=True, rows_per_pixel=False)
+    spec = read(path)
+    np.testing.assert_allclose(spec.wavelength, truth.wavelength, atol=2e-3)  # air -> vacuum round trip
+    np.testing.assert_array_equal(spec.ivar, truth.ivar)
+
+
+def test_fits_image_air_to_vacuum(tmp_path):
+    path, wave_air, flux = ff.fits_image(tmp_path, air=True)
+    spec = read(path)
+    assert spec.meta["format"] == "fits-image"
+    np.testing.assert_allclose(spec.wavelength, air_to_vacuum(wave_air), rtol=1e-12)
+    assert spec.wavelength[0] - wave_air[0] == pytest.approx(1.26, abs=0.01)  # ~1.26 A at 4500 A
+    np.testing.assert_array_equal(spec.flux, flux)
+
+
+def test_text_formats(tmp_path):
+    files = ff.text_files(tmp_path)
+    truth = files["spec"]
+    for key in ("csv", "txt", "gz", "nm"):
+        spec = read(files[key])
+        assert spec.meta["format"] == "text", key
+        np.testing.assert_allclose(spec.wavelength, truth.wavelength, rtol=1e-6 if key != "nm" else 1e-7)
+        np.testing.assert_allclose(spec.flux, truth.flux, rtol=1e-5)
+    np.testing.assert_allclose(read(files["csv"]).ivar, truth.ivar, rtol=1e-5)
+    assert read(files["csv"]).meta["object_id"] == "spectrum"
+
+
+def test_npy_and_hdf5(tmp_path):
+    path, truth = ff.npy_file(tmp_path)
+    spec = read(path)
+    assert spec.meta["object_id"] == "123456" and len(spec) == 3522
+    np.testing.assert_allclose(spec.wavelength, truth.wavelength)
+    h5, specs = ff.hdf5_file(tmp_path)
+    one = read(h5)
+    assert one.meta["class"] == "STAR" and one.meta["redshift"] == pytest.approx(1e-4)
+    np.testing.assert_array_equal(one.flux, specs[0].flux)
+    h5n, specs = ff.hdf5_file(tmp_path / "..", n=3)
+    many = read(h5n)
+    assert [s.meta["object_id"] for s in many] == ["obj0", "obj1", "obj2"]
+    np.testing.assert_array_equal(many[2].ivar, specs[2].ivar)
+
+
+# ------------------------------------------------------------------ registry and errors
+def test_registry_lists_and_forces_formats(tmp_path):
+    formats = list_formats()
+    assert {"sdss-spec", "sdss-spplate", "lamost-lrs", "lamost-lrs-dr1", "fits-table", "fits-image", "text", "npy",
+            "hdf5"} <= set(formats)
+    assert list(formats)[0] in ("sdss-spec", "lamost-lrs")  # highest priority first
+    path, _ = ff.sdss_spec(tmp_path, 2)
+    assert identify(path)[0] == "sdss-spec"
+    with pytest.raises(UnknownFormatError, match="bogus"):
+        read(path, format="bogus")
+
+
+def test_register_custom_reader(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "_READERS", dict(registry._READERS))
+    f = tmp_path / "custom.dat"
+    f.write_bytes(b"MYFMT\n1 2 3\n")
+
+    @register_reader("my-format", lambda probe: probe.head.startswith(b"MYFMT"), priority=500)
+    def _read(probe):
+        return spectool.Spectrum([4000.0, 5000.0, 6000.0], [1.0, 2.0, 3.0], meta={"source_path": str(probe.path)})
+
+    assert identify(f)[0] == "my-format"
+    assert read(f).flux.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_typed_errors_name_the_file(tmp_path):
+    with pytest.raises(MissingDataError, match="not found"):
+        read(tmp_path / "absent.fits")
+    empty = tmp_path / "empty.fits"
+    empty.write_bytes(b"")
+    with pytest.raises(CorruptFileError, match="empty.fits.*empty"):
+        read(empty)
+    path, _ = ff.sdss_spec(tmp_path, 3)
+    cut = tmp_path / "cut.fits"
+    cut.write_bytes(path.read_bytes()[:20000])
+    with pytest.raises(CorruptFileError, match="cut.fits.*truncated"):
+        read(cut)
+    badgz = tmp_path / "bad.fits.gz"
+    badgz.write_bytes(gzip.compress(path.read_bytes())[:5000])
+    with pytest.raises(CorruptFileError, match="bad.fits.gz.*gzip"):
+        read(badgz)
+    pickled = tmp_path / "obj.npy"
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(UnsafeInputError, match="obj.npy"):
+        read(pickled)
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(UnknownFormatError, match="blob.bin"):
+        read(binary)
+
+
+def test_nonmonotonic_wavelength_is_typed(tmp_path):
+    w = np.linspace(4000, 9000, 500)
+    w[100:110] = w[100:110][::-1]
+    f = tmp_path / "nonmono.csv"
+    f.write_text("wavelength,flux\n" + "\n".join(f"{a},{1.0}" for a in w))
+    with pytest.raises(InvalidSpectrumError, match="nonmono.csv.*increasing"):
+        read(f)
+
+
+def test_writer_needs_log_grid(tmp_path):
+    spec = spectool.Spectrum(np.linspace(4000, 9000, 100), np.ones(100), meta={"object_id": "lin"})
+    with pytest.raises(InvalidSpectrumError, match="log-linear"):
+        write_sdss_spec(spec, tmp_path / "x.fits")

@@ -1,0 +1,146 @@
+"""Tests of the synthetic mock survey (spectool.mock): determinism, store format, splits, labels, S/N."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spectool.datasets import load, preset
+from spectool.mock import build_preset, generate_galaxies, generate_qsos, generate_stars, subclass_from_teff
+from spectool.mock.images import synthetic_colours
+from spectool.mock.stars import draw_redclump, draw_subclass_labels
+from spectool.mock.survey import survey
+
+
+def test_quick_mspc_store_format_and_splits():
+    ds = load("mspc/SC-S>5", source="mock", size="quick")
+    assert ds.synthetic and ds.info["synthetic"] is True and "MILES" in ds.info["provenance"]
+    assert ds.flux.shape == (7 * 40, 3584)
+    w = ds.wavelength
+    assert np.isnan(w[:31]).all() and np.isnan(w[-31:]).all() and np.isfinite(w[31:-31]).all()
+    assert 4000 < w[31] < 4001 and 8998 < w[-32] < 9000
+    assert np.all(ds.flux[:, :31] == 0)
+    core = np.asarray(ds.flux[:, 31:-31])
+    assert abs(core.mean()) < 0.05 and abs(core.std() - 1) < 0.05  # spectool.preprocess.mspcnet: crop, then z-score
+    assert set(ds.meta["label"]) == set(preset("mspc/SC-S>5").class_names)
+    assert (ds.meta["snr"] > 4.0).all()
+    tests = [set(ds.indices("test", k)) for k in range(5)]
+    assert sum(len(t) for t in tests) == len(ds) and len(set().union(*tests)) == len(ds)
+    for k in range(5):
+        n_tr, n_va, n_te = (len(ds.indices(s, k)) for s in ("train", "val", "test"))
+        assert abs(n_tr / len(ds) - 0.6) < 0.03 and abs(n_te / len(ds) - 0.2) < 0.03
+    item = ds.torch("train")[0]
+    assert item["x"].shape == (1, 3584)
+
+
+def test_deterministic_and_seeded(tmp_path):
+    p = preset("mspc/SS-S>10")
+    a = build_preset(p, seed=3, out=tmp_path / "a", progress=False)
+    b = build_preset(p, seed=3, out=tmp_path / "b", progress=False)
+    c = build_preset(p, seed=4, out=tmp_path / "c", progress=False)
+    np.testing.assert_array_equal(np.asarray(a.flux), np.asarray(b.flux))
+    assert not np.array_equal(np.asarray(a.flux), np.asarray(c.flux))
+    assert len(a) == 24 * 40
+
+
+def test_subclass_labels_follow_teff_calibration():
+    rng = np.random.default_rng(0)
+    vocab = preset("mspc/SS-L>5").class_names
+    subs = np.repeat(np.array(vocab), 5)
+    lab = draw_subclass_labels(subs, vocab, rng)
+    assert (lab["subclass"].to_numpy() == subs).mean() > 0.98
+    assert subclass_from_teff([5770.0], [4.44], vocab)[0] == "G2"
+    assert subclass_from_teff([9700.0], [4.2], vocab)[0] == "A0"
+
+
+def test_fc_and_redclump_and_scanet_presets():
+    fc = load("mspc/FC-S", size="quick")
+    counts = fc.meta["label"].value_counts()
+    assert fc.num_classes if hasattr(fc, "num_classes") else True
+    assert set(counts.index) == set(preset("mspc/FC-S").class_names) and len(counts) == 54
+    assert counts.max() / counts.min() > 20  # imbalanced
+    assert np.median(fc.meta["snr"]) < 15  # low S/N
+    assert {"GALAXY", "QSO"} <= set(fc.meta["class"])
+    rc = load("spfusion/redclump", size="quick")
+    assert rc.images.shape == (300, 3, 128, 128) and rc.n_folds == 3
+    img = np.asarray(rc.images[:5])
+    assert img.min() >= 0 and img.max() <= 1
+    assert np.all(img[:, :, 60:68, 60:68].mean((2, 3)) > img.mean((2, 3)))  # target centred
+    m = rc.meta
+    assert m["mass"].between(0.8, 2.5).all() and np.corrcoef(np.log(m["mass"]), np.log(m["age"]))[0, 1] < -0.8
+    assert np.corrcoef(m["mass"], m["cn"])[0, 1] < -0.5
+    sca = load("scanet/AFGK", size="quick")
+    assert sca.flux.shape[1] == 4096 and np.allclose(np.diff(sca.wavelength), 1.0)
+    assert (sca.meta["snr"] > 25).mean() > 0.97
+    assert abs(len(sca.indices("test")) / len(sca) - 20000 / 28913) < 0.01
+
+
+def test_delivered_snr_matches_request():
+    rng = np.random.default_rng(1)
+    lab = draw_subclass_labels(np.array(["G2", "K5", "A0", "M2"] * 25), ["A0", "G2", "K5", "M2"], rng)
+    req = rng.uniform(5, 80, len(lab))
+    obs, meta = generate_stars(lab, "sdss", req, rng)
+    assert np.all(np.abs(obs.snr / req - 1) < 0.10)
+    measured = np.nanmedian(np.where(obs.mask, np.nan, obs.flux * np.sqrt(obs.ivar)), axis=1)
+    assert np.all(np.abs(measured / req - 1) < 0.10)
+    assert np.all(obs.ivar[obs.mask] == 0) and obs.mask.any()
+    assert obs.wave[0] >= 3800 and obs.wave[-1] <= 9200
+
+
+def test_galaxies_and_qsos_have_lines_at_their_redshift():
+    rng = np.random.default_rng(2)
+    z = np.full(20, 0.1)
+    obs, _ = generate_galaxies(np.array(["STARBURST"] * 20), z, "sdss", np.full(20, 200.0), rng)
+    ha = 6564.61 * 1.1
+    med = np.median(obs.model, 0)
+    j = np.argmin(np.abs(obs.wave - ha))
+    assert med[j] > 1.5 * np.median(med[j + 40:j + 80])
+    obs, _ = generate_qsos(np.full(20, 2.5), "lamost", np.full(20, 200.0), rng)
+    med = np.median(obs.model, 0)
+    civ = np.argmin(np.abs(obs.wave - 1549.06 * 3.5))
+    assert med[civ] > 1.2 * med[civ + 150]
+    from scipy.ndimage import median_filter
+
+    one = obs.model[0] / median_filter(obs.model[0], 61)
+    forest, red = obs.wave < 1180 * 3.5, (obs.wave > 1290 * 3.5) & (obs.wave < 1380 * 3.5)
+    assert one[forest].std() > 3 * one[red].std()  # Lyman-alpha forest absorption
+
+
+def test_synthetic_colours_match_speclite():
+    import astropy.units as u
+    import speclite.filters
+
+    rng = np.random.default_rng(3)
+    lab = draw_redclump(3, rng)
+    obs, _ = generate_stars(lab[["teff", "logg", "feh", "cn"]], "lamost", np.full(3, 100.0), rng)
+    mine = synthetic_colours(obs.wave, obs.model)
+    filt = speclite.filters.load_filters("sdss2010-g", "sdss2010-r", "sdss2010-i")
+    unit = u.erg / u.s / u.cm**2 / u.AA
+    spec, wave = filt.pad_spectrum(obs.model[0] * 1e-16 * unit, obs.wave * u.AA, method="edge")
+    ref = filt.get_ab_magnitudes(spec, wave)
+    ref = np.array([ref[c][0] for c in ref.colnames])
+    np.testing.assert_allclose(np.diff(mine[0]), np.diff(ref), atol=0.02)
+
+
+def test_cli_writes_dataset(tmp_path):
+    from typer.testing import CliRunner
+
+    from spectool.cli import app
+
+    res = CliRunner().invoke(app, ["mock", "--preset", "mspc/SC-S>5", "--size", "quick", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "o" / "info.json").is_file()
+    bad = CliRunner().invoke(app, ["mock", "--preset", "mspc/nope", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2
+
+
+def test_bad_size_is_a_dataset_error():
+    from spectool.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="size"):
+        build_preset(preset("mspc/SC-S>5"), size="huge")
+
+
+def test_survey_grids():
+    assert survey("sdss").wave.size > 3500 and survey("lamost").wave[0] < 3710
+    keep = (survey("sdss").wave > 4000) & (survey("sdss").wave < 9000)
+    assert keep.sum() == 3522
