@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
     written = []
     for f in files:
         written += _plot_one(f, args.out, synthetic)
-    source = "synthetic mock spectrum (../shared absent)" if synthetic else f"{len(files)} real file(s) from {_shared()}"
+    source = ("synthetic mock spectrum (../shared absent)" if synthetic
+              else f"{len(files)} real file(s) from {_shared()}")
     print(f"spectool demo ({args.mode}): {source}")
     for p in written:
         print(f"  wrote {p}")

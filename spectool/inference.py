@@ -162,7 +162,8 @@ def predict(model: torch.nn.Module | str, spectra: Any, *, images: np.ndarray | 
 
 def _to_frame(model: torch.nn.Module, out: np.ndarray, ids: list[str]) -> pd.DataFrame:
     df = pd.DataFrame({"object_id": ids})
-    if getattr(model, "task", "classification") == "classification":
+    card = getattr(model, "card", None) or {}
+    if card.get("task", getattr(model, "task", "classification")) == "classification":
         names = list(getattr(model, "output_names", []) or [f"class_{i}" for i in range(out.shape[1])])
         prob = torch.softmax(torch.from_numpy(out), dim=1).numpy() if len(out) else out
         k = prob.argmax(1) if len(prob) else np.zeros(0, int)

@@ -26,7 +26,8 @@ def sdss_spec(directory: Path, seed: int = 0, *, lite: bool = True, table: str =
               name: str | None = None, **kw) -> tuple[Path, Spectrum]:
     spec = star(seed, "sdss", **kw)
     m = spec.meta
-    path = directory / ((name or f"spec-{m['plate']:04d}-{m['mjd']:05d}-{m['fiber']:04d}") + (".fits.gz" if gz else ".fits"))
+    stem = name or f"spec-{m['plate']:04d}-{m['mjd']:05d}-{m['fiber']:04d}"
+    path = directory / (stem + (".fits.gz" if gz else ".fits"))
     write_sdss_spec(spec, path, lite=lite, table=table)
     return path, spec
 
@@ -40,7 +41,8 @@ def lamost_spec(directory: Path, seed: int = 0, *, layout: str = "dr8", gz: bool
 
 
 def spplate(directory: Path, nfiber: int = 4, *, plugmap: bool = True) -> tuple[Path, list[Spectrum]]:
-    """An spPlate-like file: HDU0 flux (nfiber, npix), HDU1 ivar, HDU2 and-mask, HDU3 or-mask, HDU4 disp, HDU5 plug map."""
+    """An spPlate-like file: HDU0 flux (nfiber, npix), HDU1 ivar, HDU2 and-mask, HDU3 or-mask,
+    HDU4 dispersion, HDU5 plug map."""
     from astropy.io import fits
 
     specs = [star(100 + i, "sdss", teff=5000 + 500 * i) for i in range(nfiber)]
@@ -66,7 +68,8 @@ def spplate(directory: Path, nfiber: int = 4, *, plugmap: bool = True) -> tuple[
 
 
 # ------------------------------------------------------------------ generic formats
-def fits_table(directory: Path, unit: str = "nm", air: bool = False, rows_per_pixel: bool = True) -> tuple[Path, Spectrum]:
+def fits_table(directory: Path, unit: str = "nm", air: bool = False,
+               rows_per_pixel: bool = True) -> tuple[Path, Spectrum]:
     """Generic FITS table; wavelengths written in ``unit`` (converted back by the reader)."""
     import astropy.units as u
     from astropy.io import fits
@@ -90,7 +93,8 @@ def fits_table(directory: Path, unit: str = "nm", air: bool = False, rows_per_pi
     else:
         n = w.size
         cols = [fits.Column("WAVELENGTH", f"{n}D", unit=unit, array=w_unit[None]),
-                fits.Column("FLUX", f"{n}E", array=spec.flux[None]), fits.Column("IVAR", f"{n}E", array=spec.ivar[None])]
+                fits.Column("FLUX", f"{n}E", array=spec.flux[None]),
+                fits.Column("IVAR", f"{n}E", array=spec.ivar[None])]
     path = directory / "generic_table.fits"
     fits.HDUList([fits.PrimaryHDU(header=hdr), fits.BinTableHDU.from_columns(cols)]).writeto(path)
     return path, spec

@@ -37,13 +37,14 @@ def _quiet(fn, *args, **kw):
 # ------------------------------------------------------------------ MSPC-Net
 def test_mspc_corrupt_file_reported_others_ingested(mspc, tmp_path):
     with pytest.warns(SpectoolWarning, match="skipped"):
-        res = ingest_mspc(mspc["folds"], mspc["fits"], tmp_path / "store", name="mspc/test", **QUIET)
+        res = ingest_mspc(mspc["folds"], mspc["fits"], tmp_path / "mspc_SC-S_gt5", name="mspc/SC-S>5", **QUIET)
     store = res.store
     assert res.complete and res.n_items == 9 and res.n_ok == 8 and res.n_failed == 1
     report = pd.read_csv(res.report)
     assert report["object_id"].tolist() == mspc["corrupt"]
     assert report["file"].iloc[0].endswith(f"{mspc['corrupt'][0]}.fits") and "truncated" in report["reason"].iloc[0]
-    assert store.info["class_names"] == ["O", "B", "A"] and store.info["synthetic"] is False
+    assert store.info["class_names"] == ["O", "B", "A", "F", "G", "K", "M"]  # the preset's order and size
+    assert store.info["synthetic"] is False
     assert store.info["preprocess"] == "mspcnet" and store.info["n_folds"] == 5
     assert store.flux.shape == (8, 3584) and store.ivar.shape == (8, 3584)
     assert np.sum(np.isfinite(store.wavelength)) == 3522
@@ -57,8 +58,9 @@ def test_mspc_corrupt_file_reported_others_ingested(mspc, tmp_path):
     want = P.mspcnet(spectool.read(mspc["fits"] / f"{oid}.fits")).flux
     np.testing.assert_array_equal(np.asarray(store.flux[row]), want)
     assert store.meta["label"][row] == mspc["table"].set_index("basename").loc[oid, "label"]
-    assert SpectrumStore.open(tmp_path / "store", verify=True).info["ingest"]["n_failed"] == 1
-    ds = spectool.datasets.SpectralDataset(store)
+    assert SpectrumStore.open(tmp_path / "mspc_SC-S_gt5", verify=True).info["ingest"]["n_failed"] == 1
+    ds = spectool.datasets.load("mspc/SC-S>5", source=tmp_path)
+    assert not ds.synthetic and len(ds) == 8
     assert ds.labels.tolist() == [["O", "B", "A"].index(x) for x in store.meta["label"]]
 
 
@@ -134,7 +136,8 @@ def test_wavelength_grid_mismatch_is_reported(tmp_path):
     src.mkdir()
     paths = [ff.sdss_spec(src, i)[0] for i in range(3)]
     odd = ff.star(9, "sdss")
-    odd = spectool.Spectrum(odd.wavelength * 10 ** 0.00005, odd.flux, odd.ivar, odd.mask, dict(odd.meta))  # half-pixel shift
+    # half a pixel (5e-5 dex) off the 1e-4 dex grid
+    odd = spectool.Spectrum(odd.wavelength * 10 ** 0.00005, odd.flux, odd.ivar, odd.mask, dict(odd.meta))
     spectool.io.write_sdss_spec(odd, src / "odd.fits")
     res = _quiet(ingest_files, paths + [src / "odd.fits"], tmp_path / "store", **QUIET)
     assert len(res.store) == 3 and pd.read_csv(res.report)["reason"].str.contains("wavelength map").all()
@@ -189,6 +192,7 @@ def test_dask_scheduler_code_path(tmp_path):
 
 
 # ------------------------------------------------------------------ CLI
+@pytest.mark.filterwarnings("ignore::spectool.errors.SpectoolWarning")
 def test_cli_info_and_ingest(tmp_path, mspc):
     from spectool.cli import app
 

@@ -233,3 +233,16 @@ def test_authors_style_flops_match_the_paper(layout):
         model(torch.zeros(1, 1, 4096, device="meta"))
     gmacs = counter.get_total_flops() / 2e9
     assert 0.985 * PAPER_GMACS[layout] < gmacs < PAPER_GMACS[layout]
+
+
+def test_overrides_survive_a_save_load_round_trip(tmp_path):
+    from spectool.models import load, save
+
+    torch.manual_seed(4)
+    model = create("scanet_mttt", fold="row", transformer_style="authors", **SMALL).eval()
+    restored = load(save(model, tmp_path / "scanet")).eval()
+    assert (restored.fold, restored.transformer_style, restored.channels) == \
+        ("row", "authors", model.channels)
+    x = torch.rand(1, 1, 4096)
+    with torch.no_grad():
+        torch.testing.assert_close(restored(x), model(x))

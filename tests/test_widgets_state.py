@@ -399,12 +399,11 @@ def test_attention_explorer_click_through(spectra):
         AttentionExplorer(weights, spectra, feature_maps={"eca1": rng.random((4, 5, 10))})
 
 
-def test_attention_capture_from_a_model():
+def _tiny_model(length: int):
     import torch
     import torch.nn as nn
 
     from spectool.models.base import SpectralModel
-    from spectool.widgets.attention import capture_attention
 
     class Gate(nn.Module):
         def forward(self, x):
@@ -419,13 +418,14 @@ def test_attention_capture_from_a_model():
             return x * self.gate(x)
 
     class Tiny(SpectralModel):
-        input_length = 32
+        input_length = length
 
         def __init__(self):
             super().__init__()
-            self.conv = nn.Conv1d(1, 4, 3, padding=1)
+            self.conv = nn.Conv1d(1, 4, 5, padding=2)
             self.se = SE()
             self.head = nn.Linear(4, 2)
+            self.output_names = ["A", "K"]
 
         def forward_features(self, x, image=None):
             return self.se(self.conv(x)).mean(-1)
@@ -434,6 +434,27 @@ def test_attention_capture_from_a_model():
             return self.head(f)
 
     torch.manual_seed(0)
-    weights, maps = capture_attention(Tiny(), np.random.default_rng(0).normal(size=(3, 1, 32)).astype(np.float32))
-    assert weights["se"].shape == (3, 4) and maps["se"].shape == (3, 4, 32)
-    assert ((weights["se"] > 0) & (weights["se"] < 1)).all()
+    return Tiny()
+
+
+def test_model_argument_computes_outputs_and_overlays(tmp_path, spectra):
+    from spectool.widgets import AttentionExplorer, SpectrumInspector
+
+    flux = np.vstack([s.flux for s in spectra]).astype(np.float32)
+    meta = pd.DataFrame({"object_id": [s.meta["object_id"] for s in spectra], "label": [s.meta["label"] for s in spectra],
+                         "snr": [s.meta["snr"] for s in spectra]})
+    store = SpectrumStore.write(tmp_path / "s", flux=flux, wavelength=spectra[0].wavelength, meta=meta,
+                                info={"name": "tiny", "synthetic": True, "class_names": ["A", "K"], "preprocess": "mspcnet"})
+    model = _tiny_model(NPIX)
+    insp = SpectrumInspector(store, model=model, templates=None)
+    out = insp.data.outputs
+    assert out.values.shape == (8, 2) and np.allclose(out.values.sum(1), 1)
+    assert {"integrated gradients", "sliding-window importance"} <= set(insp.data.overlays.names)
+    insp.set_options(attribution="integrated gradients")
+    _ = insp.figures
+    attr = insp._sources["spec"].data["attr"]
+    assert len(attr) == NPIX and max(attr) == pytest.approx(1.0)
+    ae = AttentionExplorer.from_model(model, store, [0, 3, 5])
+    assert ae.weights["se"].shape == (3, 4) and ae.feature_maps["se"].shape == (3, 4, NPIX)
+    ae.select_cell(2, 1)
+    assert ae.overlay(2, 1)[0] == "se channel 1 activation"

@@ -16,3 +16,4 @@ from . import download as _download  # noqa: E402,F401
 from . import mock as _mock  # noqa: E402,F401
 from . import info as _info  # noqa: E402,F401
 from . import ingest as _ingest  # noqa: E402,F401
+from . import train as _train  # noqa: E402,F401

@@ -61,7 +61,8 @@ def mspc(
 
 @ingest_app.command("spfusion")
 def spfusion(
-    root: Path = typer.Option(..., "--root", help="label.csv + spectrum/ + photometric/, or <fold>/{train,val,test}/..."),
+    root: Path = typer.Option(..., "--root",
+                              help="label.csv + spectrum/ + photometric/, or <fold>/{train,val,test}/..."),
     out: Path = typer.Option(..., "--out", help="Store directory to create."),
     name: str = typer.Option("spfusion/redclump", "--name"),
     folds: int = typer.Option(3, "--folds", help="Folds to generate for the flat layout."),
@@ -82,7 +83,8 @@ def scanet(
     fits_dir: Path = typer.Option(..., "--fits", help="Folder with the FITS files."),
     out: Path = typer.Option(..., "--out", help="Store directory to create."),
     name: str = typer.Option("scanet/AFGK", "--name"),
-    snr_min: Optional[float] = typer.Option(None, "--snr-min", help="Keep rows with catalogue snr >= this (paper: 25)."),
+    snr_min: Optional[float] = typer.Option(None, "--snr-min",
+                                            help="Keep rows with catalogue snr >= this (paper: 25)."),
     test_fraction: float = typer.Option(0.2, "--test-fraction", help="Test share when the catalogue has no split."),
     seed: int = typer.Option(0, "--seed"),
     continuum: str = typer.Option("polynomial", "--continuum", help="polynomial, percentile, minmax or none."),

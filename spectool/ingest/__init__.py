@@ -3,6 +3,7 @@
 >>> from spectool.ingest import ingest_mspc
 >>> res = ingest_mspc("MSPC-Net/data/01", "fits/", "stores/mspc_SC-S_gt5", name="mspc/SC-S>5", workers=4)
 >>> res.store, res.report           # the opened store; ingest_report.csv of skipped files
+>>> spectool.datasets.load("mspc/SC-S>5", source="stores")   # store dirs named by the preset slug
 
 Layouts: :func:`ingest_mspc` (fold CSVs + FITS), :func:`ingest_spfusion`
 (label.csv + spectrum/photometric ``.npy``, flat or per-fold),

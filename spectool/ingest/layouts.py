@@ -105,10 +105,15 @@ def ingest_scanet(catalogue: str | Path, fits_dir: str | Path, out: str | Path, 
 
 
 def ingest_files(paths: Sequence[str | Path], out: str | Path, *, preprocess: str = "mspcnet",
-                 name: str | None = None, options: dict[str, Any] | None = None, **run: Any) -> IngestResult:
-    """Ingest arbitrary spectrum files without labels (e.g. for inference); object_id = file stem."""
+                 name: str | None = None, options: dict[str, Any] | None = None, workers: int = 1,
+                 chunk_size: int | None = None, **run: Any) -> IngestResult:
+    """Ingest arbitrary spectrum files without labels (e.g. for inference); object_id = file stem.
+
+    ``workers``, ``chunk_size`` and ``**run`` go to :func:`~spectool.ingest.run_ingest`.
+    """
     from .runner import table_from_paths
 
     table: pd.DataFrame = table_from_paths(paths)
     info = {"name": name or Path(out).name, "task": "unlabelled", "source": f"{len(table)} files"}
-    return run_ingest(table, out, preprocess=preprocess, options=options, info=info, **run)
+    return run_ingest(table, out, preprocess=preprocess, options=options, info=info, workers=workers,
+                      chunk_size=chunk_size, **run)

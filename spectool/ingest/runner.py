@@ -275,7 +275,8 @@ def _assemble(table: pd.DataFrame, out: Path, work: Path, info: dict[str, Any],
     with StoreWriter(out, n=len(keep), length=length, ivar=True, image_shape=image_shape) as w:
         for s, shard in enumerate(shards):
             with np.load(shard, allow_pickle=False) as z:
-                rows = [(position[oid], r) for r, oid in enumerate(z["ids"].tolist()) if located.get(oid, (-1,))[0] == s]
+                rows = [(position[oid], r) for r, oid in enumerate(z["ids"].tolist())
+                        if located.get(oid, (-1,))[0] == s]
                 if not rows:
                     continue
                 dst, src = (np.array(v, np.int64) for v in zip(*rows))
@@ -296,8 +297,8 @@ def _merge_reader_meta(meta: pd.DataFrame, rows: list[dict]) -> None:
     """Add reader metadata columns; catalogue columns win (the reader's snr becomes ``snr_file``)."""
     for key in READER_FLOAT_META:
         values = pd.to_numeric(pd.Series([r.get(key) for r in rows], dtype=object), errors="coerce").to_numpy()
-        name = key if key not in meta.columns else f"{key}_file"
-        meta[name] = values
+        if np.isfinite(values.astype(np.float64)).any():
+            meta[key if key not in meta.columns else f"{key}_file"] = values
     for key in READER_TEXT_META:
         values = ["" if r.get(key) is None else str(r.get(key)) for r in rows]
         if key not in meta.columns and any(values):

@@ -137,9 +137,12 @@ def read_fits_table(probe: Probe) -> Spectrum | list[Spectrum]:
             meta["object_id"] = f"{meta['object_id']}-{k}"
             meta["row"] = k
         w = np.asarray(wave, np.float64) * scale
-        return _build(w, flux, ivar_v, None if mask_v is None else np.asarray(mask_v) != 0, meta, loglam=loglam, air=air)
+        mask_b = None if mask_v is None else np.asarray(mask_v) != 0
+        return _build(w, flux, ivar_v, mask_b, meta, loglam=loglam, air=air)
 
-    get = (lambda c, src: None if c is None else src[c])
+    def get(column: str | None, src):
+        return None if column is None else src[column]
+
     if np.ndim(data[wcol]) == 1:  # one pixel per row
         return one(data[wcol], data[fcol], get(icol, data), get(ecol, data), get(mcol, data), None)
     out = [one(r[wcol], r[fcol], get(icol, r), get(ecol, r), get(mcol, r), k if len(data) > 1 else None)
@@ -190,7 +193,8 @@ def read_fits_image(probe: Probe) -> Spectrum:
         kind = str(h.get("ROW2", "ivar")).lower()
         with np.errstate(divide="ignore"):
             ivar = second if kind.startswith("ivar") else np.where(second > 0, 1.0 / second**2, 0.0)
-    meta = _header_meta(_base_meta(probe, "fits-image"), lambda c: header_get(h, c) or header_get(probe.hdul[0].header, c))
+    h0 = probe.hdul[0].header
+    meta = _header_meta(_base_meta(probe, "fits-image"), lambda c: header_get(h, c) or header_get(h0, c))
     return _build(coord, flux, ivar, None, meta, loglam=loglam, air=is_air(h) or is_air(probe.hdul[0].header))
 
 
@@ -298,7 +302,8 @@ def read_hdf5(probe: Probe) -> Spectrum | list[Spectrum]:
         if "object_id" in names:
             ids = [clean(v) for v in np.atleast_1d(f[names["object_id"]][()])]
     air = str(attrs.get("medium", attrs.get("airorvac", ""))).lower().startswith("air") or attrs.get("vacuum") is False
-    scale = _scale_from_name(str(attrs.get("wavelength_unit", "")).replace(" ", "_")) if "wavelength_unit" in attrs else 1.0
+    unit = str(attrs.get("wavelength_unit", "")).replace(" ", "_")
+    scale = _scale_from_name(unit) if unit else 1.0
     meta0 = _header_meta(_base_meta(probe, "hdf5"), lambda c: attrs.get(c.lower()))
     if flux.ndim == 1:
         return _build(wave * scale, flux, ivar, mask, meta0, loglam=wk.lower() == "loglam", air=air)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import zlib
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -22,8 +22,8 @@ from typing import Callable, Union
 import numpy as np
 
 from ..errors import CorruptFileError, MissingDataError, UnknownFormatError
-from ._fitsfast import FitsFormatError, FitsIndex
 from ..spectrum import Spectrum
+from ._fitsfast import FitsFormatError, FitsIndex
 
 ReadResult = Union[Spectrum, list[Spectrum]]
 
@@ -176,6 +176,9 @@ class Probe:
             data = self.fits.table(index)
         except FitsFormatError as exc:
             raise CorruptFileError(str(exc), self.path) from exc
+        except (KeyError, TypeError, ValueError) as exc:  # a required card missing or garbled
+            raise CorruptFileError(f"table HDU {index} header is damaged ({type(exc).__name__}: {exc})",
+                                   self.path) from exc
         if data is not None:
             return data
         try:  # astropy fallback: garbled headers surface as KeyError/IndexError/TypeError deep inside it
@@ -298,7 +301,8 @@ def read(path: str | os.PathLike, format: str | None = None) -> ReadResult:
                     raise CorruptFileError("file is empty", path)
                 if probe.name.lower().endswith((".fits", ".fit", ".fts")) and not probe.is_fits:
                     raise CorruptFileError("not a valid FITS file (no SIMPLE card)", path)
-                raise UnknownFormatError(f"no reader recognises this file; known formats: {', '.join(list_formats())}", path)
+                known = ", ".join(list_formats())
+                raise UnknownFormatError(f"no reader recognises this file; known formats: {known}", path)
         try:
             return reader.function(probe)
         except (OSError, EOFError, ValueError) as exc:

@@ -138,7 +138,10 @@ def read_sdss_spplate(probe: Probe) -> list[Spectrum]:
     out = []
     for i in range(nfiber):
         rec = plug[i] if plug is not None and i < len(plug) else None
-        get = (lambda k, rec=rec: clean(rec[k]) if rec is not None and k in names else None)
+
+        def get(key: str, rec=rec):
+            return clean(rec[key]) if rec is not None and key in names else None
+
         fiber = get("FIBERID") or i + 1
         mask = andmask[i] != 0 if andmask is not None else None
         meta = {

@@ -255,4 +255,4 @@ def mspcnet_lamost(**overrides) -> MSPCNet:
     paper's sizes: 2.2M here (2,189,546 at 6 classes) and, in Table 13, 3.9M / 10.9M /
     17.7M for n_div 8 / 4 / 3.
     """
-    return MSPCNet(**{"depths": (4, 4, 8, 4), "n_div": 16, "mlp_ratio": 2.0, **overrides})
+    return MSPCNet(**{"num_classes": 6, "depths": (4, 4, 8, 4), "n_div": 16, "mlp_ratio": 2.0, **overrides})

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ..errors import CorruptFileError, MissingDataError, ModelError
+from ._registry import create
 from .spfusion import SPFusion
 
 #: authors' module path (regex, full match) -> spectool module path of :class:`SPFusion`.
@@ -237,7 +238,7 @@ def spfusion_from_onnx(path: str | PathLike) -> SPFusion:
         raise CorruptFileError(f"not a readable ONNX model ({exc})", path) from exc
     arrays = {init.name: numpy_helper.to_array(init) for init in proto.graph.initializer}
 
-    model = SPFusion()
+    model: SPFusion = create("spfusion")  # carries its registry name for model cards
     loader = _Loader(model, arrays)
     try:
         for authors, ops in _collect(proto.graph).items():

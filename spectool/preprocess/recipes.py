@@ -48,7 +48,8 @@ def scanet_grid() -> np.ndarray:
 
 
 # ---------------------------------------------------------------- MSPC-Net
-def mspcnet_pipeline(order: str = "crop_first", length: int = MODEL_LENGTH, bad_pixels: str = "interpolate") -> Pipeline:
+def mspcnet_pipeline(order: str = "crop_first", length: int = MODEL_LENGTH,
+                     bad_pixels: str = "interpolate") -> Pipeline:
     """The MSPC-Net recipe as a :class:`Pipeline` (see module docstring)."""
     if order not in ("crop_first", "normalize_first"):
         raise ConfigError(f"order must be 'crop_first' or 'normalize_first', not {order!r}")
@@ -112,7 +113,8 @@ def normalize_image(image: np.ndarray, source: str | None = None) -> np.ndarray:
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise InvalidImageError(f"image dtype {arr.dtype} is not numeric", where)
     if arr.shape != IMAGE_SHAPE:
-        hint = " (channels-last? use image.transpose(2, 0, 1))" if arr.shape == IMAGE_SHAPE[1:] + IMAGE_SHAPE[:1] else ""
+        channels_last = arr.shape == IMAGE_SHAPE[1:] + IMAGE_SHAPE[:1]
+        hint = " (channels-last? use image.transpose(2, 0, 1))" if channels_last else ""
         raise InvalidImageError(f"image must have shape {IMAGE_SHAPE} (g, r, i), got {arr.shape}{hint}", where)
     img = arr.astype(np.float64)
     if not np.all(np.isfinite(img)):

@@ -159,8 +159,8 @@ class Resample:
         w, grid = state.wavelength, self.grid
         if w[0] > grid[0] + 1e-6 or w[-1] < grid[-1] - 1e-6:
             frame = "rest-frame " if state.rest_frame else ""
-            raise CoverageError(f"{frame}coverage {w[0]:.1f}-{w[-1]:.1f} A does not include {self.start:g}-{self.stop:g} A",
-                                state.source)
+            raise CoverageError(f"{frame}coverage {w[0]:.1f}-{w[-1]:.1f} A does not include "
+                                f"{self.start:g}-{self.stop:g} A", state.source)
         ok = np.isfinite(state.flux)
         if ok.sum() < 4:
             raise InvalidSpectrumError("fewer than 4 usable pixels to fit a cubic spline", state.source)

@@ -66,6 +66,9 @@ class ModelConfig:
 
     name: str = ""
     overrides: dict[str, Any] = field(default_factory=dict)
+    as_regressor: bool = False
+    """Use a classifier architecture (e.g. SSCNN) as a regressor: one linear output per
+    target, trained with the regression loss (SPFusion Table 2 spectral baselines)."""
 
 
 @dataclass
@@ -237,6 +240,9 @@ class RunSpec:
     """Dotted overrides, e.g. ``{"model.overrides.attention": "none"}``."""
     group: str = ""
     """Optional grouping (e.g. ablation section ``(a) partial convolution``)."""
+    datasets: list[str] = field(default_factory=list)
+    """Restrict this run to these of the experiment's datasets (empty: all). Two runs may
+    share a label when their datasets do not overlap (MSPC-Net SDSS vs LAMOST variant)."""
 
 
 @dataclass
@@ -505,19 +511,32 @@ def load_experiment(config: str | Path | dict | ExperimentConfig, overrides: Any
     exp.source_file = src
     if not exp.runs:
         raise ConfigError("field 'runs': an experiment needs at least one run", src)
-    labels = [r.label for r in exp.runs]
+    if not exp.folds or not exp.seeds:
+        raise ConfigError("fields 'folds' and 'seeds' need at least one value each", src)
+    seen: set[tuple[str, str | None]] = set()
     for i, r in enumerate(exp.runs):
         if not r.label or not r.config:
             raise ConfigError(f"field 'runs[{i}]': needs 'label' and 'config'", src)
-    dup = {x for x in labels if labels.count(x) > 1}
-    if dup:
-        raise ConfigError(f"field 'runs': duplicate labels {sorted(dup)}", src)
-    for i, r in enumerate(exp.runs):  # fail early, before hours of training
-        try:
-            run_config(exp, r, exp.datasets[0] if exp.datasets else None, exp.folds[0], exp.seeds[0])
-        except ConfigError as exc:
-            raise ConfigError(f"runs[{i}] ({r.label}): {exc}", src) from exc
+        unknown = [d for d in r.datasets if d not in exp.datasets]
+        if unknown:
+            raise ConfigError(f"field 'runs[{i}].datasets': {unknown} are not among the experiment's datasets "
+                              f"{exp.datasets}", src)
+        for d in run_datasets(exp, r):
+            if (r.label, d) in seen:
+                raise ConfigError(f"field 'runs[{i}]': label {r.label!r} appears twice for dataset {d!r}", src)
+            seen.add((r.label, d))
+            try:  # fail early, before hours of training
+                run_config(exp, r, d, exp.folds[0], exp.seeds[0])
+            except ConfigError as exc:
+                raise ConfigError(f"runs[{i}] ({r.label}, {d}): {exc.reason}", exc.path) from exc
     return exp
+
+
+def run_datasets(exp: ExperimentConfig, run: RunSpec) -> list[str | None]:
+    """The datasets a run is trained on (``[None]``: keep the run config's own dataset)."""
+    if run.datasets:
+        return list(run.datasets)
+    return list(exp.datasets) or [None]
 
 
 def run_config(exp: ExperimentConfig, run: RunSpec, dataset: str | None, fold: int, seed: int) -> TrainConfig:

@@ -24,7 +24,8 @@ from typing import Any
 import pandas as pd
 
 from .._atomic import atomic_write_text
-from .config import ExperimentConfig, RunSpec, TrainConfig, load_experiment, run_config, to_dict
+from .config import (ExperimentConfig, RunSpec, TrainConfig, load_experiment, run_config, run_datasets,
+                     to_dict)
 from .tables import experiment_table
 
 
@@ -65,6 +66,8 @@ def grid(exp: ExperimentConfig, root: Path) -> list[Cell]:
     multi_seed = len(exp.seeds) > 1
     for dataset in exp.datasets or [None]:
         for run in exp.runs:
+            if dataset not in run_datasets(exp, run):
+                continue
             for fold in exp.folds:
                 for seed in exp.seeds:
                     cfg = run_config(exp, run, dataset, fold, seed)

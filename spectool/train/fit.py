@@ -65,9 +65,13 @@ def build_model(cfg: ModelConfig, ds: SpectralDataset) -> torch.nn.Module:
     from .. import models
 
     kwargs = dict(cfg.overrides)
-    if ds.task == "classification":
-        kwargs.setdefault("classes", list(ds.class_names))
+    if ds.task == "classification" or cfg.as_regressor:
+        kwargs.setdefault("classes", list(ds.class_names) if ds.task == "classification" else list(ds.targets))
     model = models.create(cfg.name, **kwargs)
+    if cfg.as_regressor:
+        if getattr(model, "task", "classification") != "classification":
+            raise ConfigError(f"field 'model.as_regressor': {cfg.name!r} is already a regression model")
+        model.task = "regression"
     m_task = getattr(model, "task", "classification")
     if m_task != ds.task:
         raise ConfigError(f"field 'model.name': {cfg.name!r} is a {m_task} model but {ds.name!r} is a {ds.task} dataset")
@@ -273,7 +277,7 @@ def fit(config: str | Path | dict | TrainConfig, overrides: Any = (), *, run_dir
     params = int(sum(p.numel() for p in model.parameters()))
     extra = dict(targets=head.targets, output_index=head.output_index, target_transforms=head.transforms) \
         if ds.task == "regression" else {}
-    model.card = dict(extra, preprocess=ds.preprocess or getattr(model, "preprocess", None))
+    model.card = dict(extra, task=ds.task, preprocess=ds.preprocess or getattr(model, "preprocess", None))
     device = "cuda" if accelerator in ("gpu", "cuda") and torch.cuda.is_available() else "cpu"
     pred, metrics, tables = evaluate(model, ds, splits, batch_size=test_bs, device=device)
     metrics.update(params=params, epochs=len(history), model=cfg.model.name, dataset=ds.name,

@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from ..errors import ModelError
 from .state import ModelOutputs, SpectraSource, WidgetInputError
 
 
@@ -115,7 +116,10 @@ def model_overlays(model: Any, source: SpectraSource, outputs: ModelOutputs | No
         def attention(row: int) -> np.ndarray:
             x, img = model_input(model, source, [row])
             wave = source._dataset.wavelength
-            ov = explain.attention_overlay(model, x, layers[-1], wavelength=wave, image=img, lines=None)
+            try:
+                ov = explain.attention_overlay(model, x, layers[-1], wavelength=wave, image=img, lines=None)
+            except (ModelError, IndexError, ValueError) as exc:
+                raise WidgetInputError(f"no ECA/SE overlay for {type(model).__name__}: {exc!r}", layers[-1]) from exc
             keep = np.isfinite(wave)
             return np.interp(wave[keep], ov.wavelength, ov.weight, left=0.0, right=0.0)
 

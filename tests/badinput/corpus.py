@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import importlib
+import inspect
 import io
 import json
 import re
@@ -362,8 +363,8 @@ def operation(case: Case) -> tuple[Callable[[Path], Any] | None, str]:
         return (lambda p: spfusion(_valid_spectrum(), image=np.load(p, allow_pickle=False))), ""
     if case.kind == "labels":
         read_labels = _api("spectool.ingest", "read_labels")
-        if read_labels is None:
-            return None, "spectool.ingest.read_labels"
+        if read_labels is None or "classes" not in inspect.signature(read_labels).parameters:
+            return None, "spectool.ingest.read_labels(path, classes=...)"
         return (lambda p: read_labels(p, classes=("STAR", "GALAXY", "QSO"))), ""
     if case.kind == "config":
         load = _api("spectool.train.config", "load_config")
