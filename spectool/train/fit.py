@@ -152,6 +152,8 @@ def _quiet_lightning(quiet: bool) -> Iterator[None]:
             if quiet:
                 warnings.filterwarnings("ignore", message=r".*(does not have many workers|num_workers).*")
                 warnings.filterwarnings("ignore", message=r".*(LeafSpec|treespec).*")
+                warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
+                warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty.*")
             yield
     finally:
         for lg, lv in zip(loggers, levels):

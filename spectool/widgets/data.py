@@ -218,9 +218,6 @@ def _fmt(v: Any) -> str:
 
 
 # --------------------------------------------------------------------- bokeh side
-SOURCE_NAMES = ("spec", "mask", "meta", "outputs", "image")
-
-
 def make_sources(line_sets: Sequence[str]) -> dict[str, Any]:
     """Empty ColumnDataSources keyed ``spec``, ``mask``, ``meta``, ``outputs``, ``image`` and ``lines_<set>``
     (bokeh model names add ``_source``, so they never clash with renderer names)."""

@@ -434,7 +434,3 @@ def snr_bounds(table: pd.DataFrame) -> tuple[float, float]:
     snr = snr[np.isfinite(snr)]
     return (float(snr.min()), float(snr.max())) if snr.size else (0.0, 1.0)
 
-
-def require_rows(n: int, what: str, expected: int) -> None:
-    if n != expected:
-        raise WidgetInputError(f"has {n} rows for {expected} spectra", what)

@@ -1,0 +1,122 @@
+"""Cross-validation runner and paper-shaped tables."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from spectool.errors import ConfigError
+from spectool.train import cross_validate, fold_table, load_experiment, mean_std_table
+from spectool.train.config import list_configs
+from spectool.train.cv import grid, slug
+from spectool.train.tables import format_size
+
+from _train_toys import register_tiny, toy_store
+
+
+@pytest.fixture
+def tiny_models():
+    remove = register_tiny()
+    yield
+    remove()
+
+
+def _experiment(tmp_path, store, task="classification", **extra):
+    base = tmp_path / "base.yaml"
+    model = "tiny_cls" if task == "classification" else "tiny_reg"
+    loss = "cross_entropy" if task == "classification" else "l1"
+    base.write_text(
+        f"name: toy\nseed: 1\ndata: {{store: {store}}}\nmodel: {{name: {model}}}\nloss: {{name: {loss}}}\n"
+        "optim: {lr: 0.01}\ntrainer: {max_epochs: 2, batch_size: 16, progress_bar: false, num_sanity_val_steps: 0,"
+        " log_every_n_steps: 1, num_threads: 1}\n")
+    exp = {"name": "toy grid", "output_root": str(tmp_path / "runs"), "table": task,
+           "folds": [0, 1], "seeds": [3],
+           "runs": [{"label": "Tiny-8", "config": str(base)},
+                    {"label": "Tiny-4", "config": str(base), "set": {"model.overrides": {"width": 4}}}]}
+    exp.update(extra)
+    return exp
+
+
+def test_cv_runner_tiny_grid_table_and_skip(tmp_path, tiny_models):
+    store = toy_store(tmp_path / "store", n_folds=2).path
+    res = cross_validate(_experiment(tmp_path, store), progress=False)
+    r = res.results
+    assert len(r) == 4 and set(r["label"]) == {"Tiny-8", "Tiny-4"} and sorted(set(r["fold"])) == [0, 1]
+    assert r["accuracy"].between(0, 1).all() and (r["params"] > 0).all()
+    table = res.table()
+    acc = table["Accuracy (%)"]
+    assert list(acc.columns) == ["fold1", "fold2", "Avg", "Std"]
+    assert list(table.columns.get_level_values(0).unique()) == ["Accuracy (%)", "F1-score (%)"]
+    row = r[r.label == "Tiny-8"].sort_values("fold")
+    got = acc.xs("Tiny-8", level="model").iloc[0]
+    assert got["fold1"] == pytest.approx(100 * row["accuracy"].iloc[0], abs=0.01)
+    assert got["Avg"] == pytest.approx(100 * row["accuracy"].mean(), abs=0.01)
+    for f in ("results.csv", "table.csv", "table.txt"):
+        assert (res.root / f).is_file()
+    run_dir = tmp_path / "runs" / "toy_grid" / "toy_cls" / "Tiny-4" / "fold1"
+    assert (run_dir / "done.json").is_file() and (run_dir / "history.csv").is_file()
+    # a second call reuses finished runs
+    t0 = time.time()
+    again = cross_validate(_experiment(tmp_path, store), progress=False)
+    assert again.results["skipped_done"].all() and time.time() - t0 < 20
+    pd.testing.assert_series_equal(again.results["accuracy"], r["accuracy"])
+
+
+def test_cv_runner_repeated_seeds_regression(tmp_path, tiny_models):
+    store = toy_store(tmp_path / "store", task="regression", n_folds=1).path
+    res = cross_validate(_experiment(tmp_path, store, task="regression", folds=[0], seeds=[1, 2]), progress=False)
+    assert len(res.results) == 4 and sorted(set(res.results["seed"])) == [1, 2]
+    table = res.table()
+    assert list(table.columns) == ["size", "runs", "teff MAE", "teff RMSE", "logg MAE", "logg RMSE"]
+    cell = table.loc[("toy/reg", "Tiny-8"), "teff MAE"]
+    vals = res.results[res.results.label == "Tiny-8"]["mae_teff"]
+    assert cell == f"{vals.mean():.4f} ± {vals.std(ddof=0):.4f}"
+
+
+def test_experiment_validation(tmp_path):
+    with pytest.raises(ConfigError, match="at least one run"):
+        load_experiment({"name": "x", "runs": []})
+    base = {"name": "x", "datasets": ["mspc/SC-S>5"],
+            "runs": [{"label": "a", "config": "mspcnet_quick"}, {"label": "a", "config": "baselines_quick"}]}
+    with pytest.raises(ConfigError, match="label 'a' appears twice"):
+        load_experiment(base)
+    with pytest.raises(ConfigError, match=r"runs\[0\] \(a, mspc/SC-S>5\): unknown key 'trainer\.max_epoch'"):
+        load_experiment({"name": "x", "datasets": ["mspc/SC-S>5"],
+                         "runs": [{"label": "a", "config": "mspcnet_quick", "set": {"trainer.max_epoch": 2}}]})
+
+
+def test_shipped_experiments_expand_to_the_paper_grids(tmp_path):
+    assert {"mspc_table4_quick", "mspc_table4_full", "mspc_table3_full", "mspc_table6_full",
+            "mspc_ablation_sdss_full", "mspc_ablation_lamost_full", "mspc_table18_full", "spfusion_table2_full",
+            "spfusion_ablation_full", "scanet_table1_full", "scanet_standard_full"} <= set(list_configs("experiment"))
+    cells = grid(load_experiment("mspc_table4_full"), tmp_path)
+    assert len(cells) == 4 * 4 * 5
+    mspc = {c.dataset: c.config.model.name for c in cells if c.run.label == "MSPC-Net"}
+    assert mspc == {"mspc/SS-S>5": "mspcnet_sdss", "mspc/SS-S>10": "mspcnet_sdss",
+                    "mspc/SS-L>5": "mspcnet_lamost", "mspc/SS-L>10": "mspcnet_lamost"}
+    quick = grid(load_experiment("mspc_table4_quick"), tmp_path)
+    assert len(quick) == 20 and {c.config.data.size for c in quick} == {"quick"}
+    sca = grid(load_experiment("scanet_table1_full"), tmp_path)
+    assert len(sca) == 25 and {c.seed for c in sca} == {42, 43, 44, 45, 46}
+    assert len({c.run_dir for c in sca}) == 25
+    abl = load_experiment("mspc_ablation_sdss_full")
+    assert {r.group for r in abl.runs} == {"(a) identity ratio", "(b) kernel sizes", "(c) channels", "(d) attention"}
+
+
+def test_fold_table_shape_and_mean_std_strings():
+    rows = []
+    for label, params, base in [("SSCNN", 7_481_560, 0.79), ("MSPC-Net", 2_098_644, 0.82)]:
+        for fold in range(5):
+            rows.append({"dataset": "mspc/SS-S>5", "label": label, "fold": fold, "seed": 42, "params": params,
+                         "accuracy": base + 0.001 * fold, "macro_f1": base - 0.001 * fold})
+    df = pd.DataFrame(rows)
+    t = fold_table(df)
+    assert t.index.tolist() == [("mspc/SS-S>5", "SSCNN", "7.5 M"), ("mspc/SS-S>5", "MSPC-Net", "2.1 M")]
+    assert list(t["Accuracy (%)"].columns) == ["fold1", "fold2", "fold3", "fold4", "fold5", "Avg", "Std"]
+    assert t.loc[("mspc/SS-S>5", "MSPC-Net", "2.1 M"), ("Accuracy (%)", "Avg")] == pytest.approx(82.2)
+    assert t.loc[("mspc/SS-S>5", "SSCNN", "7.5 M"), ("F1-score (%)", "fold5")] == pytest.approx(78.6)
+    m = mean_std_table(df, {"accuracy": "Acc (%)"}, scale={"accuracy": 100}, decimals=2)
+    assert m.loc[("mspc/SS-S>5", "SSCNN"), "Acc (%)"] == f"79.20 ± {100 * np.std([0, .001, .002, .003, .004]):.2f}"
+    assert format_size(759_192) == "759.2 K" and slug("mspc/SS-S>5") == "mspc_SS-S_gt5"
