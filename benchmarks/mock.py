@@ -15,7 +15,10 @@ Three workloads:
   distortion, sky and telluric residuals, noise, masks), chunks of 1000;
 * ``store_<preset>``: :func:`spectool.mock.build_preset` of the "quick" size of a preset into a
   fresh store directory (planning, generation, preprocessing, splits, writing);
-* ``store_mspc/FC-S`` is the mixed workload (stars of 52 subclasses + galaxies + QSOs, low S/N).
+* ``store_mspc/FC-S`` is the mixed workload (stars of 52 subclasses + galaxies + QSOs, low S/N);
+* ``preprocess_mspcnet``: MSPC-Net preprocessing of 1000 generated stars, per spectrum
+  (:func:`spectool.preprocess.mspcnet`) and batched (:func:`spectool.preprocess.mspcnet_batch`, as the
+  store builder does, in blocks of ``spectool.mock.build.PREP_BLOCK`` rows).
 """
 from __future__ import annotations
 
@@ -37,10 +40,13 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
+from spectool import preprocess as pp  # noqa: E402
 from spectool.datasets.presets import SS_S5, preset  # noqa: E402
 from spectool.mock import build_preset, generate_stars  # noqa: E402
 from spectool.mock.generate import galaxy_model, qso_model, stellar_emulator  # noqa: E402
+from spectool.mock.build import PREP_BLOCK  # noqa: E402
 from spectool.mock.stars import draw_subclass_labels  # noqa: E402
+from spectool.spectrum import Spectrum  # noqa: E402
 
 STORE_PRESETS = ("mspc/SS-S>5", "mspc/FC-S", "spfusion/redclump", "scanet/AFGK")
 
@@ -74,6 +80,23 @@ def raw_stars(n: int, chunk: int = 1000) -> dict:
     return _row(n, cpu, wall, pixels=int(obs.wave.size))
 
 
+def preprocess(n: int = 1000) -> dict:
+    """MSPC-Net preprocessing of ``n`` SDSS-like stars: one by one and batched."""
+    rng = np.random.default_rng(1)
+    labels = draw_subclass_labels(rng.choice(SS_S5, n), SS_S5, rng)
+    obs, _ = generate_stars(labels, "sdss", 5 + rng.lognormal(np.log(15), 0.7, n), rng)
+
+    def single():
+        for i in range(n):
+            pp.mspcnet(Spectrum(obs.wave, obs.flux[i], obs.ivar[i], obs.mask[i])).finalize()
+
+    def batched():
+        for s in range(0, n, PREP_BLOCK):
+            pp.mspcnet_batch(obs.wave, obs.flux[s:s + PREP_BLOCK], obs.ivar[s:s + PREP_BLOCK], obs.mask[s:s + PREP_BLOCK])
+
+    return {"per_spectrum": _row(n, *_timed(single)[1:]), "batch": _row(n, *_timed(batched)[1:], block=PREP_BLOCK)}
+
+
 def store(name: str, tmp: Path) -> dict:
     """Build the quick size of preset ``name`` into a fresh store under ``tmp``."""
     p = preset(name)
@@ -92,9 +115,13 @@ def main() -> dict:
     r = results["raw_stars"]
     print(f"raw stars        : {r['spectra']} x {r['pixels']} px: {r['spectra_per_cpu_s']:8.0f} spectra/CPU-s, "
           f"{r['spectra_per_wall_s']:8.0f} spectra/wall-s")
+    results["preprocess_mspcnet"] = prep = preprocess()
+    for k, r in prep.items():
+        print(f"mspcnet {k:12s}: {r['spectra']} spectra: {r['spectra_per_cpu_s']:8.0f} spectra/CPU-s, "
+              f"{r['spectra_per_wall_s']:8.0f} spectra/wall-s")
     tmp = Path(tempfile.mkdtemp(prefix="spectool-mockbench-"))
     try:
-        build_preset(preset("scanet/AFGK"), "quick", out=tmp / "warm", progress=False)  # imports, filter curves
+        build_preset(preset("spfusion/redclump"), "quick", out=tmp / "warm", progress=False)  # imports, filter curves
         for name in STORE_PRESETS:
             r = results[f"store_{name}"] = store(name, tmp)
             print(f"store {name:18s}: {r['spectra']:5d} x {r['length']} px ({r['preprocess']}): "

@@ -6,9 +6,12 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from typer.testing import CliRunner
 
+from spectool.cli import app
 from spectool.errors import ConfigError
-from spectool.train import cross_validate, fold_table, load_experiment, mean_std_table
+from spectool.train import cross_validate, fold_table, load_experiment, mean_std_table, per_class_comparison
 from spectool.train.config import list_configs
 from spectool.train.cv import grid, slug
 from spectool.train.tables import format_size
@@ -53,8 +56,12 @@ def test_cv_runner_tiny_grid_table_and_skip(tmp_path, tiny_models):
     got = acc.xs("Tiny-8", level="model").iloc[0]
     assert got["fold1"] == pytest.approx(100 * row["accuracy"].iloc[0], abs=0.01)
     assert got["Avg"] == pytest.approx(100 * row["accuracy"].mean(), abs=0.01)
-    for f in ("results.csv", "table.csv", "table.txt"):
+    h = res.histories
+    assert len(h) == 4 * 2 and {"label", "fold", "epoch", "train_loss", "val_acc"} <= set(h.columns)
+    for f in ("results.csv", "histories.csv", "table.csv", "table.txt"):
         assert (res.root / f).is_file()
+    t5 = per_class_comparison({lab: r[(r.label == lab) & (r.fold == 0)]["run_dir"].iloc[0] for lab in ("Tiny-8", "Tiny-4")})
+    assert t5.index.tolist() == ["A", "F", "K"] and t5[("Tiny-8", "TP")].iloc[0].startswith("A (")
     run_dir = tmp_path / "runs" / "toy_grid" / "toy_cls" / "Tiny-4" / "fold1"
     assert (run_dir / "done.json").is_file() and (run_dir / "history.csv").is_file()
     # a second call reuses finished runs
@@ -62,6 +69,12 @@ def test_cv_runner_tiny_grid_table_and_skip(tmp_path, tiny_models):
     again = cross_validate(_experiment(tmp_path, store), progress=False)
     assert again.results["skipped_done"].all() and time.time() - t0 < 20
     pd.testing.assert_series_equal(again.results["accuracy"], r["accuracy"])
+    # the command line prints the same table
+    exp_file = tmp_path / "exp.yaml"
+    exp_file.write_text(yaml.safe_dump(_experiment(tmp_path, store)))
+    out = CliRunner().invoke(app, ["cv", str(exp_file), "-q"])
+    assert out.exit_code == 0, out.output
+    assert "fold2" in out.output and "Avg" in out.output and "Tiny-4" in out.output and "4 runs" in out.output
 
 
 def test_cv_runner_repeated_seeds_regression(tmp_path, tiny_models):

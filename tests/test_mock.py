@@ -144,3 +144,21 @@ def test_survey_grids():
     assert survey("sdss").wave.size > 3500 and survey("lamost").wave[0] < 3710
     keep = (survey("sdss").wave > 4000) & (survey("sdss").wave < 9000)
     assert keep.sum() == 3522
+
+
+def test_row_median_and_bad_pixel_runs():
+    from spectool.mock.survey import _bad_pixels, _row_median
+
+    rng = np.random.default_rng(4)
+    for length in (3522, 3521):
+        a = rng.standard_normal((7, length)).astype(np.float32)
+        np.testing.assert_array_equal(_row_median(a), np.median(a, axis=1))
+    mask = _bad_pixels(300, 50, np.random.default_rng(5))
+    ref = np.zeros((300, 50), bool)  # the definition: runs of 1-11 pixels from uniform starts, clipped at the edge
+    r2 = np.random.default_rng(5)
+    counts = r2.poisson(1.0, 300)
+    rows = np.repeat(np.arange(300), counts)
+    for r, s, n in zip(rows, r2.integers(0, 50, rows.size), r2.integers(1, 12, rows.size)):
+        ref[r, s:s + n] = True
+    np.testing.assert_array_equal(mask, ref)
+    assert mask[:, -1].any()  # runs reaching the red edge are clipped, not wrapped

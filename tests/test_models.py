@@ -12,7 +12,8 @@ import torch.nn.functional as F
 import spectool.models as models
 from spectool.errors import CorruptFileError, MissingDataError, ModelError
 from spectool.models import baselines, pretrained
-from spectool.models.fftconv import conv1d_same, fft_size
+from spectool.models.fftconv import (conv1d_same, fft_conv1d_same, fft_size, grouped_conv1d_same,
+                                     kernel_spectrum)
 from spectool.models.layers import ECA, SE, Conv1dSame, DropPath, LayerNorm1d, same_padding
 from spectool.models.mspcnet import MSPCNet
 from spectool.models.reference import load_reference_state, reference_key
@@ -147,19 +148,51 @@ def test_conv1d_same_fast_equals_direct(length, k):
     x = torch.randn(3, 4, length, generator=g, dtype=torch.float64)
     w = torch.randn(5, 4, k, generator=g, dtype=torch.float64)
     expected = F.conv1d(F.pad(x, same_padding(k)), w)
-    torch.testing.assert_close(conv1d_same(x, w, fast=True), expected, rtol=0, atol=1e-10 * expected.abs().max())
+    atol = 1e-10 * expected.abs().max()
+    torch.testing.assert_close(fft_conv1d_same(x, kernel_spectrum([w], length)), expected, rtol=0, atol=atol)
+    torch.testing.assert_close(conv1d_same(x, w, fast=True), expected, rtol=0, atol=atol)
     torch.testing.assert_close(conv1d_same(x, w, fast=False), expected, rtol=0, atol=1e-12)
 
 
-def test_fft_size_is_smooth_and_minimal():
+def test_grouped_conv_shares_one_fft_exactly():
+    g = torch.Generator().manual_seed(1)
+    xs = [torch.randn(2, c, 500, generator=g, dtype=torch.float64) for c in (3, 4, 2)]
+    ws = [torch.randn(co, ci, k, generator=g, dtype=torch.float64) for co, ci, k in ((3, 3, 5), (4, 4, 45), (5, 2, 300))]
+    spectrum = kernel_spectrum(ws[1:], 500)
+    assert spectrum.shape[1:] == (2 * 6, 2 * 9)   # block-diagonal over the two long kernels
+    for fast in (True, False):
+        for x, w, y in zip(xs, ws, grouped_conv1d_same(xs, ws, fast=fast)):
+            expected = F.conv1d(F.pad(x, same_padding(w.shape[-1])), w)
+            torch.testing.assert_close(y, expected, rtol=0, atol=1e-10 * expected.abs().max())
+
+
+def test_kernel_spectrum_cache_follows_weight_changes():
+    x = torch.randn(2, 3, 300)
+    w = torch.randn(3, 3, 101, requires_grad=True)
+    cache: dict = {}
+    with torch.no_grad():
+        first = conv1d_same(x, w, cache=cache)
+        assert len(cache) == 1
+        w.mul_(2.0)   # in-place update (as an optimizer step): the spectrum must be rebuilt
+        second = conv1d_same(x, w, cache=cache)
+    torch.testing.assert_close(second, 2 * first, rtol=1e-5, atol=1e-5)
+    y = conv1d_same(x, w, cache=cache)   # grad needed: computed fresh, differentiable
+    y.sum().backward()
+    assert w.grad is not None and w.grad.abs().sum() > 0
+
+
+def _smooth(m: int) -> bool:
+    for p in (2, 3, 5):
+        while m % p == 0:
+            m //= p
+    return m == 1
+
+
+def test_fft_size_is_smooth_even_and_minimal():
     for n in (1, 7, 97, 1000, 3784, 4097):
         m = fft_size(n)
-        assert m >= n and all(fft_size(j) == m for j in range(n, m + 1))
-        r = m
-        for p in (2, 3, 5):
-            while r % p == 0:
-                r //= p
-        assert r == 1
+        assert m >= n and m % 2 == 0 and _smooth(m)
+        assert not any(j % 2 == 0 and _smooth(j) for j in range(n, m))
 
 
 def _pair(dtype: torch.dtype, **overrides) -> tuple[MSPCNet, MSPCNet]:

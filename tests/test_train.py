@@ -314,3 +314,57 @@ def test_cli_train_runs_a_config(tmp_path, stores, tiny_models):
     assert "mae_teff=" in out.output and (tmp_path / "cli" / "done.json").is_file()
     hist = pd.read_csv(tmp_path / "cli" / "history.csv")
     assert hist["epoch"].tolist() == [1, 2]
+
+
+def test_cli_predict_writes_one_row_per_spectrum(cls_run, tmp_path):
+    from spectool.cli import app
+    ds = spectool.datasets.load("mspc/SC-S>5", size="quick")
+    out = tmp_path / "pred.parquet"
+    res = CliRunner().invoke(app, ["predict", str(cls_run.run_dir / "model.safetensors"), str(ds.store.path),
+                                   "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    df = pd.read_parquet(out)
+    assert len(df) == len(ds) and df["object_id"].tolist() == ds.meta["object_id"].astype(str).tolist()
+    bad = CliRunner().invoke(app, ["predict", "no-such-model", str(ds.store.path)])
+    assert bad.exit_code == 2 and "error:" in bad.output
+
+
+@pytest.mark.parametrize("name", spectool.models.list_pretrained())
+def test_pretrained_models_are_mock_labelled_and_predict(name):
+    from spectool.models.pretrained import pretrained_path
+    assert pretrained_path(name).stat().st_size <= 10 * 1024 * 1024
+    model = spectool.models.load(name)
+    card = model.card
+    assert card["training"]["source"] == "mock" and "synthetic" in card["description"]
+    assert card["pretrained_name"] == name and card["metrics"]["n"] > 0
+    rng = np.random.default_rng(0)
+    x = rng.random((2, model.input_length), dtype=np.float32)
+    images = rng.random((2, 3, 128, 128), dtype=np.float32) if model.needs_image else None
+    df = spectool.predict(model, x, images=images)
+    assert len(df) == 2
+    if card["task"] == "regression":
+        assert set(card["targets"]) <= set(df.columns) and np.isfinite(df[card["targets"]].to_numpy()).all()
+    else:
+        assert set(df["pred_label"]) <= set(card["output_names"])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_amp_training(tmp_path):
+    res = fit("mspcnet_quick", ["data.dataset=mspc/SC-S>5", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+                                "trainer.precision=16-mixed", "trainer.accelerator=gpu", "trainer.devices=1",
+                                "data.max_val=16", "data.max_test=16"], run_dir=tmp_path / "gpu", progress=False)
+    assert res.done["config"]["trainer"]["precision"] == "16-mixed" and 0 <= res.metrics["accuracy"] <= 1
+
+
+def test_classifier_architecture_as_regressor(tmp_path, stores, tiny_models):
+    res = fit(tiny_config(stores["reg"], tmp_path, name="asreg", model={"name": "tiny_cls", "as_regressor": True},
+                          loss={"name": "mse", "weights": [1e-6, 1.0]}))
+    assert {"teff", "logg", "true_teff"} <= set(res.predictions.columns) and "mae_logg" in res.metrics
+    model = res.load_model()
+    assert model.card["task"] == "regression" and model.card["output_names"] == ["teff", "logg"]
+    again = spectool.predict(model, np.zeros((2, 64), np.float32))
+    assert list(again.columns) == ["object_id", "teff", "logg"]
+    with pytest.raises(ConfigError, match="already a regression model"):
+        fit(tiny_config(stores["reg"], tmp_path, name="asreg2", model={"name": "tiny_reg", "as_regressor": True},
+                        loss={"name": "mse"}))

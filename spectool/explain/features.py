@@ -129,9 +129,10 @@ def embed(features: np.ndarray, method: str = "tsne", seed: int | None = 0, n_jo
           **kwargs) -> np.ndarray:
     """2-D embedding ``(N, 2)`` of ``features`` (N, F).
 
-    ``method="tsne"`` uses openTSNE (perplexity 30, PCA initialisation, FFT gradients,
-    ``n_jobs`` threads; default: all CPUs of this process) and falls back to
-    scikit-learn; ``"umap"`` uses umap-learn (``n_neighbors=15``, ``min_dist=0.1``).
+    ``method="tsne"`` uses openTSNE (perplexity 30, PCA initialisation, ``n_jobs``
+    threads, default all CPUs of this process; FFT-interpolated gradients from 10,000
+    points up, Barnes-Hut below, where the FFT grid's fixed cost dominates; exact
+    neighbours below 1,000 points) and falls back to scikit-learn; ``"umap"`` uses umap-learn (``n_neighbors=15``, ``min_dist=0.1``).
     ``seed`` makes both reproducible; umap-learn runs single-threaded with a seed, so
     pass ``seed=None`` for its parallel (non-deterministic) mode. ``kwargs`` go to the
     underlying estimator.
@@ -148,6 +149,8 @@ def embed(features: np.ndarray, method: str = "tsne", seed: int | None = 0, n_jo
             from sklearn.manifold import TSNE as SkTSNE
 
             return SkTSNE(2, random_state=seed, n_jobs=jobs, **kwargs).fit_transform(x).astype(np.float32)
+        kwargs.setdefault("negative_gradient_method", "fft" if x.shape[0] >= 10_000 else "bh")
+        kwargs.setdefault("neighbors", "exact" if x.shape[0] < 1_000 else "auto")
         return np.asarray(TSNE(n_components=2, random_state=seed, n_jobs=jobs, **kwargs).fit(x), dtype=np.float32)
     if method == "umap":
         import umap

@@ -36,6 +36,7 @@ not trusted; :func:`analytic_receptive_field` computes them from layer parameter
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -145,14 +146,20 @@ def _one(v) -> int:
     return int(v[0] if isinstance(v, (tuple, list)) else v)
 
 
+class _StopForward(Exception):
+    """Raised by the probe hook once the wanted feature map exists."""
+
+
 def receptive_field(model: nn.Module, module_name: str, input_length: int | None = None,
-                    image=None, seed: int = 0, of: str = "output") -> ReceptiveField:
+                    image=None, seed: int = 0, of: str = "output", rel_tol: float = 1e-9) -> ReceptiveField:
     """Measure the field of the 1-D output ``(B, C, P)`` of submodule ``module_name``
     (or of its first input, with ``of="input"``: e.g. the feature map an SE/ECA gates).
 
     The gradient of the channel-summed activation at interior positions with respect
-    to a random input gives each field's exact support for convolutional stacks (a
-    lower bound if ReLUs happen to cut paths). Channel-attention gates (ECA / SE) pool
+    to a random input gives each field's support for convolutional stacks: pixels
+    with ``|grad| > rel_tol * max |grad|``, computed on a float64 copy of the model so
+    that round-off of FFT-based convolutions stays far below ``rel_tol`` (a lower bound
+    if ReLUs happen to cut paths). Channel-attention gates (ECA / SE) pool
     over the whole map, so during the probe their outputs are held constant (gradients
     stopped): the field is the *local* field, the one positions and footprints refer to.
     Models that need an image get ``image`` or a random one.
@@ -161,29 +168,40 @@ def receptive_field(model: nn.Module, module_name: str, input_length: int | None
     if L <= 0:
         raise ModelError("pass input_length: the model does not declare one", "input_length")
     try:
-        module = model.get_submodule(module_name)
+        model.get_submodule(module_name)
     except AttributeError as exc:
         raise ModelError(f"{type(model).__name__} has no submodule {module_name!r}", "module_name") from exc
     g = torch.Generator().manual_seed(seed)
+    probe_model = copy.deepcopy(model).double().eval()  # float64: FFT round-off far below real gradients
     dev = _inputs.model_device(model)
-    x = torch.randn(1, 1, L, generator=g).to(dev).requires_grad_(True)
+    x = torch.randn(1, 1, L, generator=g, dtype=torch.float64).to(dev).requires_grad_(True)
     img = None
     if getattr(model, "needs_image", False):
-        img = (torch.as_tensor(image)[:1] if image is not None else torch.rand(1, 3, 128, 128, generator=g)).to(dev)
-    captured: list[torch.Tensor] = []
+        img = (torch.as_tensor(image)[:1] if image is not None else torch.rand(1, 3, 128, 128, generator=g))
+        img = img.to(dev, torch.float64)
     if of not in ("output", "input"):
         raise ModelError(f"of must be 'output' or 'input', got {of!r}", "of")
-    handles = [module.register_forward_hook(lambda m, a, out: captured.append(out if of == "output" else a[0]))]
+    target = probe_model.get_submodule(module_name)
+    if of == "input" and hasattr(target, "gate"):
+        target = target.gate  # attention modules may call their gate directly: it reads the gated map
+    captured: list[torch.Tensor] = []
+
+    def grab(m, a, out):
+        captured.append(out if of == "output" else a[0])
+        raise _StopForward  # the rest of the model is not needed
+
+    handles = [target.register_forward_hook(grab)]
     handles += [att.gate.register_forward_hook(lambda m, a, out: out.detach())
-                for att in attention_modules(model).values()]
-    was_training = model.training
-    model.eval()
+                for att in attention_modules(probe_model).values()]
     try:
-        model(x, img) if img is not None else model(x)
+        probe_model(x, img) if img is not None else probe_model(x)
+    except _StopForward:
+        pass
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
+    if not captured:
+        raise ModelError(f"{module_name!r} was not called in the forward pass", "module_name")
     out = captured[0]
     if out.dim() != 3 or out.shape[0] != 1:
         raise ModelError(f"{module_name!r} outputs {tuple(out.shape)}, not a 1-D feature map (1, C, P)", "module_name")
@@ -191,7 +209,8 @@ def receptive_field(model: nn.Module, module_name: str, input_length: int | None
 
     def support(p: int) -> tuple[int, int]:
         (grad,) = torch.autograd.grad(out[0, :, p].sum(), x, retain_graph=True)
-        nz = torch.nonzero(grad[0, 0].abs() > 0).flatten()
+        g_abs = grad[0, 0].abs()
+        nz = torch.nonzero(g_abs > rel_tol * g_abs.max()).flatten()
         return (int(nz.min()), int(nz.max()) + 1) if nz.numel() else (0, 0)
 
     if P == 1:

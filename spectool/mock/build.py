@@ -17,7 +17,6 @@ from ..datasets.presets import Preset
 from ..errors import DatasetError
 from ..store import SpectrumStore
 from .. import preprocess as pp
-from ..spectrum import Spectrum
 from .extragalactic import GALAXY_SUBCLASSES
 from .survey import C_KMS
 from .generate import generate_galaxies, generate_qsos, generate_stars
@@ -27,6 +26,7 @@ from .stars import draw_afgk, draw_redclump, draw_subclass_labels
 
 MOCK_VERSION = 1
 CHUNK = 1000
+PREP_BLOCK = 64  # rows preprocessed together: the float64 work arrays stay in cache
 SIZES = ("quick", "full")
 _GALAXY_P = (0.45, 0.30, 0.08, 0.12, 0.05)
 PROVENANCE = (
@@ -153,18 +153,18 @@ def _generate(p: Preset, plan: pd.DataFrame, rng: np.random.Generator, path: Pat
             mags += (rng.uniform(12.5, 16.5, len(rows)) - mags[:, 1])[:, None]
             mt[["mag_g", "mag_r", "mag_i"]] = mags
             imgs = cutouts(mags, rng)
-        for i in range(len(rows)):  # the same per-spectrum recipes as ingested real data
-            spec = Spectrum(obs_w, f[i], iv[i], mk[i], {"redshift": rv[i] / C_KMS, "object_id": f"row {start + i}"})
+        for a in range(0, len(rows), PREP_BLOCK):  # the recipes of ingested real data, batched on the shared grid
+            b = slice(a, a + PREP_BLOCK)
             if p.preprocess == "mspcnet":
-                res = pp.mspcnet(spec)
+                res = pp.mspcnet_batch(obs_w, f[b], iv[b], mk[b])
             elif p.preprocess == "spfusion":
-                res = pp.spfusion(spec, None if imgs is None else imgs[i])
+                res = pp.spfusion_batch(obs_w, f[b], iv[b], mk[b], images=None if imgs is None else imgs[b])
             else:
-                res = pp.scanet(spec)
-            res = res.finalize()
-            flux[start + i], ivar[start + i], wave = res.flux, res.ivar, res.wavelength
+                res = pp.scanet_batch(obs_w, f[b], iv[b], mk[b], redshift=rv[b] / C_KMS)
+            rows_out = slice(start + a, start + a + len(res))
+            flux[rows_out], ivar[rows_out], wave = res.flux, res.ivar, res.wavelength
             if images is not None:
-                images[start + i] = res.image
+                images[rows_out] = res.image
         metas.append(mt)
     meta = pd.concat(metas, ignore_index=True)
     return flux, ivar, wave, images, meta
@@ -194,9 +194,18 @@ def _chunk(p: Preset, rows: pd.DataFrame, rng: np.random.Generator):
         meta["synthetic"] = True
         parts.append((obs, meta))
         order.append(idx)
-    idx = np.concatenate(order)
-    inv = np.argsort(idx)
-    cat = lambda get: np.concatenate([get(o) for o, _ in parts])[inv]  # noqa: E731
+    inv = np.argsort(np.concatenate(order))
+    n = len(rows)
+
+    def cat(get) -> np.ndarray:  # the parts' rows scattered back into plan order
+        first = get(parts[0][0])
+        if len(parts) == 1:  # one kind of object: already in plan order
+            return first
+        out = np.empty((n,) + first.shape[1:], first.dtype)
+        for (o, _), idx in zip(parts, order):
+            out[idx] = get(o)
+        return out
+
     meta = pd.concat([m for _, m in parts], ignore_index=True).iloc[inv].reset_index(drop=True)
     rv = meta["rv_kms"].to_numpy(float) if "rv_kms" in meta else np.zeros(len(meta))
     meta = meta.drop(columns=[c for c in ("kind",) if c in meta])

@@ -160,10 +160,16 @@ class StellarEmulator:
         self.k0, self.wave = rest_grid(lo, hi)
         self.neighbours = neighbours
         self.source = str(w["source"])
-        self._coords = label_coords(*w["labels"].T.astype(float))
-        self._coeffs = w["coeffs"].astype(np.float64)
-        self._grads = w["gradients"].astype(np.float64)  # (S, K, 3)
-        self._gx = np.einsum("skd,sd->sk", self._grads, self._coords)
+        coords = label_coords(*w["labels"].T.astype(float))
+        self._lo, self._hi = coords.min(0), coords.max(0)
+        self._centre = coords.mean(0)  # label distances are computed about the library centre (small numbers)
+        self._coords = coords - self._centre
+        self._sq = (self._coords**2).sum(1)
+        grads = w["gradients"].astype(np.float64)  # (S, K, 3)
+        # coefficients = w @ (c_i - G_i x_i) + sum_d q_d (w @ G_i[:, :, d]): one product with [c - G x | G]
+        self._k = grads.shape[1]
+        self._design = np.concatenate([w["coeffs"].astype(np.float64) - np.einsum("skd,sd->sk", grads, self._coords),
+                                       grads.reshape(len(grads), -1)], axis=1)
         # MILES block placed inside this grid (columns a:b of self.wave <- columns c:d of the MILES grid)
         km = int(w["k0"])
         nm = w["mean"].size
@@ -181,16 +187,16 @@ class StellarEmulator:
 
     def coefficients(self, teff: np.ndarray, logg: np.ndarray, feh: np.ndarray) -> np.ndarray:
         """PCA coefficients (N, K) at the requested labels."""
-        q = label_coords(teff, logg, feh)
-        q = np.clip(q, self._coords.min(0), self._coords.max(0))  # no extrapolation beyond the library
-        d2 = ((q[:, None, :] - self._coords[None, :, :]) ** 2).sum(-1)
+        q = np.clip(label_coords(teff, logg, feh), self._lo, self._hi) - self._centre  # no extrapolation
+        d2 = (q**2).sum(1)[:, None] + self._sq[None, :] - 2.0 * (q @ self._coords.T)
+        np.maximum(d2, 0.0, out=d2)
         kth = np.partition(d2, self.neighbours, axis=1)[:, self.neighbours]
         w = np.exp(-0.5 * d2 / np.maximum(kth, 1.0)[:, None])
         w /= w.sum(1, keepdims=True)
-        # locally linear term sum_i w_i G_i (q - x_i)
-        k = self._coeffs.shape[1]
-        lin = np.einsum("nkd,nd->nk", (w @ self._grads.reshape(len(w.T), -1)).reshape(len(q), k, 3), q) - w @ self._gx
-        return w @ self._coeffs + lin
+        # locally linear: sum_i w_i (c_i + G_i (q - x_i))
+        wd = w @ self._design
+        k = self._k
+        return wd[:, :k] + np.einsum("nkd,nd->nk", wd[:, k:].reshape(len(q), k, 3), q)
 
     def spectrum(self, teff, logg, feh, cn=None) -> np.ndarray:
         """Noise-free rest-frame flux (N, L) on :attr:`wave`; ``cn`` = [C/N] (dex, NaN = not modelled)."""

@@ -55,7 +55,10 @@ class GalaxyModel:
                       (1 - young) * rng.uniform(0.05, 0.2, n), (1 - young) * rng.uniform(0.02, 0.08, n)], 1)
         sigma = np.clip(rng.lognormal(np.log(150.0), 0.35, n), 50.0, 340.0)
         bin_ = np.abs(np.asarray(_SIGMAS)[None, :] - sigma[:, None]).argmin(1)
-        flux = np.einsum("np,npl->nl", w, self.basis[bin_])
+        flux = np.empty((n, self.wave.size))
+        for b in np.unique(bin_):  # one population mixture per dispersion bin (no (n, 7, L) gather)
+            sel = bin_ == b
+            flux[sel] = w[sel] @ self.basis[b]
         flux /= flux[:, (self.wave > 5400) & (self.wave < 5600)].mean(1, keepdims=True)
         import extinction
 

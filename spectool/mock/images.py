@@ -57,6 +57,7 @@ def cutouts(mags: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     galaxy[:, 0] = False
     size_px = np.where(galaxy, rng.uniform(2.0, 6.0, (n, k)), 0.0)
     images = np.empty((n, 3, SIZE, SIZE), np.float32)
+    ax32 = ax.astype(np.float32)
     for b in range(3):
         m = np.empty((n, k))
         m[:, 0] = mags[:, b]
@@ -64,10 +65,14 @@ def cutouts(mags: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         flux = np.where(present, 10 ** (-0.4 * (m - 22.5)), 0.0)
         seeing = rng.uniform(1.1, 1.8, (n, 1)) / PIX_ARCSEC / 2.3548
         sig = np.sqrt(seeing**2 + size_px**2)
-        gy = np.exp(-0.5 * ((ax[None, None, :] - pos[..., 0:1]) / sig[..., None]) ** 2)
-        gx = np.exp(-0.5 * ((ax[None, None, :] - pos[..., 1:2]) / sig[..., None]) ** 2)
-        norm = flux / (2 * np.pi * sig**2)
-        img = np.einsum("nk,nky,nkx->nyx", norm, gy, gx, optimize=True)
-        img += rng.normal(0.0, 1.0, img.shape) * _SKY_SIGMA[b] * rng.uniform(0.8, 1.3, (n, 1, 1))
-        images[:, b] = img
+        # separable Gaussians (float32): image = sum_k norm_k gy_k(y) gx_k(x), one (128 x k) @ (k x 128) per target
+        inv = (1.0 / sig)[..., None].astype(np.float32)
+        gy = np.exp(-0.5 * np.square((ax32[None, None, :] - pos[..., 0:1].astype(np.float32)) * inv))
+        gx = np.exp(-0.5 * np.square((ax32[None, None, :] - pos[..., 1:2].astype(np.float32)) * inv))
+        gy *= (flux / (2 * np.pi * sig**2)).astype(np.float32)[..., None]
+        img = images[:, b]
+        np.matmul(gy.transpose(0, 2, 1), gx, out=img)
+        noise = rng.standard_normal((n, SIZE, SIZE), dtype=np.float32)
+        noise *= (_SKY_SIGMA[b] * rng.uniform(0.8, 1.3, (n, 1, 1))).astype(np.float32)
+        img += noise
     return images

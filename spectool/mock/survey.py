@@ -18,6 +18,7 @@ Every step is vectorised over a batch of N spectra (arrays (N, L)):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -136,49 +137,104 @@ def shift_to_grid(rest: np.ndarray, rest_k0: int, z: np.ndarray, out_k0: int, n_
     return out
 
 
+@dataclass(frozen=True)
+class _GridTerms:
+    """Per-grid constants of :func:`observe` (computed once per survey grid, float32 where applied)."""
+
+    wave: np.ndarray  # vacuum Angstrom
+    k0: int  # log10-lambda index of wave[0]
+    exponent: np.ndarray  # (5, L): ln-attenuation per unit E(B-V), Legendre P1..P3, -telluric tau
+    sky: np.ndarray  # (L,) sky continuum + lines
+    sky_lines: np.ndarray  # (L,) sky lines only
+
+
+@lru_cache(maxsize=16)
+def _grid_terms(srv: Survey, wave_range: tuple[float, float] | None) -> _GridTerms:
+    import extinction
+
+    wave = srv.wave if wave_range is None else loglam_grid(max(srv.lo, wave_range[0]), min(srv.hi, wave_range[1]))
+    k0 = int(round(np.log10(wave[0]) / LOGLAM_STEP))
+    x = np.linspace(-1.0, 1.0, wave.size)
+    # Fitzpatrick (1999), R_V = 3.1: A_lambda = 3.1 E(B-V) * curve, i.e. ln(attenuation) = -0.4 ln(10) 3.1 E(B-V) curve
+    ext = -0.4 * np.log(10.0) * 3.1 * extinction.fitzpatrick99(wave, 1.0, 3.1)
+    exponent = np.stack([ext, x, 1.5 * x**2 - 0.5, 2.5 * x**3 - 1.5 * x, -telluric_tau(wave)]).astype(np.float32)
+    sky_c, sky_l = sky_spectrum(wave)
+    terms = _GridTerms(wave, k0, exponent, (sky_c + sky_l).astype(np.float32), sky_l.astype(np.float32))
+    for a in (terms.wave, terms.exponent, terms.sky, terms.sky_lines):
+        a.setflags(write=False)  # shared by every call on this grid
+    return terms
+
+
+def _row_median(a: np.ndarray) -> np.ndarray:
+    """``np.median(a, axis=1)`` (same values) with one selection per row instead of two."""
+    h = a.shape[1] // 2
+    part = np.partition(a, h, axis=1)
+    if a.shape[1] % 2:
+        return part[:, h]
+    return (part[:, :h].max(axis=1) + part[:, h]) / 2
+
+
+#: Rows processed together by the per-pixel part of :func:`observe`: their ~10 float32 work arrays stay in cache.
+_BLOCK = 64
+
+
 def observe(rest: np.ndarray, rest_k0: int, z: np.ndarray, srv: Survey, snr: np.ndarray, rng: np.random.Generator,
             ebv: np.ndarray | None = None, extra_sigma_px: float | None = None, wave_range: tuple[float, float] | None = None) -> Observed:
     """Apply the survey effects of the module docstring to rest-frame models ``rest`` (N, Lr).
 
     ``z`` is the redshift (stars: v_r/c), ``snr`` the requested median S/N per pixel, ``ebv``
     the Milky-Way E(B-V) (mag). ``wave_range`` limits the output grid (vacuum Angstrom).
+    Per-pixel work runs in float32, in blocks of rows; random draws do not depend on the blocking.
     """
-    import extinction
-
     n = rest.shape[0]
     sig = srv.extra_sigma_px() if extra_sigma_px is None else extra_sigma_px
     if sig > 0.05:
         rest = gaussian_filter1d(rest, sig, axis=1, mode="nearest", truncate=3.0)
-    wave = srv.wave if wave_range is None else loglam_grid(max(srv.lo, wave_range[0]), min(srv.hi, wave_range[1]))
-    k0 = int(round(np.log10(wave[0]) / LOGLAM_STEP))
-    flux = shift_to_grid(rest, rest_k0, z, k0, wave.size).astype(np.float32, copy=False)
-    if ebv is not None:
-        curve = extinction.fitzpatrick99(wave, 1.0, 3.1)
-        flux *= (10.0 ** (-0.4 * (3.1 * np.asarray(ebv))[:, None] * curve[None, :])).astype(np.float32)
-    x = np.linspace(-1.0, 1.0, wave.size)
-    legendre = np.stack([x, 1.5 * x**2 - 0.5, 2.5 * x**3 - 1.5 * x])
+    terms = _grid_terms(srv, None if wave_range is None else tuple(wave_range))
+    wave = terms.wave
+    flux = shift_to_grid(rest, rest_k0, z, terms.k0, wave.size).astype(np.float32, copy=False)
+    # per-spectrum draws: telluric residual, flux-calibration distortion, sky level, read noise, masks, sky-line residual
     lo, hi = srv.telluric_residual
     tell = rng.uniform(lo, hi, n) * rng.uniform(1.0, 1.5, n)
-    # flux calibration distortion and telluric residual in one exponent
-    flux *= np.exp((rng.normal(0.0, [0.06, 0.03, 0.02], (n, 3)) @ legendre - tell[:, None] * telluric_tau(wave)[None, :]).astype(np.float32))
-    flux /= flux.mean(axis=1, keepdims=True)
-    model = np.clip(flux, 0.0, None).astype(np.float32)
-    sky_c, sky_l = sky_spectrum(wave)
-    sky = ((sky_c + sky_l)[None, :] * rng.uniform(0.5, 2.0, n)[:, None]).astype(np.float32)
-    var0 = model + sky + rng.uniform(0.05, 0.3, n).astype(np.float32)[:, None]  # source + sky + read
+    coef = np.empty((n, 5), np.float32)
+    coef[:, 0] = 0.0 if ebv is None else np.asarray(ebv, float)
+    coef[:, 1:4] = rng.normal(0.0, [0.06, 0.03, 0.02], (n, 3))
+    coef[:, 4] = tell
+    sky_scale = rng.uniform(0.5, 2.0, n).astype(np.float32)
+    read = rng.uniform(0.05, 0.3, n).astype(np.float32)
     mask = _bad_pixels(n, wave.size, rng)
-    # sigma^2 = g * var0: choose g so that the median of f / sigma equals the requested S/N
-    # (masked pixels are < 1% and do not move the median appreciably)
-    g = (np.median(model / np.sqrt(var0), axis=1) / np.asarray(snr, float)) ** 2
-    sigma = np.sqrt(g.astype(np.float32)[:, None] * var0)
-    noisy = model + (sky_l[None, :] * (rng.normal(0.0, 0.06, (n, 1)) * np.sqrt(g)[:, None])).astype(np.float32)
-    noisy += sigma * rng.standard_normal(model.shape, dtype=np.float32)
-    ivar = 1.0 / sigma**2
+    sky_resid = rng.normal(0.0, 0.06, n)
+    snr = np.broadcast_to(np.asarray(snr, float), (n,))
+    noisy = np.empty((n, wave.size), np.float32)
+    ivar = np.empty((n, wave.size), np.float32)
+    delivered = np.empty(n)
+    for s in range(0, n, _BLOCK):
+        b = slice(s, min(s + _BLOCK, n))
+        # extinction, flux-calibration distortion and telluric residual in one exponent
+        f = flux[b]
+        f *= np.exp(coef[b] @ terms.exponent)
+        f /= f.mean(axis=1, keepdims=True)
+        np.clip(f, 0.0, None, out=f)  # the noise-free model
+        var0 = terms.sky[None, :] * sky_scale[b, None]
+        var0 += f
+        var0 += read[b, None]  # source + sky + read
+        sd0 = np.sqrt(var0, out=var0)
+        # sigma^2 = g * var0: choose g so that the median of f / sigma equals the requested S/N
+        # (masked pixels are < 1% and do not move the median appreciably)
+        root_g = (_row_median(f / sd0) / snr[b]).astype(np.float32)
+        sigma = np.multiply(sd0, root_g[:, None], out=sd0)
+        out = rng.standard_normal(f.shape, dtype=np.float32)
+        out *= sigma
+        out += f
+        out += terms.sky_lines[None, :] * (sky_resid[b] * root_g).astype(np.float32)[:, None]
+        if srv.zero_masked_flux:
+            out[mask[b]] = 0.0
+        noisy[b] = out
+        delivered[b] = _row_median(np.divide(out, sigma, out=out))  # measured on the noisy spectrum
+        np.square(sigma, out=sigma)
+        ivar[b] = np.divide(1.0, sigma, out=sigma)
     ivar[mask] = 0.0
-    if srv.zero_masked_flux:
-        noisy[mask] = 0.0
-    delivered = np.median(noisy / sigma, axis=1)  # measured on the noisy spectrum
-    return Observed(wave, noisy, ivar.astype(np.float32), mask, model, delivered)
+    return Observed(wave, noisy, ivar, mask, flux, delivered)
 
 
 def _bad_pixels(n: int, length: int, rng: np.random.Generator) -> np.ndarray:
@@ -188,6 +244,7 @@ def _bad_pixels(n: int, length: int, rng: np.random.Generator) -> np.ndarray:
     rows = np.repeat(np.arange(n), counts)
     starts = rng.integers(0, length, rows.size)
     lengths = rng.integers(1, 12, rows.size)
-    for r, s, L in zip(rows, starts, lengths):
-        mask[r, s:s + L] = True
+    cols = starts[:, None] + np.arange(11)[None, :]
+    inside = (cols < (starts + lengths)[:, None]) & (cols < length)
+    mask[np.broadcast_to(rows[:, None], cols.shape)[inside], cols[inside]] = True
     return mask

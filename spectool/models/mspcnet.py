@@ -31,7 +31,7 @@ import torch.nn as nn
 from ..errors import ModelError
 from ._registry import register_model
 from .base import SpectralModel
-from .fftconv import conv1d_same
+from .fftconv import grouped_conv1d_same
 from .layers import ECA, DropPath
 
 ATTENTION_CHOICES = ("none", "eca", "eca_back")
@@ -59,11 +59,14 @@ class PartialMultiScaleConv(nn.Module):
             nn.Parameter(torch.empty(self.group, self.group, k)) for k in self.kernel_sizes)
         for w in self.weights:  # Conv1d's default initialisation
             nn.init.kaiming_uniform_(w, a=5 ** 0.5)
+        # kernel spectra reused across inference calls (not state: rebuilt from the weights)
+        self._spectra: dict = {}
 
     def split_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mixed channels (B, n_groups * group, L), untouched channels (B, rest, L))."""
         c = self.group
-        mixed = [conv1d_same(x[:, g * c:(g + 1) * c], w, self.fast) for g, w in enumerate(self.weights)]
+        groups = [x[:, g * c:(g + 1) * c] for g in range(len(self.weights))]
+        mixed = grouped_conv1d_same(groups, list(self.weights), self.fast, self._spectra)
         return torch.cat(mixed, dim=1), x[:, len(self.weights) * c:]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -129,12 +132,14 @@ class MSPCBlock(nn.Module):
         folded = not self.norm.training and self.norm.running_mean is not None
         if folded:
             scale = self.norm.weight * torch.rsqrt(self.norm.running_var + self.norm.eps)
-            w1 = w1 * scale[:, None]
-        w1 = w1.to(mixed.dtype)
-        h = torch.baddbmm(torch.bmm(w1[..., :n_mixed], mixed), w1[..., n_mixed:], ident.to(mixed.dtype))
-        if folded:
-            h = h + (self.norm.bias - self.norm.running_mean * scale).to(h.dtype)[:, None]
+            w1 = (w1 * scale[:, None]).to(mixed.dtype)
+            shift = (self.norm.bias - self.norm.running_mean * scale).to(mixed.dtype)[:, None]
+            h = torch.baddbmm(shift.expand(batch, -1, x.shape[-1]), w1[..., :n_mixed], mixed)
         else:
+            w1 = w1.to(mixed.dtype)
+            h = torch.bmm(w1[..., :n_mixed], mixed)
+        h = h.baddbmm_(w1[..., n_mixed:], ident.to(mixed.dtype))   # h is fresh: in place is safe
+        if not folded:
             h = self.norm(h)
         h = self.act(h)
         w2 = self.fc2.weight.squeeze(-1).to(h.dtype)

@@ -5,6 +5,7 @@
 >>> y = spectool.preprocess.spfusion(spec, image)  # min-max spectrum + per-band min-max image
 >>> z = spectool.preprocess.scanet(spec)           # rest frame, 4000-8095 A at 1 A, continuum-normalised
 >>> img = spectool.preprocess.fold_s(z.flux)       # (64, 64) S-shaped fold; unfold_s inverts it
+>>> b = spectool.preprocess.mspcnet_batch(wave, flux_2d, ivar_2d, mask_2d)  # many spectra on one grid
 
 Every recipe accepts a :class:`~spectool.Spectrum`, a ``(2, L)`` array or a
 flux with ``wavelength=``; see :mod:`.recipes` for the exact steps and
@@ -13,6 +14,7 @@ flux with ``wavelength=``; see :mod:`.recipes` for the exact steps and
 from __future__ import annotations
 
 from . import steps
+from .batch import PreprocessedBatch, mspcnet_batch, normalize_images, scanet_batch, spfusion_batch
 from .continuum import percentile_continuum, polynomial_continuum
 from .fold import fold, fold_s, unfold, unfold_s
 from .pipeline import Pipeline
@@ -41,5 +43,6 @@ __all__ = [
     "Preprocessed", "Pipeline", "steps", "as_spectrum", "apply", "RECIPES", "PIPELINES",
     "mspcnet", "mspcnet_pipeline", "spfusion", "spfusion_pipeline", "normalize_image", "scanet", "scanet_pipeline",
     "scanet_grid", "fold", "unfold", "fold_s", "unfold_s", "polynomial_continuum", "percentile_continuum",
+    "PreprocessedBatch", "mspcnet_batch", "spfusion_batch", "scanet_batch", "normalize_images",
     "MODEL_LENGTH", "MSPC_RANGE", "SPFUSION_RANGE", "SCANET_RANGE", "SCANET_LENGTH", "IMAGE_SHAPE",
 ]

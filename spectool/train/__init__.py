@@ -48,11 +48,11 @@ from .cv import CVResult, cross_validate
 from .fit import FitResult, evaluate, fit
 from .metrics import (accuracy_by_snr, classification_metrics, confusion_matrix, per_class_table,
                       regression_metrics)
-from .tables import fold_table, mean_std_table
+from .tables import fold_table, mean_std_table, per_class_comparison
 
 __all__ = [
     "fit", "FitResult", "evaluate", "cross_validate", "CVResult", "TrainConfig", "ExperimentConfig",
     "load_config", "load_experiment", "list_configs", "parse_override", "classification_metrics",
     "confusion_matrix", "per_class_table", "accuracy_by_snr", "regression_metrics", "fold_table",
-    "mean_std_table",
+    "mean_std_table", "per_class_comparison",
 ]

@@ -76,7 +76,8 @@ class Augmenter:
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if x.shape[-1] != self.wavelength.size:
-            raise ConfigError(f"augmentation: flux row has {x.shape[-1]} pixels, wavelength grid {self.wavelength.size}")
+            raise ConfigError(f"augmentation: flux row has {x.shape[-1]} pixels, "
+                              f"wavelength grid {self.wavelength.size}")
         c = self.cfg
         out = np.array(x, dtype=np.float64)
         f = out[self.valid]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -112,6 +113,8 @@ class TrainerConfig:
     """Options passed to :class:`lightning.Trainer` (plus batch size and compile)."""
 
     max_epochs: int = field(default=10, metadata={"min": 1})
+    max_time: str | None = None
+    """Stop training after this wall time, ``"DD:HH:MM:SS"`` (e.g. ``"00:00:02:00"``)."""
     batch_size: int = field(default=32, metadata={"min": 1})
     precision: str = "32-true"
     """Lightning precision. ``16-mixed`` (the papers' AMP) is used on GPUs only; on a CPU
@@ -485,15 +488,19 @@ def _check_train(cfg: TrainConfig, src: str | None) -> None:
     if cfg.loss.weights is not None and cfg.loss.targets is not None and len(cfg.loss.weights) != len(cfg.loss.targets):
         raise ConfigError(f"field 'loss.weights': {len(cfg.loss.weights)} weights for "
                           f"{len(cfg.loss.targets)} targets", src)
+    if cfg.trainer.max_time is not None and not re.fullmatch(r"\d{2}:\d{2}:\d{2}:\d{2}", cfg.trainer.max_time):
+        raise ConfigError(f"field 'trainer.max_time': expected DD:HH:MM:SS, got {cfg.trainer.max_time!r}", src)
     if len(cfg.optim.betas) != 2:
         raise ConfigError(f"field 'optim.betas': expected two numbers, got {cfg.optim.betas}", src)
-    for name in ("noise", "mask"):
-        aug = getattr(cfg.augment, name)
-        pairs = [("sigma", aug.sigma)] if name == "noise" and aug else ([("n", aug.n), ("width", aug.width)] if aug else [])
-        for fname, pair in pairs:
-            if len(pair) != 2 or pair[0] > pair[1] or pair[0] < 0:
-                raise ConfigError(f"field 'augment.{name}.{fname}': expected [low, high] with 0 <= low <= high, "
-                                  f"got {pair}", src)
+    pairs = []
+    if cfg.augment.noise is not None:
+        pairs.append(("noise", "sigma", cfg.augment.noise.sigma))
+    if cfg.augment.mask is not None:
+        pairs += [("mask", "n", cfg.augment.mask.n), ("mask", "width", cfg.augment.mask.width)]
+    for name, fname, pair in pairs:
+        if len(pair) != 2 or pair[0] > pair[1] or pair[0] < 0:
+            raise ConfigError(f"field 'augment.{name}.{fname}': expected [low, high] with 0 <= low <= high, "
+                              f"got {pair}", src)
 
 
 def load_experiment(config: str | Path | dict | ExperimentConfig, overrides: Any = ()) -> ExperimentConfig:

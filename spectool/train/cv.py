@@ -8,11 +8,12 @@ Every grid cell is one :func:`~spectool.train.fit` run in its own directory::
 
 A cell with ``done.json`` is skipped (its stored result is reused), so a killed
 experiment picks up where it stopped. The tidy results go to
-``<output_root>/<experiment>/results.csv`` and the paper-shaped table to ``table.csv``
-and ``table.txt``.
+``<output_root>/<experiment>/results.csv``, every run's per-epoch history to
+``histories.csv`` and the paper-shaped table to ``table.csv`` and ``table.txt``.
 """
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import re
 import time
@@ -54,6 +55,8 @@ class CVResult:
     experiment: ExperimentConfig
     root: Path
     results: pd.DataFrame
+    histories: pd.DataFrame
+    """Per-epoch curves of every run (MSPC-Net Fig. 6, SCA-Net Fig. 6): identifiers + history.csv."""
     seconds: float
 
     def table(self) -> pd.DataFrame:
@@ -71,12 +74,21 @@ def grid(exp: ExperimentConfig, root: Path) -> list[Cell]:
             for fold in exp.folds:
                 for seed in exp.seeds:
                     cfg = run_config(exp, run, dataset, fold, seed)
-                    ds_name = dataset or cfg.data.dataset or Path(cfg.data.store or "store").name
+                    ds_name = dataset or cfg.data.dataset or _store_name(cfg.data.store)
                     leaf = f"fold{fold}" + (f"-seed{seed}" if multi_seed else "")
                     run_dir = root / slug(ds_name) / slug(run.label) / leaf
                     cfg.name = f"{exp.name}/{slug(ds_name)}/{slug(run.label)}/{leaf}"
                     cells.append(Cell(run, dataset, fold, seed, cfg, run_dir))
     return cells
+
+
+def _store_name(store: str | None) -> str:
+    """The dataset name recorded in a store's info.json (else the directory name)."""
+    path = Path(store or "store")
+    try:
+        return str(json.loads((path / "info.json").read_text()).get("name") or path.name)
+    except (OSError, ValueError):
+        return path.name
 
 
 def _run_cell(config: dict, run_dir: str, threads: int | None) -> dict[str, Any]:
@@ -89,6 +101,19 @@ def _run_cell(config: dict, run_dir: str, threads: int | None) -> dict[str, Any]
         torch.set_num_threads(threads)
     res = fit(config, run_dir=run_dir, progress=False)
     return {**res.metrics, "seconds": res.done.get("seconds"), "skipped_done": False}
+
+
+def _histories(results: pd.DataFrame) -> pd.DataFrame:
+    """Every run's ``history.csv`` stacked, with dataset, label, fold and seed columns."""
+    frames = []
+    for _, r in results.iterrows():
+        f = Path(r["run_dir"]) / "history.csv"
+        if f.is_file():
+            h = pd.read_csv(f)
+            for k in ("seed", "fold", "label", "dataset"):
+                h.insert(0, k, r[k])
+            frames.append(h)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def cross_validate(experiment: str | Path | dict | ExperimentConfig, overrides: Any = (), *,
@@ -132,8 +157,11 @@ def cross_validate(experiment: str | Path | dict | ExperimentConfig, overrides: 
     else:
         threads = max(1, (mp.cpu_count() or 1) // jobs)
         with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = {pool.submit(_run_cell, to_dict(cells[i].config), str(cells[i].run_dir), threads): i
-                       for i in todo}
+            futures = {}
+            for i in todo:
+                cfg = to_dict(cells[i].config)
+                cfg["trainer"]["num_threads"] = threads  # no oversubscription of the cores
+                futures[pool.submit(_run_cell, cfg, str(cells[i].run_dir), threads)] = i
             for fut in as_completed(futures):
                 rows[futures[fut]] = fut.result()
                 bar.update()
@@ -146,9 +174,11 @@ def cross_validate(experiment: str | Path | dict | ExperimentConfig, overrides: 
                         "seed": c.seed, **{k: v for k, v in r.items() if k not in ("dataset", "fold", "seed", "model")},
                         "run_dir": str(c.run_dir)})
     results = pd.DataFrame(records)
-    result = CVResult(exp, exp_dir, results, time.time() - t0)
+    histories = _histories(results)
+    result = CVResult(exp, exp_dir, results, histories, time.time() - t0)
     exp_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(exp_dir / "results.csv", results.to_csv(index=False))
+    atomic_write_text(exp_dir / "histories.csv", histories.to_csv(index=False))
     table = result.table()
     atomic_write_text(exp_dir / "table.csv", table.to_csv())
     atomic_write_text(exp_dir / "table.txt", f"{exp.description or exp.name}\n\n{table.to_string()}\n")

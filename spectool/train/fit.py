@@ -74,7 +74,8 @@ def build_model(cfg: ModelConfig, ds: SpectralDataset) -> torch.nn.Module:
         model.task = "regression"
     m_task = getattr(model, "task", "classification")
     if m_task != ds.task:
-        raise ConfigError(f"field 'model.name': {cfg.name!r} is a {m_task} model but {ds.name!r} is a {ds.task} dataset")
+        raise ConfigError(f"field 'model.name': {cfg.name!r} is a {m_task} model but {ds.name!r} "
+                          f"is a {ds.task} dataset")
     if getattr(model, "needs_image", False) and ds.images is None:
         raise ConfigError(f"field 'model.name': {cfg.name!r} needs images but {ds.name!r} has none")
     return model
@@ -168,6 +169,38 @@ def _completed_epochs(ckpt: Path) -> int:
     return int(state.get("epoch", -1)) + 1
 
 
+def _make_trainer(cfg: TrainConfig, run_dir: Path, accelerator: str, precision: str, progress: bool,
+                  aug_generator: np.random.Generator | None) -> tuple[Any, list, Any]:
+    """The Lightning Trainer of a run with its history, RNG, checkpoint and early-stopping callbacks."""
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    from .callbacks import EpochHistory, RNGState
+
+    ck = cfg.checkpoint
+    ckpt_cb = ModelCheckpoint(dirpath=run_dir / "checkpoints",
+                              filename=f"epoch{{epoch:03d}}-{ck.monitor}{{{ck.monitor}:.4f}}", monitor=ck.monitor,
+                              mode=ck.mode, save_top_k=ck.save_top_k, save_last=True,
+                              save_on_train_epoch_end=True, auto_insert_metric_name=False)
+    callbacks: list = [EpochHistory(run_dir / "history.csv"), RNGState(aug_generator), ckpt_cb]
+    es = cfg.early_stopping
+    if es.enabled:
+        callbacks.append(EarlyStopping(monitor=es.monitor, mode=es.mode, patience=es.patience,
+                                       min_delta=es.min_delta, check_on_train_epoch_end=True))
+    t = cfg.trainer
+    trainer = L.Trainer(
+        accelerator=accelerator, devices=t.devices, strategy=t.strategy, num_nodes=t.num_nodes,
+        precision=precision, max_epochs=t.max_epochs, max_time=t.max_time,
+        limit_train_batches=t.limit_train_batches, limit_val_batches=t.limit_val_batches,
+        gradient_clip_val=t.gradient_clip_val, accumulate_grad_batches=t.accumulate_grad_batches,
+        deterministic=t.deterministic, log_every_n_steps=t.log_every_n_steps, sync_batchnorm=t.sync_batchnorm,
+        num_sanity_val_steps=t.num_sanity_val_steps, callbacks=callbacks,
+        logger=CSVLogger(save_dir=str(run_dir), name="logs"), default_root_dir=str(run_dir),
+        enable_progress_bar=progress, enable_model_summary=progress)
+    return trainer, callbacks, ckpt_cb
+
+
 # ------------------------------------------------------------------------ fit
 def fit(config: str | Path | dict | TrainConfig, overrides: Any = (), *, run_dir: str | Path | None = None,
         resume: bool = True, dataset: SpectralDataset | None = None, progress: bool | None = None) -> FitResult:
@@ -198,10 +231,7 @@ def fit(config: str | Path | dict | TrainConfig, overrides: Any = (), *, run_dir
         trains; evaluation and export happen on global rank 0 only.
     """
     import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
 
-    from .callbacks import EpochHistory, RNGState
     from .lightning_module import SpectralTask
 
     cfg = load_config(config, overrides)
@@ -245,53 +275,20 @@ def fit(config: str | Path | dict | TrainConfig, overrides: Any = (), *, run_dir
                                    pin_memory=pin, transform=transform)
         val_loader = make_loader(ds, splits.val, test_bs, shuffle=False, num_workers=cfg.data.num_workers,
                                  pin_memory=pin)
-        ck = cfg.checkpoint
-        ckpt_cb = ModelCheckpoint(dirpath=ckpt_dir, filename=f"epoch{{epoch:03d}}-{ck.monitor}{{{ck.monitor}:.4f}}",
-                                  monitor=ck.monitor, mode=ck.mode, save_top_k=ck.save_top_k, save_last=True,
-                                  save_on_train_epoch_end=True, auto_insert_metric_name=False)
-        callbacks: list = [EpochHistory(run_dir / "history.csv"),
-                           RNGState(transform.generator if transform is not None else None), ckpt_cb]
-        es = cfg.early_stopping
-        if es.enabled:
-            callbacks.append(EarlyStopping(monitor=es.monitor, mode=es.mode, patience=es.patience,
-                                           min_delta=es.min_delta, check_on_train_epoch_end=True))
-        t = cfg.trainer
-        trainer = L.Trainer(
-            accelerator=accelerator, devices=t.devices, strategy=t.strategy, num_nodes=t.num_nodes,
-            precision=precision, max_epochs=t.max_epochs, limit_train_batches=t.limit_train_batches,
-            limit_val_batches=t.limit_val_batches, gradient_clip_val=t.gradient_clip_val,
-            accumulate_grad_batches=t.accumulate_grad_batches, deterministic=t.deterministic,
-            log_every_n_steps=t.log_every_n_steps, sync_batchnorm=t.sync_batchnorm,
-            num_sanity_val_steps=t.num_sanity_val_steps, callbacks=callbacks,
-            logger=CSVLogger(save_dir=str(run_dir), name="logs"), default_root_dir=str(run_dir),
-            enable_progress_bar=progress, enable_model_summary=progress)
+        trainer, callbacks, ckpt_cb = _make_trainer(cfg, run_dir, accelerator, precision, progress,
+                                                    transform.generator if transform is not None else None)
         resumed_from = _completed_epochs(last) if resume and last.is_file() else 0
         trainer.fit(task, train_loader, val_loader, ckpt_path=str(last) if resumed_from else None,
                     weights_only=False)
     if trainer.global_rank != 0:
         return FitResult(run_dir, {}, pd.DataFrame(), callbacks[0].frame())
 
-    weights = ckpt_cb.best_model_path if ck.evaluate == "best" and ckpt_cb.best_model_path else str(last)
-    state = torch.load(weights, map_location="cpu", weights_only=False)["state_dict"]
-    task.load_state_dict(state)
-    model = task.model.eval()
+    weights = ckpt_cb.best_model_path if cfg.checkpoint.evaluate == "best" and ckpt_cb.best_model_path else str(last)
+    task.load_state_dict(torch.load(weights, map_location="cpu", weights_only=False)["state_dict"])
     history = callbacks[0].frame()
-    params = int(sum(p.numel() for p in model.parameters()))
-    extra = dict(targets=head.targets, output_index=head.output_index, target_transforms=head.transforms) \
-        if ds.task == "regression" else {}
-    model.card = dict(extra, task=ds.task, preprocess=ds.preprocess or getattr(model, "preprocess", None))
     device = "cuda" if accelerator in ("gpu", "cuda") and torch.cuda.is_available() else "cpu"
-    pred, metrics, tables = evaluate(model, ds, splits, batch_size=test_bs, device=device)
-    metrics.update(params=params, epochs=len(history), model=cfg.model.name, dataset=ds.name,
-                   fold=cfg.data.fold, seed=cfg.seed, synthetic=bool(ds.synthetic))
-    _write_outputs(run_dir, pred, metrics, tables)
-    training = {"source": "mock" if ds.synthetic else "real", "dataset": ds.name, "size": cfg.data.size,
-                "fold": cfg.data.fold, "seed": cfg.seed, "config": cfg.name, "epochs": len(history),
-                "eval_split": splits.eval_split, "n_train": int(splits.train.size)}
-    from ..models import save
-
-    save(model, run_dir / "model.safetensors", training=training,
-         metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))}, **extra)
+    pred, metrics = _evaluate_and_export(cfg, task.model.eval(), ds, splits, head, len(history), test_bs, device,
+                                         run_dir)
     done = {"finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "epochs_completed": len(history), "resumed_from_epoch": resumed_from,
             "evaluated_checkpoint": Path(weights).name, "eval_split": splits.eval_split,
@@ -301,6 +298,27 @@ def fit(config: str | Path | dict | TrainConfig, overrides: Any = (), *, run_dir
 
 
 # ------------------------------------------------------------------ evaluation
+def _evaluate_and_export(cfg: TrainConfig, model: torch.nn.Module, ds: SpectralDataset, splits: Splits, head: Head,
+                         epochs: int, batch_size: int, device: str, run_dir: Path
+                         ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Score the evaluation split, write the result files and export the model with its card."""
+    from ..models import save
+
+    extra = dict(targets=head.targets, output_index=head.output_index, target_transforms=head.transforms) \
+        if ds.task == "regression" else {}
+    model.card = dict(extra, task=ds.task, preprocess=ds.preprocess or getattr(model, "preprocess", None))
+    pred, metrics, tables = evaluate(model, ds, splits, batch_size=batch_size, device=device)
+    metrics.update(params=int(sum(p.numel() for p in model.parameters())), epochs=epochs, model=cfg.model.name,
+                   dataset=ds.name, fold=cfg.data.fold, seed=cfg.seed, synthetic=bool(ds.synthetic))
+    _write_outputs(run_dir, pred, metrics, tables)
+    training = {"source": "mock" if ds.synthetic else "real", "dataset": ds.name, "size": cfg.data.size,
+                "fold": cfg.data.fold, "seed": cfg.seed, "config": cfg.name, "epochs": epochs,
+                "eval_split": splits.eval_split, "n_train": int(splits.train.size)}
+    save(model, run_dir / "model.safetensors", training=training,
+         metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))}, **extra)
+    return pred, metrics
+
+
 def evaluate(model: torch.nn.Module, ds: SpectralDataset, splits: Splits, *, batch_size: int = 64,
              device: str = "cpu") -> tuple[pd.DataFrame, dict[str, Any], dict[str, pd.DataFrame]]:
     """Predict the evaluation split and score it.

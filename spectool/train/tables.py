@@ -6,12 +6,15 @@ The tidy frame has one row per run: ``dataset``, ``label`` (model label), ``grou
 
 * :func:`fold_table`: MSPC-Net Tables 3, 4, 6 (per-fold accuracy and F1 in percent,
   then Avg and Std, rows = dataset x model with the model size);
+* :func:`per_class_comparison`: MSPC-Net Table 5 (TP, top-1 FN, top-1 FP per class,
+  models side by side) from the runs' ``per_class.csv``;
 * :func:`mean_std_table`: SCA-Net Table 1 ("mean ± std" over repeated runs), the
   ablation tables (MSPC-Net Table 7-18, SPFusion Tables 3-7) and SPFusion Table 2.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -113,3 +116,18 @@ def experiment_table(results: pd.DataFrame, kind: str) -> pd.DataFrame:
                                   decimals=2)
         return fold_table(results)
     return mean_std_table(results, regression_metric_titles(results), decimals=4)
+
+
+def per_class_comparison(runs: Mapping[str, str | Path]) -> pd.DataFrame:
+    """MSPC-Net Table 5: per class ``TP``, ``FN (top-1)`` and ``FP (top-1)`` in the paper's
+    notation (``X→Y (n)`` = predicted X, true Y), one column block per labelled run directory."""
+    blocks = []
+    for label, run_dir in runs.items():
+        f = Path(run_dir) / "per_class.csv"
+        if not f.is_file():
+            raise SpectoolError("no per_class.csv (not a finished classification run)", f)
+        t = pd.read_csv(f, keep_default_na=False).set_index("class")
+        block = t[["tp_text", "fn_text", "fp_text"]].set_axis(["TP", "FN (top-1)", "FP (top-1)"], axis=1)
+        block.columns = pd.MultiIndex.from_product([[label], block.columns])
+        blocks.append(block)
+    return pd.concat(blocks, axis=1)

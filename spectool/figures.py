@@ -1,0 +1,207 @@
+"""Regenerate every figure and table of the three papers: ``spectool figures``.
+
+>>> from spectool import figures
+>>> res = figures.compute("mspc-fig4", mode="quick", source="mock")   # the plot input
+>>> summary = figures.run(["mspc-tab3"], mode="quick", out="figures")  # files + gallery
+
+For each catalog id (:data:`spectool.plots.CATALOG`) the runner computes the missing
+input with the id's step (:mod:`spectool.plots.steps`), caches it, draws it, and writes
+``<out>/<id>.png`` + ``.pdf`` (figures) or ``<out>/<id>.csv`` + ``.md`` (tables), then an
+``index.html`` gallery with every caption.
+
+Cache layout (``cache`` defaults to ``<out>/cache``; notebooks and the demo share one)::
+
+    <cache>/<mode>-mock-seed<k>/           or <mode>-real-<path tag>/
+        runs/<experiment>/...              training runs (resumable, see spectool.train)
+        results/<step>.pkl                 the step's Result (pickled; trusted, local files)
+
+Delete a ``results/<step>.pkl`` to recompute that step.
+"""
+from __future__ import annotations
+
+import html
+import json
+import pickle
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._atomic import atomic_path, atomic_write_text
+from .errors import SpectoolError
+from .plots import ALIASES, CATALOG, Result, Table
+from .plots.steps import STEPS, Context
+
+#: Bump when a step's output format changes, so old cached results are recomputed.
+CACHE_VERSION = 1
+
+
+class FiguresError(SpectoolError):
+    """Bad figure request: unknown id, step or mode."""
+
+
+def expand_ids(ids: list[str] | None) -> list[str]:
+    """Catalog ids in catalog order; accepts aliases (``spf-tab3..7``) and prefixes
+    (``mspc``, ``spf``, ``sca``); ``None`` or empty = all."""
+    if not ids:
+        return list(CATALOG)
+    out: list[str] = []
+    for i in ids:
+        if i in CATALOG:
+            out.append(i)
+        elif i in ALIASES:
+            out += ALIASES[i]
+        elif any(k.startswith(i + "-") for k in CATALOG):
+            out += [k for k in CATALOG if k.startswith(i + "-")]
+        else:
+            raise FiguresError(f"unknown catalog id {i!r}; known: {', '.join(CATALOG)}", "--only")
+    return [k for k in CATALOG if k in set(out)]
+
+
+def context(mode: str = "quick", source: str | Path = "mock", cache: str | Path | None = None, seed: int = 0,
+            progress: bool = True) -> Context:
+    """A :class:`~spectool.plots.steps.Context` (``cache`` default: the user cache folder)."""
+    if mode not in ("quick", "full"):
+        raise FiguresError(f"mode must be 'quick' or 'full', got {mode!r}", "--mode")
+    if str(source) != "mock" and not Path(source).exists():
+        raise FiguresError("data source not found (give 'mock' or a directory of ingested real data)", str(source))
+    if cache is None:
+        from .config import cache_dir
+
+        cache = cache_dir() / "figures"
+    return Context(mode=mode, source=str(source), cache=Path(cache), seed=seed, progress=progress)
+
+
+def compute_step(name: str, ctx: Context) -> Result:
+    """The result of step ``name``: memoised in ``ctx``, else read from the cache, else computed."""
+    if name in ctx.memo:
+        return ctx.memo[name]
+    if name not in STEPS:
+        raise FiguresError(f"unknown step {name!r}; known: {', '.join(STEPS)}", name)
+    path = ctx.cache / ctx.key / "results" / f"{name}.pkl"
+    result = None
+    if path.is_file():
+        with open(path, "rb") as fh:
+            stored = pickle.load(fh)
+        if stored.get("version") == CACHE_VERSION:
+            result = stored["result"]
+    if result is None:
+        import torch
+
+        torch.set_num_threads(min(2, torch.get_num_threads()))
+        result = STEPS[name](ctx)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            pickle.dump({"version": CACHE_VERSION, "result": result}, fh)
+    ctx.memo[name] = result
+    return result
+
+
+def compute(figure_id: str, mode: str = "quick", source: str | Path = "mock", cache: str | Path | None = None,
+            ctx: Context | None = None) -> Result:
+    """The plot input of catalog id ``figure_id`` (computed or read from the cache)."""
+    if figure_id not in CATALOG:
+        raise FiguresError(f"unknown catalog id {figure_id!r}", figure_id)
+    ctx = ctx or context(mode, source, cache)
+    return compute_step(CATALOG[figure_id].step, ctx)
+
+
+def draw(figure_id: str, mode: str = "quick", source: str | Path = "mock", cache: str | Path | None = None,
+         ctx: Context | None = None):
+    """Compute (or load) and draw one catalog id: a Figure or a :class:`~spectool.plots.Table`."""
+    return CATALOG[figure_id].function(compute(figure_id, mode, source, cache, ctx))
+
+
+@dataclass
+class Artefact:
+    """What the runner made for one id."""
+
+    id: str
+    status: str  # "ok" or "failed"
+    files: list[Path]
+    caption: str
+    seconds: float
+    error: str = ""
+
+
+def save(obj, figure_id: str, out: Path) -> list[Path]:
+    """Write a Figure as PNG + PDF, or a :class:`Table` as CSV + Markdown; returns the paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    if isinstance(obj, Table):
+        csv, md = out / f"{figure_id}.csv", out / f"{figure_id}.md"
+        atomic_write_text(csv, obj.flat().to_csv(index=False))
+        atomic_write_text(md, obj.to_markdown())
+        return [csv, md]
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for ext in ("png", "pdf"):
+        p = out / f"{figure_id}.{ext}"
+        with atomic_path(p) as tmp:
+            obj.savefig(tmp, format=ext)
+        paths.append(p)
+    plt.close(obj)
+    return paths
+
+
+def run(ids: list[str] | None = None, mode: str = "quick", source: str | Path = "mock", out: str | Path = "figures",
+        cache: str | Path | None = None, progress: bool = True, keep_going: bool = True) -> list[Artefact]:
+    """Make the artefacts of ``ids`` (default all) under ``out`` and write ``index.html``.
+
+    A failing id is reported (status ``failed`` with the error) and the others go on,
+    unless ``keep_going`` is False.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    ctx = context(mode, source, Path(cache) if cache is not None else out / "cache", progress=progress)
+    todo = expand_ids(ids)
+    made: list[Artefact] = []
+    bar = tqdm(todo, desc="figures", unit="id", disable=not progress)
+    for fid in bar:
+        bar.set_postfix_str(fid)
+        entry = CATALOG[fid]
+        t0 = time.time()
+        try:
+            res = compute_step(entry.step, ctx)
+            obj = entry.function(res)
+            caption = entry.caption + (f" {res.note}" if res.note else "") + f" [{res.source.label}]"
+            made.append(Artefact(fid, "ok", save(obj, fid, out), caption, time.time() - t0))
+        except Exception as exc:  # noqa: BLE001 - report and continue with the other ids
+            if not keep_going:
+                raise
+            made.append(Artefact(fid, "failed", [], entry.caption, time.time() - t0,
+                                 f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}"))
+    write_gallery(made, out, ctx)
+    atomic_write_text(out / "summary.json", json.dumps(
+        [{"id": a.id, "status": a.status, "files": [p.name for p in a.files], "seconds": round(a.seconds, 2),
+          "error": a.error.splitlines()[0] if a.error else ""} for a in made], indent=2))
+    return made
+
+
+def write_gallery(made: list[Artefact], out: Path, ctx: Context) -> Path:
+    """``<out>/index.html``: every artefact with its caption (tables inline from Markdown)."""
+    parts = [f"<!doctype html><meta charset='utf-8'><title>spectool figures ({html.escape(ctx.src.label)})</title>",
+             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}figure{border-bottom:1px solid #ccc;"
+             "padding:1em 0}img{max-width:100%}pre{white-space:pre-wrap;font-size:12px}"
+             ".failed{color:#a00}</style>",
+             f"<h1>spectool: figures and tables of the three papers</h1><p>Data: <b>{html.escape(ctx.src.label)}</b>. "
+             + ("Synthetic mock data: numbers show the shape of each result, never the papers' values. " if ctx.synthetic
+                else "") + f"{sum(a.status == 'ok' for a in made)} of {len(made)} artefacts made.</p>"]
+    for a in made:
+        parts.append(f"<figure id='{a.id}'><h2>{a.id}</h2>")
+        if a.status != "ok":
+            parts.append(f"<p class='failed'>failed: <pre>{html.escape(a.error)}</pre></p>")
+        for p in a.files:
+            if p.suffix == ".png":
+                parts.append(f"<img src='{p.name}' alt='{a.id}'>")
+            elif p.suffix == ".md":
+                parts.append(f"<pre>{html.escape(p.read_text())}</pre>")
+        links = " ".join(f"<a href='{p.name}'>{p.suffix[1:]}</a>" for p in a.files)
+        parts.append(f"<figcaption>{html.escape(a.caption)} {links}</figcaption></figure>")
+    path = out / "index.html"
+    atomic_write_text(path, "\n".join(parts))
+    return path

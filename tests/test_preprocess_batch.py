@@ -1,0 +1,110 @@
+"""The batch recipes (spectool.preprocess.*_batch) against the per-spectrum recipes, row by row."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from spectool import preprocess as pp
+from spectool.errors import CoverageError, InvalidImageError, InvalidSpectrumError, SpectoolWarning
+from spectool.mock import generate_stars
+from spectool.mock.images import cutouts
+from spectool.mock.stars import draw_subclass_labels
+from spectool.spectrum import Spectrum
+
+
+@pytest.fixture(scope="module", params=["sdss", "lamost"])
+def batch(request):
+    """Synthetic mock stars (12 rows) with masked runs at both ends of some rows, plus their redshifts."""
+    rng = np.random.default_rng(11)
+    vocab = ["A0", "B5", "F5", "G2", "K5", "M2"]
+    lab = draw_subclass_labels(np.array(vocab * 2), vocab, rng)
+    obs, meta = generate_stars(lab, request.param, rng.uniform(3.0, 60.0, len(lab)), rng)
+    mask = obs.mask.copy()
+    mask[0, :5] = True  # a run at the blue edge: constant extrapolation from the first good pixel
+    mask[1, -7:] = True  # and at the red edge
+    mask[2, 1000:1003] = True
+    ivar = np.where(mask, 0.0, obs.ivar).astype(np.float32)
+    return obs.wave, obs.flux, ivar, mask, meta["redshift"].to_numpy()
+
+
+def _one_by_one(recipe, wave, flux, ivar, mask, z=None, images=None, **kw):
+    out = []
+    for i in range(len(flux)):
+        spec = Spectrum(wave, flux[i], ivar[i], mask[i], {"redshift": None if z is None else z[i]})
+        res = recipe(spec, images[i], **kw) if images is not None else recipe(spec, **kw)
+        out.append(res.finalize())
+    return out
+
+
+def _stack(results, name):
+    return np.stack([getattr(r, name) for r in results])
+
+
+@pytest.mark.parametrize("kw", [{}, {"order": "normalize_first"}, {"bad_pixels": "zero"}, {"bad_pixels": "keep"},
+                                {"length": 4000}])
+def test_mspcnet_batch_is_bit_identical(batch, kw):
+    wave, flux, ivar, mask, _ = batch
+    got = pp.mspcnet_batch(wave, flux, ivar, mask, **kw)
+    ref = _one_by_one(pp.mspcnet, wave, flux, ivar, mask, **kw)
+    for name in ("flux", "ivar", "mask"):
+        np.testing.assert_array_equal(getattr(got, name), _stack(ref, name), err_msg=name)
+    np.testing.assert_array_equal(got.wavelength, ref[0].wavelength)
+    np.testing.assert_array_equal(got.params["std"], [r.params["std"] for r in ref])
+    assert got.flux.dtype == np.float32 and got.flux.flags.c_contiguous and len(got) == len(flux)
+
+
+@pytest.mark.parametrize("kw", [{}, {"bad_pixels": "zero"}, {"crop": None, "length": 4096}])
+def test_spfusion_batch_is_bit_identical(batch, kw):
+    wave, flux, ivar, mask, _ = batch
+    images = cutouts(np.random.default_rng(3).uniform(13.0, 17.0, (len(flux), 3)), np.random.default_rng(4))
+    got = pp.spfusion_batch(wave, flux, ivar, mask, images=images, **kw)
+    ref = _one_by_one(pp.spfusion, wave, flux, ivar, mask, images=images, **kw)
+    for name in ("flux", "ivar", "mask", "image"):
+        np.testing.assert_array_equal(getattr(got, name), _stack(ref, name), err_msg=name)
+    assert got.flux.min() == 0.0 and got.flux.max() == 1.0
+
+
+@pytest.mark.parametrize("kw", [{}, {"bad_pixels": "zero"}, {"continuum": "minmax"}, {"continuum": "percentile"}])
+def test_scanet_batch_matches_to_float32_rounding(batch, kw):
+    wave, flux, ivar, mask, z = batch
+    got = pp.scanet_batch(wave, flux, ivar, mask, redshift=z, **kw)
+    ref = _one_by_one(pp.scanet, wave, flux, ivar, mask, z=z, **kw)
+    np.testing.assert_array_equal(got.mask, _stack(ref, "mask"))
+    np.testing.assert_allclose(got.flux, _stack(ref, "flux"), rtol=2e-6, atol=2e-6)
+    np.testing.assert_allclose(got.ivar, _stack(ref, "ivar"), rtol=1e-5)
+    np.testing.assert_array_equal(got.wavelength, pp.scanet_grid())
+    assert got.rest_frame
+
+
+def test_batch_errors_name_the_row(batch):
+    wave, flux, ivar, mask, z = batch
+    bad = ivar.copy()
+    bad[2] = 0.0
+    with pytest.raises(InvalidSpectrumError, match="row 2: ivar is zero everywhere"):
+        pp.mspcnet_batch(wave, flux, bad, mask)
+    flat = flux.copy()
+    flat[3] = 1.0
+    with pytest.raises(InvalidSpectrumError, match="row 3: flux is constant"):
+        pp.spfusion_batch(wave, flat, ivar, mask)
+    nan = flux.copy()
+    nan[4, 10] = np.nan
+    with pytest.raises(InvalidSpectrumError, match="row 4: flux has 1 NaN"):
+        pp.mspcnet_batch(wave, nan, ivar, mask)
+    with pytest.raises(CoverageError, match="row 1: rest-frame coverage"):
+        pp.scanet_batch(wave, flux, ivar, mask, redshift=np.where(np.arange(len(z)) == 1, 0.2, z))
+    with pytest.raises(CoverageError, match="does not include 4000-9000"):
+        pp.mspcnet_batch(wave[wave > 4500], flux[:, wave > 4500])
+    with pytest.raises(InvalidSpectrumError, match=r"flux \(N, L\)"):
+        pp.mspcnet_batch(wave, flux[0])
+    images = np.ones((len(flux), 3, 128, 128), np.float32)
+    with pytest.raises(InvalidImageError, match="image 0: image band g"):
+        pp.spfusion_batch(wave, flux, ivar, mask, images=images)
+    with pytest.raises(InvalidImageError, match="2 images for"):
+        pp.spfusion_batch(wave, flux, ivar, mask, images=images[:2])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pp.scanet_batch(wave, flux[:2], ivar[:2], mask[:2], continuum="none")
+    assert any(issubclass(w.category, SpectoolWarning) and "2 spectra have no catalogue redshift" in str(w.message)
+               for w in caught)
