@@ -10,7 +10,7 @@ PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.spectool-installed
 MODE       ?= quick
 
-.PHONY: venv demo test lab figures clean bench
+.PHONY: venv demo test lab figures notebooks clean bench
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ lab: $(STAMP)
 
 figures: $(STAMP)
 	$(VENV)/bin/spectool figures --mode $(MODE) --out figures
+
+notebooks: $(STAMP)
+	$(PY) scripts/make_notebooks.py
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done

@@ -45,10 +45,10 @@ def _rate(fn, n_evals: int, repeat: int = 1) -> float:
 
 
 def sliding_benchmark(device: str, n_spectra: int, captum_default_spectra: int) -> dict:
-    import spectool.datasets
-    import spectool.models
     from captum.attr import Occlusion
 
+    import spectool.datasets
+    import spectool.models
     from spectool.explain import fill_values, sliding_window_importance, windows
 
     ds = spectool.datasets.load("mspc/SC-S>5", size="quick")

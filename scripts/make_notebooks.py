@@ -87,7 +87,7 @@ plt.figure(figsize=(9, 2.5)); plt.plot(x.wavelength, x.flux, lw=0.5); plt.xlabel
     new_code_cell('''from spectool import models
 from spectool.plots.steps import _model_of
 
-names = models.list_pretrained("mspcnet_sdss*")
+names = models.list_pretrained("mspcnet_sdss-mock-sc") or models.list_pretrained("mspcnet_sdss*")
 if names:
     model = models.load(names[0])
     print("pretrained:", names[0], model.card.get("training", {}))
@@ -100,7 +100,7 @@ pred'''),
                       "on top of the spectrum."),
     new_code_cell('''from spectool import explain
 
-target = str(pred["prediction"].iloc[0]) if "prediction" in pred.columns else 0
+target = str(pred["pred_label"].iloc[0])
 att = explain.attribute(model, x.flux[None, None], method="ig", target=target, wavelength=x.wavelength)
 att_values = att.smoothed(25)[0]
 fig, ax = plt.subplots(figsize=(9, 3))
@@ -213,7 +213,7 @@ rows = [{"object_id": s.meta.get("object_id"), "survey": s.meta.get("survey"), "
          "subclass": s.meta.get("subclass"), "snr": s.meta.get("snr")} for s in spectra]
 pd.DataFrame(rows)'''),
             new_code_cell('''if stars:
-    names = spectool.models.list_pretrained("mspcnet_sdss*")
+    names = spectool.models.list_pretrained("mspcnet_sdss-mock-sc")
     model = spectool.models.load(names[0]) if names else _model_of(ctx, "mspc_classes", "MSPC-Net")[0]
     pred = spectool.predict(model, stars)
     pred["catalogue"] = [s.meta.get("subclass") or s.meta.get("class") for s in stars]

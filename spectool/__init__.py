@@ -24,7 +24,7 @@ _LAZY = {
     "predict": ("spectool.inference", "predict"),
 }
 _SUBMODULES = {"io", "preprocess", "datasets", "models", "explain", "widgets", "mock", "train", "plots",
-               "lines", "wavelength", "store", "download", "ingest", "config"}
+               "lines", "wavelength", "store", "download", "ingest", "config", "figures"}
 
 
 def __getattr__(name: str):

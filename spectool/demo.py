@@ -192,9 +192,30 @@ def main(argv: list[str] | None = None) -> list[Path]:
         written += _plot_one(f, args.out, synthetic)
     source = ("synthetic mock spectrum (../shared absent)" if synthetic
               else f"{len(files)} real file(s) from {_shared()}")
-    print(f"spectool demo ({args.mode}): {source}")
+    print(f"spectool demo ({args.mode}): preprocessing plots of {source}")
     for p in written:
         print(f"  wrote {p}")
+    cache = args.out / "cache"
+    books: list[tuple[str, str, float]] = []
+    if not args.skip_notebooks:
+        books = run_notebooks(args.out / "notebooks", args.mode, cache)
+        print(f"notebooks ({args.mode} mode, synthetic mock survey) -> {args.out / 'notebooks'}")
+        for name, status, sec in books:
+            print(f"  {status:8s} {name:28s} {sec:7.1f} s")
+    made = []
+    if not args.skip_figures:
+        from .figures import run
+
+        made = run(None, mode=args.mode, source="mock", out=args.out / "figures", cache=cache)
+        ok = sum(a.status == "ok" for a in made)
+        print(f"figures: {ok} of {len(made)} catalog artefacts -> {args.out / 'figures'} "
+              f"(gallery {args.out / 'figures' / 'index.html'})")
+        for a in made:
+            if a.status != "ok":
+                print(f"  failed {a.id}: {a.error.splitlines()[0]}")
+    print(f"demo finished in {time.time() - t_start:.0f} s")
+    if [b for b in books if b[1] != "ok"] or [a for a in made if a.status != "ok"]:
+        raise SystemExit(1)
     return written
 
 

@@ -91,8 +91,10 @@ def _model_inputs(model: torch.nn.Module, spectra: Any, images: np.ndarray | Non
         arr = arr[None]
     if arr.ndim == 3 and arr.shape[1] == 1:
         arr = arr[:, 0]
-    if arr.ndim != 2:
-        raise InvalidSpectrumError(f"expected model-ready flux of shape (N, L) or (L,), got {arr.shape}")
+    length = getattr(model, "input_length", None)
+    if arr.ndim != 2 or (length and arr.shape[1] != length):
+        raise InvalidSpectrumError(f"expected model-ready flux of shape (N, {length or 'L'}) or ({length or 'L'},), "
+                                   f"got {arr.shape}; pass Spectrum objects to have them preprocessed")
     return arr, None if images is None else np.asarray(images, dtype=np.float32), [str(i) for i in range(len(arr))]
 
 

@@ -53,7 +53,10 @@ def toy_store(path: str | Path, task: str = "classification", n: int = 90, lengt
 
 
 class Tiny(SpectralModel):
-    """Conv + pooled linear head; ``delay`` seconds of sleep per forward (kill tests)."""
+    """Conv + pooled linear head for 64-pixel toy spectra; ``delay`` seconds of sleep per
+    forward (kill tests)."""
+
+    input_length = 64
 
     def __init__(self, classes=None, task: str = "classification", width: int = 8, delay: float = 0.0) -> None:
         super().__init__()

@@ -14,9 +14,18 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _explain_models import LinearToy, PatchNet  # noqa: E402
 
 from spectool.errors import ModelError  # noqa: E402
-from spectool.explain import (MSPC_GROUPS, SPFUSION_GROUPS, analytic_receptive_field,  # noqa: E402
-                              attention_overlay, attention_weights, capture_attention, feature_maps,
-                              plot_attention_heatmap, plot_feature_maps, receptive_field)
+from spectool.explain import (  # noqa: E402
+    MSPC_GROUPS,
+    SPFUSION_GROUPS,
+    analytic_receptive_field,
+    attention_overlay,
+    attention_weights,
+    capture_attention,
+    feature_maps,
+    plot_attention_heatmap,
+    plot_feature_maps,
+    receptive_field,
+)
 from spectool.explain.overlay import regions_above, weighted_positions  # noqa: E402
 
 torch.set_num_threads(2)

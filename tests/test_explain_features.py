@@ -47,6 +47,9 @@ def test_extract_features_regression_spectra_and_images():
              for i in range(4)]
     fs = extract_features(model, specs, progress=False)
     assert list(fs.table.object_id) == ["o0", "o1", "o2", "o3"] and {"pred_t0", "pred_t1"} <= set(fs.table)
+    sub = extract_features(model, specs, indices=[3, 1], snr=[1.0, 2.0, 3.0, 4.0], progress=False)
+    assert list(sub.table.object_id) == ["o3", "o1"] and sub.table.snr.tolist() == [4.0, 2.0]
+    np.testing.assert_allclose(sub.features, fs.features[[3, 1]])
     assert (fs.table.snr == 7.0).all() and (fs.table.label == "STAR").all()
     img_model = ImageNet(length=64)
     fs2 = extract_features(img_model, torch.rand(3, 1, 64), image=torch.rand(3, 3, 4, 4), progress=False)
@@ -58,8 +61,9 @@ def test_extract_features_regression_spectra_and_images():
 @pytest.mark.parametrize("method", ["tsne", "umap"])
 def test_embeddings_separate_clusters_reproducibly(method):
     x, lab = _clusters()
-    a = embed(x, method, seed=0)
-    b = embed(x, method, seed=0)
+    short = {"n_iter": 200, "early_exaggeration_iter": 100} if method == "tsne" else {"n_epochs": 100}
+    a = embed(x, method, seed=0, **short)
+    b = embed(x, method, seed=0, **short)
     assert a.shape == (90, 2) and np.isfinite(a).all()
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     centres = np.stack([a[lab == k].mean(0) for k in range(3)])

@@ -7,8 +7,16 @@ import torch
 
 import spectool.models as models
 from spectool.errors import ModelError
-from spectool.explain import (SPFUSION_GROUPS, attention_overlay, attention_weights, attribute,
-                              feature_maps, find_local_prefix, receptive_field, sliding_window_importance)
+from spectool.explain import (
+    SPFUSION_GROUPS,
+    attention_overlay,
+    attention_weights,
+    attribute,
+    feature_maps,
+    find_local_prefix,
+    receptive_field,
+    sliding_window_importance,
+)
 
 torch.set_num_threads(2)
 

@@ -14,8 +14,7 @@ from _explain_models import ImageNet, InputSkipNet, LinearToy, PatchNet  # noqa:
 
 from spectool import Spectrum  # noqa: E402
 from spectool.errors import InvalidSpectrumError, ModelError, SpectoolWarning  # noqa: E402
-from spectool.explain import (find_local_prefix, fill_values, sliding_window_importance,  # noqa: E402
-                              windows)
+from spectool.explain import fill_values, find_local_prefix, sliding_window_importance, windows  # noqa: E402
 
 torch.set_num_threads(2)
 
@@ -124,7 +123,8 @@ def test_agrees_with_captum_feature_ablation_mean_abs():
         mask[0, 0, ~keep] = len(ks)  # unperturbed pixels form one extra group, discarded below
         base_r = torch.where(keep, base, x)
         for jj, j in enumerate([0, 2]):
-            attr = FeatureAblation(probs).attribute(x, baselines=base_r, target=j, feature_mask=mask)
+            attr = FeatureAblation(probs).attribute(x, baselines=base_r, target=j, feature_mask=mask,
+                                                   perturbations_per_eval=32)
             for g, k in enumerate(ks):
                 a = res.pixels[k][0]
                 delta = -attr[:, 0, a].detach().numpy()  # captum: f(x) - f(ablated)
@@ -212,3 +212,20 @@ def test_plot_runs():
     axes = res.plot(lines="balmer")
     assert len(axes) == 3 and "Sliding-window" in axes[0].get_title()
     plt.close("all")
+
+
+def test_dataset_rows_padding_and_images_are_used():
+    pytest.importorskip("spectool.mock.build")
+    import spectool.datasets
+
+    ds = spectool.datasets.load("mspc/SC-S>5", size="quick")  # synthetic mock, NaN-padded log grid
+    torch.manual_seed(0)
+    model = PatchNet(length=ds.flux.shape[1], n_classes=len(ds.class_names), patch=64)
+    rows = ds.indices("test", 0)[:2]
+    res = sliding_window_importance(model, ds, indices=rows, window=60, step=60, progress=False)
+    ref = sliding_window_importance(model, np.asarray(ds.flux[rows]), ds.wavelength, window=60, step=60,
+                                    progress=False)
+    np.testing.assert_allclose(res.importance, ref.importance, atol=1e-7)
+    finite = np.isfinite(ds.wavelength)
+    assert res.pixels.min() >= np.argmax(finite) and res.n_samples == 2
+    assert res.lo[0] == pytest.approx(np.nanmin(ds.wavelength))

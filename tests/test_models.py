@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 
 import pytest
@@ -157,9 +158,11 @@ def test_conv1d_same_fast_equals_direct(length, k):
 def test_grouped_conv_shares_one_fft_exactly():
     g = torch.Generator().manual_seed(1)
     xs = [torch.randn(2, c, 500, generator=g, dtype=torch.float64) for c in (3, 4, 2)]
-    ws = [torch.randn(co, ci, k, generator=g, dtype=torch.float64) for co, ci, k in ((3, 3, 5), (4, 4, 45), (5, 2, 300))]
-    spectrum = kernel_spectrum(ws[1:], 500)
-    assert spectrum.shape[1:] == (2 * 6, 2 * 9)   # block-diagonal over the two long kernels
+    xs = [*xs, torch.randn(2, 4, 500, generator=g, dtype=torch.float64)]
+    ws = [torch.randn(co, ci, k, generator=g, dtype=torch.float64)
+          for co, ci, k in ((3, 3, 5), (4, 4, 45), (5, 2, 300), (4, 4, 101))]
+    spectrum = kernel_spectrum([ws[1], ws[3]], 500)   # equal channel counts: one FFT
+    assert spectrum.shape == (2 * (fft_size(500 + 50) // 2 + 1), 8, 8)
     for fast in (True, False):
         for x, w, y in zip(xs, ws, grouped_conv1d_same(xs, ws, fast=fast)):
             expected = F.conv1d(F.pad(x, same_padding(w.shape[-1])), w)
@@ -397,3 +400,15 @@ def test_pretrained_registry(tmp_path, monkeypatch):
     torch.testing.assert_close(loaded.state_dict(), m.state_dict())
     with pytest.raises(MissingDataError, match="convnext1d-mock-demo"):
         pretrained.pretrained_path("nope")
+
+
+@pytest.mark.skipif(os.environ.get("SPECTOOL_TEST_COMPILE") != "1",
+                    reason="torch.compile of MSPC-Net takes minutes on 2 CPU cores; set SPECTOOL_TEST_COMPILE=1")
+def test_mspcnet_torch_compile_matches_eager():
+    m = models.create("mspcnet_sdss", num_classes=3, depths=(1, 1)).eval()
+    x = torch.randn(2, 1, 300)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.compile(m)(x), m(x), rtol=1e-4, atol=1e-5)
+    m.train()
+    torch.compile(m)(x).sum().backward()
+    assert all(p.grad is not None for p in m.parameters() if p.requires_grad)

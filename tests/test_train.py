@@ -252,6 +252,8 @@ def test_exported_model_predicts_like_the_run(cls_run):
     np.testing.assert_allclose(again["prob_O"].to_numpy(), cls_run.predictions["prob_O"].to_numpy(), atol=1e-5)
     arr = spectool.predict(model, np.asarray(ds.flux[rows[:3]]))
     assert arr["pred_label"].tolist() == again["pred_label"].tolist()[:3]
+    with pytest.raises(spectool.InvalidSpectrumError, match=r"shape \(N, 3584\)"):
+        spectool.predict(model, np.zeros((2, 100), np.float32))
     # raw spectra go through the card's preprocessing recipe
     spec = ds.spectrum(int(rows[0]))
     spec_raw = spectool.Spectrum(spec.wavelength, spec.flux * 3.0 + 10.0, meta={"object_id": "raw-1"})

@@ -23,8 +23,14 @@ returns values on the model-input wavelength grid (vacuum Angstrom).
 """
 from __future__ import annotations
 
-from .attention import (SPFUSION_GROUPS, AttentionRecord, attention_modules, attention_weights,
-                        capture_attention, plot_attention_heatmap)
+from .attention import (
+                        SPFUSION_GROUPS,
+                        AttentionRecord,
+                        attention_modules,
+                        attention_weights,
+                        capture_attention,
+                        plot_attention_heatmap,
+)
 from .attributions import Attribution, attribute
 from .feature_maps import MSPC_GROUPS, FeatureMap, feature_maps, plot_feature_maps
 from .features import FeatureSet, embed, embedding_table, extract_features

@@ -21,7 +21,8 @@ def as_batch(x, wavelength: np.ndarray | None = None, where: str = "x") -> tuple
     """Return ``(x (N, 1, L) float32 tensor, wavelength (L,) float64)``.
 
     ``x`` may also be a :class:`~spectool.datasets.SpectralDataset` (all its spectra are
-    loaded into memory; its ``wavelength`` is the grid).
+    loaded into memory; its ``wavelength`` is the grid; see :func:`dataset_rows` to
+    load only some rows).
 
     ``wavelength`` defaults to ``arange(L)`` (pixel index) for tensors and to the
     spectra's own grid for :class:`Spectrum` lists, which must all share one grid.
@@ -63,6 +64,20 @@ def as_batch(x, wavelength: np.ndarray | None = None, where: str = "x") -> tuple
     return t, grid
 
 
+def dataset_rows(data, indices, image=None) -> tuple[object, np.ndarray | None, object]:
+    """For a :class:`~spectool.datasets.SpectralDataset`: ``(flux rows, grid, images)`` of
+    ``indices`` (all rows if None), loading only those rows; other inputs pass through."""
+    if not hasattr(data, "store"):
+        if indices is not None:
+            data = data[np.asarray(indices)] if not isinstance(data, (list, tuple)) else [data[i] for i in indices]
+            image = None if image is None else image[np.asarray(indices)]
+        return data, None, image
+    rows = np.arange(len(data)) if indices is None else np.asarray(indices, dtype=np.int64)
+    if image is None and data.images is not None:
+        image = np.asarray(data.images[rows], dtype=np.float32)
+    return np.asarray(data.flux[rows], dtype=np.float32), data.wavelength, image
+
+
 def as_image(image, n: int) -> torch.Tensor | None:
     """``None`` or a float32 (N, 3, H, W) tensor matching the batch size ``n``."""
     if image is None:
@@ -99,19 +114,23 @@ def output_names(model: nn.Module, n_outputs: int) -> list[str]:
 
 def resolve_targets(model: nn.Module, targets, n_outputs: int) -> list[int]:
     """Output indices from ``None`` (all), an int, a name, or a list of them."""
+    return resolve_names(output_names(model, n_outputs), targets)
+
+
+def resolve_names(names: list[str], targets) -> list[int]:
+    """Indices into ``names`` from ``None`` (all), an int, a name, or a list of them."""
     if targets is None:
-        return list(range(n_outputs))
-    names = output_names(model, n_outputs)
+        return list(range(len(names)))
     out = []
     for t in [targets] if isinstance(targets, (int, str, np.integer)) else list(targets):
         if isinstance(t, str):
             if t not in names:
                 raise ModelError(f"unknown output {t!r}; the model has {names}", "target")
             out.append(names.index(t))
-        elif 0 <= int(t) < n_outputs:
+        elif 0 <= int(t) < len(names):
             out.append(int(t))
         else:
-            raise ModelError(f"output index {t} out of range (model has {n_outputs} outputs)", "target")
+            raise ModelError(f"output index {t} out of range (model has {len(names)} outputs)", "target")
     return out
 
 

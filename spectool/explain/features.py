@@ -50,12 +50,15 @@ def _data_columns(data, rows: np.ndarray, labels, ids, snr) -> dict:
                     cols[t] = meta[t].to_numpy()
         cols["snr"] = data.snr[rows]
     elif isinstance(data, (list, tuple)) and data and hasattr(data[0], "meta"):
-        cols["object_id"] = np.array([s.meta.get("object_id", str(i)) for i, s in zip(rows, data)], dtype=object)
-        cols["label"] = np.array([s.meta.get("subclass") or s.meta.get("class") or np.nan for s in data], dtype=object)
-        cols["snr"] = np.array([s.meta.get("snr", np.nan) for s in data], dtype=float)
+        specs = [data[i] for i in rows]
+        cols["object_id"] = np.array([s.meta.get("object_id", str(i)) for i, s in zip(rows, specs)], dtype=object)
+        cols["label"] = np.array([s.meta.get("subclass") or s.meta.get("class") or np.nan for s in specs],
+                                 dtype=object)
+        cols["snr"] = np.array([s.meta.get("snr", np.nan) for s in specs], dtype=float)
     for key, val in (("object_id", ids), ("label", labels), ("snr", snr)):
         if val is not None:
-            cols[key] = np.asarray(val)
+            arr = np.asarray(val)
+            cols[key] = arr[rows] if arr.shape[0] != rows.size else arr
     cols.setdefault("object_id", rows.astype(str))
     cols.setdefault("snr", np.full(rows.size, np.nan))
     return cols
@@ -83,20 +86,14 @@ def extract_features(
         ``ds.indices("test")``; images used automatically), model-ready spectra, or a
         flux array ``(N, 1, L)`` / ``(N, L)``.
     labels, ids, snr
-        Per-spectrum columns for array input (override the dataset's).
+        Per-spectrum columns for array input (override the dataset's); given for all
+        input rows, they are subset by ``indices`` too.
     """
     model.eval()
     dev = _inputs.model_device(model, device)
-    if hasattr(data, "store"):
-        rows = np.arange(len(data)) if indices is None else np.asarray(indices, dtype=np.int64)
-        flux = np.asarray(data.flux[rows], dtype=np.float32)
-        if image is None and data.images is not None:
-            image = np.asarray(data.images[rows], dtype=np.float32)
-        xt, _ = _inputs.as_batch(flux, data.wavelength)
-    else:
-        xt, _ = _inputs.as_batch(data, wavelength)
-        rows = np.arange(xt.shape[0]) if indices is None else np.asarray(indices, dtype=np.int64)
-        xt = xt[torch.as_tensor(rows)] if indices is not None else xt
+    flux, ds_grid, image = _inputs.dataset_rows(data, indices, image)
+    xt, _ = _inputs.as_batch(flux, ds_grid if wavelength is None else wavelength)
+    rows = np.arange(xt.shape[0]) if indices is None else np.asarray(indices, dtype=np.int64)
     img = _inputs.as_image(image, xt.shape[0])
     _inputs.check_image(model, img)
     feats, preds = [], []
@@ -112,7 +109,7 @@ def extract_features(
             preds.append(model.forward_head(f).float().cpu())
     features = torch.cat(feats).numpy()
     out = torch.cat(preds).numpy()
-    cols = _data_columns(data, rows, labels, ids, snr)
+    cols = _data_columns(data, rows, labels, ids, snr)  # rows index the original input
     names = _inputs.output_names(model, out.shape[1])
     if _inputs.task_of(model) == "classification":
         cols["prediction"] = np.asarray(names, dtype=object)[out.argmax(1)]
@@ -132,7 +129,8 @@ def embed(features: np.ndarray, method: str = "tsne", seed: int | None = 0, n_jo
     ``method="tsne"`` uses openTSNE (perplexity 30, PCA initialisation, ``n_jobs``
     threads, default all CPUs of this process; FFT-interpolated gradients from 10,000
     points up, Barnes-Hut below, where the FFT grid's fixed cost dominates; exact
-    neighbours below 1,000 points) and falls back to scikit-learn; ``"umap"`` uses umap-learn (``n_neighbors=15``, ``min_dist=0.1``).
+    neighbours below 1,000 points) and falls back to scikit-learn; ``"umap"`` uses
+    umap-learn (``n_neighbors=15``, ``min_dist=0.1``).
     ``seed`` makes both reproducible; umap-learn runs single-threaded with a seed, so
     pass ``seed=None`` for its parallel (non-deterministic) mode. ``kwargs`` go to the
     underlying estimator.

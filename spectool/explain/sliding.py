@@ -115,7 +115,7 @@ class SlidingWindowResult:
               min_separation: float | None = None) -> pd.DataFrame:
         """The ``n`` most important windows of one output, at least ``min_separation`` A
         apart (default: the window width), with their nearest line."""
-        j = self.output_names.index(output) if isinstance(output, str) else int(output)
+        j = _inputs.resolve_names(self.output_names, output)[0]
         sep = self.window if min_separation is None else min_separation
         order = np.argsort(-self.importance[:, j], kind="stable")
         picked: list[int] = []
@@ -148,7 +148,7 @@ class SlidingWindowResult:
 
         from ..plotting import style
 
-        idx = _inputs.resolve_targets(_Named(self.output_names), outputs, len(self.output_names))
+        idx = _inputs.resolve_names(self.output_names, outputs)
         with style():
             if axes is None:
                 _, axes = plt.subplots(len(idx), 1, figsize=(10, 2.4 * len(idx)), sharex=True, squeeze=False)
@@ -166,11 +166,6 @@ class SlidingWindowResult:
             axes_arr[0].set_title(title or f"Sliding-window importance ({self.window:g} A window, "
                                   f"{self.step:g} A step, {self.fill} fill, N={self.n_samples})")
         return axes
-
-
-class _Named:
-    def __init__(self, names: list[str]) -> None:
-        self.output_names = names
 
 
 def windows(wavelength: np.ndarray, window: float, step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -255,7 +250,8 @@ def sliding_window_importance(
     fill: str = "continuum",
     outputs=None,
     image=None,
-    batch_size: int = 256,
+    indices=None,
+    batch_size: int | None = None,
     cache: bool | str = "auto",
     amp: bool = True,
     device: str | torch.device | None = None,
@@ -281,9 +277,13 @@ def sliding_window_importance(
     outputs
         Output indices or names to explain (default: all).
     image
-        ``(N, 3, H, W)`` cutouts for models that need them (SPFusion).
+        ``(N, 3, H, W)`` cutouts for models that need them (SPFusion); a dataset's own
+        cutouts are used when omitted.
+    indices
+        Rows of ``x`` to use (e.g. ``ds.indices("test")``); only those are loaded from a
+        dataset.
     batch_size
-        Perturbed copies per forward pass.
+        Perturbed copies per forward pass (default 256 on CPU, 2048 on CUDA).
     cache
         ``"auto"``: use the prefix cache when the model has a local prefix and the
         cached result matches the plain one on a first batch; ``True``: require it;
@@ -293,9 +293,8 @@ def sliding_window_importance(
     """
     model.eval()
     dev = _inputs.model_device(model, device)
-    xt, grid = _inputs.as_batch(x, wavelength)
-    if image is None and getattr(x, "images", None) is not None:
-        image = np.asarray(x.images, dtype=np.float32)
+    x, ds_grid, image = _inputs.dataset_rows(x, indices, image)
+    xt, grid = _inputs.as_batch(x, ds_grid if wavelength is None else wavelength)
     img = _inputs.as_image(image, xt.shape[0])
     _inputs.check_image(model, img)
     classification = _inputs.task_of(model) == "classification"
@@ -314,10 +313,11 @@ def sliding_window_importance(
         names = [_inputs.output_names(model, probe.shape[1])[j] for j in targets]
         n_k = _max_affected(prefix, start_all, stop_all, L) if prefix else 0
         if prefix is not None and cache == "auto":
+            probe_w = torch.as_tensor(np.unique(np.linspace(0, n_win - 1, 4).round().astype(np.int64)), device=dev)
             prefix = prefix if _cache_agrees(model, prefix, n_k, xt[:2].to(dev), fills[:2].to(dev),
                                              img[:2].to(dev) if img is not None else None,
-                                             start_all[:4], stop_all[:4], classification) else None
-        per_fwd = max(1, batch_size)
+                                             start_all[probe_w], stop_all[probe_w], classification) else None
+        per_fwd = max(1, batch_size or (2048 if dev.type == "cuda" else 256))
         spc = max(1, min(N, per_fwd // n_win)) if n_win < per_fwd else 1  # spectra per chunk
         wpc = min(n_win, max(1, per_fwd // spc))  # windows per chunk
         abs_sum = torch.zeros(n_win, len(targets), device=dev, dtype=torch.float64)

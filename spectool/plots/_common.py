@@ -141,7 +141,10 @@ def figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (8.0, 4.0
 
 def titled(fig, title: str, source: Source, note: str = ""):
     """Put ``title`` and the data source on the figure (suptitle); returns ``fig``."""
-    text = f"{title}\n[{source.label}]" + (f" {note}" if note else "")
+    import textwrap
+
+    width = max(60, int(fig.get_figwidth() * 14))
+    text = "\n".join([title, *textwrap.wrap(f"[{source.label}]" + (f" {note}" if note else ""), width)])
     fig.suptitle(text, fontsize=9)
     return fig
 

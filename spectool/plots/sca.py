@@ -115,7 +115,7 @@ def sca_tab1(result: Result):
     runs = _runs(result, "sca-tab1")
     metrics = {k: v for k, v in _METRICS.items() if k in runs.results.columns}
     decimals = {k: (2 if "teff" in k else 4) for k in metrics}
-    frame = mean_std_table(runs.results, metrics, index=("label",), decimals=decimals)
+    frame = mean_std_table(runs.results, metrics, index=("dataset", "label"), decimals=decimals)
     return table(frame, "SCA-Net Table 1: variants", result.source,
                  "Mean ± std over repeated runs. Paper (real LAMOST, 5 runs): M-M-T-T 71.07 K, 0.042, 0.040 dex MAE.",
                  result.note)

@@ -170,6 +170,26 @@ def _model_of(ctx: Context, step_name: str, label: str):
     return fit.load_model().eval(), rows.iloc[0]["dataset"], fit.predictions
 
 
+#: Shipped pretrained checkpoints (trained longer on the quick mock SC-S>5 set) per model label.
+PRETRAINED_SC = {"MSPC-Net": "mspcnet_sdss-mock-sc", "SSCNN": "sscnn-mock-sc", "RACNet": "racnet-mock-sc",
+                 "ConvNeXt": "convnext1d-mock-sc"}
+
+
+def _explained_model(ctx: Context, label: str):
+    """(model, dataset, predictions, note) for the analysis figures of ``mspc_classes``:
+    in quick mode on mock data the shipped pretrained checkpoint of ``label`` when present
+    (same classes), else the model trained in the grid."""
+    from .. import models
+
+    model, dataset, pred = _model_of(ctx, "mspc_classes", label)
+    name = PRETRAINED_SC.get(label)
+    if ctx.synthetic and ctx.quick and name in models.list_pretrained():
+        ckpt = models.load(name).eval()
+        if list(getattr(ckpt, "output_names", [])) == list(model.output_names):
+            return ckpt, dataset, pred, f"Model: pretrained checkpoint {name} (synthetic mock training)."
+    return model, dataset, pred, "Model: trained in this run's grid."
+
+
 def ctx_get(ctx: Context, name: str) -> Result:
     """Result of step ``name`` (memoised, cached on disk; see :func:`spectool.figures.compute_step`)."""
     from ..figures import compute_step
@@ -302,20 +322,19 @@ def mspc_design(ctx: Context) -> Result:
 def mspc_embedding(ctx: Context) -> Result:
     """t-SNE tables of the test-set penultimate features, one per model of ``mspc_classes``."""
     from ..explain import embedding_table, extract_features
-    from ..train import FitResult
 
     base = ctx_get(ctx, "mspc_classes")
     runs: RunSet = base.data
     dataset = runs.datasets()[0]
     ds = ctx.dataset(dataset)
     out = {}
+    notes = []
     for label in runs.labels(dataset):
-        row = runs.results[(runs.results["dataset"] == dataset) & (runs.results["label"] == label)].iloc[0]
-        fit = FitResult.load(row["run_dir"])
-        feats = extract_features(fit.load_model().eval(), ds, indices=fit.predictions["row"].to_numpy(),
-                                 progress=False)
+        model, _, pred, note = _explained_model(ctx, label)
+        feats = extract_features(model, ds, indices=pred["row"].to_numpy(), progress=False)
         out[label] = embedding_table(features=feats, method="tsne", seed=ctx.seed)
-    return ctx.result(out, base.note)
+        notes.append(f"{label}: {note.split(': ', 1)[1]}")
+    return ctx.result(out, "Models - " + " ".join(notes))
 
 
 @step
@@ -324,7 +343,7 @@ def mspc_feature_maps(ctx: Context) -> Result:
     the trained MSPC-Net, for one test spectrum."""
     from ..explain import feature_maps
 
-    model, dataset, pred = _model_of(ctx, "mspc_classes", "MSPC-Net")
+    model, dataset, pred, note = _explained_model(ctx, "MSPC-Net")
     model.set_fast(False)
     ds = ctx.dataset(dataset)
     row = int(pred["row"].iloc[0])
@@ -335,7 +354,7 @@ def mspc_feature_maps(ctx: Context) -> Result:
     groups["identity"] = (len(model.config["kernel_sizes"]) * g, c)
     titles = {"embed": "regular convolution (embedding)", mixer: "MSPC module (first block)"}
     return ctx.result({"maps": maps, "groups": {mixer: groups}, "titles": titles},
-                      f"Spectrum {pred['object_id'].iloc[0]} (true {pred['true_label'].iloc[0]}).")
+                      f"Spectrum {pred['object_id'].iloc[0]} (true {pred['true_label'].iloc[0]}). {note}")
 
 
 @step
@@ -377,7 +396,7 @@ def mspc_crossmatch(ctx: Context) -> Result:
     from ..mock.generate import generate_stars
     from ..mock.stars import draw_subclass_labels
 
-    model, dataset, _ = _model_of(ctx, "mspc_classes", "MSPC-Net")
+    model, dataset, _, note = _explained_model(ctx, "MSPC-Net")
     n = 60 if ctx.quick else 600
     rng = np.random.default_rng([ctx.seed, 8])
     subs = rng.choice([c for c in SS_S5], n)
@@ -395,7 +414,7 @@ def mspc_crossmatch(ctx: Context) -> Result:
                        "agreement": np.where(pred["sdss"] == pred["lamost"], "agree", "disagree")})
     counts = df.value_counts().rename("count").reset_index()
     return ctx.result(counts, f"{n} synthetic mock stars observed by both mock surveys; labels from the {dataset} "
-                              "MSPC-Net (mock stand-in for the paper's SDSS-LAMOST cross-match).")
+                              f"MSPC-Net (mock stand-in for the paper's SDSS-LAMOST cross-match). {note}")
 
 
 # --------------------------------------------------------------------- SPFusion
@@ -494,12 +513,12 @@ def sca_complexity(ctx: Context) -> Result:
 @step
 def sca_sliding(ctx: Context) -> Result:
     """Sliding-window importance (15 A window, 5 A step, continuum fill) of the trained
-    M-M-T-T over test spectra (8 in quick mode, 200 in full)."""
+    M-M-T-T over test spectra (4 in quick mode, 200 in full)."""
     from ..explain import sliding_window_importance
 
     model, dataset, pred = _model_of(ctx, "sca_variants", "M-M-T-T")
     ds = ctx.dataset(dataset)
-    rows = np.sort(pred["row"].to_numpy()[: 8 if ctx.quick else 200])
+    rows = np.sort(pred["row"].to_numpy()[: 4 if ctx.quick else 200])
     sw = sliding_window_importance(model, np.asarray(ds.flux[rows])[:, None], wavelength=ds.wavelength, window=15.0,
                                    step=5.0, fill="continuum", progress=ctx.progress, seed=ctx.seed)
     return ctx.result(sw, f"Mean over {rows.size} test spectra.")
