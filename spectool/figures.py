@@ -175,11 +175,28 @@ def run(ids: list[str] | None = None, mode: str = "quick", source: str | Path = 
                 raise
             made.append(Artefact(fid, "failed", [], entry.caption, time.time() - t0,
                                  f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}"))
-    write_gallery(made, out, ctx)
+    shown = {a.id: a for a in _previous(out)}
+    shown.update({a.id: a for a in made})
+    everything = [shown[k] for k in CATALOG if k in shown]
+    write_gallery(everything, out, ctx)
     atomic_write_text(out / "summary.json", json.dumps(
-        [{"id": a.id, "status": a.status, "files": [p.name for p in a.files], "seconds": round(a.seconds, 2),
-          "error": a.error.splitlines()[0] if a.error else ""} for a in made], indent=2))
+        [{"id": a.id, "status": a.status, "files": [p.name for p in a.files], "caption": a.caption,
+          "seconds": round(a.seconds, 2), "error": a.error} for a in everything], indent=2))
     return made
+
+
+def _previous(out: Path) -> list[Artefact]:
+    """Artefacts of earlier runs into ``out`` whose files still exist (so the gallery keeps them)."""
+    path = out / "summary.json"
+    if not path.is_file():
+        return []
+    try:
+        rows = json.loads(path.read_text())
+    except ValueError:
+        return []
+    return [Artefact(r["id"], r["status"], [out / f for f in r["files"]], r.get("caption", ""), r["seconds"],
+                     r.get("error", "")) for r in rows
+            if r.get("id") in CATALOG and all((out / f).is_file() for f in r["files"])]
 
 
 def write_gallery(made: list[Artefact], out: Path, ctx: Context) -> Path:

@@ -109,7 +109,7 @@ def test_shipped_experiments_expand_to_the_paper_grids(tmp_path):
     mspc = {c.dataset: c.config.model.name for c in cells if c.run.label == "MSPC-Net"}
     assert mspc == {"mspc/SS-S>5": "mspcnet_sdss", "mspc/SS-S>10": "mspcnet_sdss",
                     "mspc/SS-L>5": "mspcnet_lamost", "mspc/SS-L>10": "mspcnet_lamost"}
-    quick = grid(load_experiment("mspc_table4_quick"), tmp_path)
+    quick = grid(load_experiment(load_experiment("mspc_table4_quick")), tmp_path)  # config objects round-trip
     assert len(quick) == 20 and {c.config.data.size for c in quick} == {"quick"}
     sca = grid(load_experiment("scanet_table1_full"), tmp_path)
     assert len(sca) == 25 and {c.seed for c in sca} == {42, 43, 44, 45, 46}

@@ -204,6 +204,9 @@ def test_runner_writes_files_and_gallery(tmp_path, inputs, monkeypatch):
     page = (tmp_path / "index.html").read_text()
     assert all(f"id='{a.id}'" in page for a in made) and "synthetic mock" in page
     assert pd.read_csv(tmp_path / "mspc-tab3.csv").shape[0] == 4
+    figures.run(["mspc-tab1"], out=tmp_path, progress=False)  # a later partial run keeps the earlier artefacts
+    page = (tmp_path / "index.html").read_text()
+    assert "id='mspc-tab1'" in page and "id='mspc-tab3'" in page
 
 
 def test_expand_ids_and_errors():

@@ -564,9 +564,18 @@ def to_dict(cfg: Any) -> dict:
     for f in dataclasses.fields(cfg):
         if f.metadata.get("internal"):
             continue
-        v = getattr(cfg, f.name)
-        out[f.name] = to_dict(v) if dataclasses.is_dataclass(v) else v
+        out[f.name] = _plain(getattr(cfg, f.name))
     return out
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return to_dict(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def dump_yaml(cfg: Any) -> str:
