@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "notebooks"
 
 PARAMETERS = '''# Parameters (papermill can override them: papermill NB.ipynb out.ipynb -p mode full -p source /data/ingested)
-mode = "quick"    # "quick": tiny mock datasets, slim models, 1-2 epochs; "full": the papers' protocol
+mode = "quick"    # "quick": tiny mock datasets, slim models, 1 epoch; "full": the papers' protocol
 source = "mock"   # "mock": the embedded synthetic survey; or a directory of real data ingested with `spectool ingest`
 cache = None      # results cache shared by the notebooks and `spectool figures` (None: the user cache folder)'''
 
@@ -170,7 +170,7 @@ ds = ctx.dataset(dataset)
 insp = SpectrumInspector(ds, model=model, templates="auto",
                          options=DisplayOptions(smoothing=1.0, line_sets=("balmer", "stellar"), template_rank=0))
 insp'''),
-            new_code_cell('''page = insp.to_html("inspector.html", max_objects=20, title=f"spectool inspector: {ds.name} ({ctx.src.label})")
+            new_code_cell('''page = insp.to_html(ctx.cache / "inspector.html", max_objects=3, title=f"spectool inspector: {ds.name} ({ctx.src.label})")
 print("standalone page:", page)'''),
             new_markdown_cell("### Embedding explorer\nThe t-SNE of `mspc-fig4`; selections show the spectra."),
             new_code_cell('''from spectool.widgets import EmbeddingExplorer

@@ -31,9 +31,10 @@ from ._atomic import atomic_path, atomic_write_text
 from .errors import SpectoolError
 from .plots import ALIASES, CATALOG, Result, Table
 from .plots.steps import STEPS, Context
+from .safety import load_result_cache
 
 #: Bump when a step's output format changes, so old cached results are recomputed.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 class FiguresError(SpectoolError):
@@ -81,9 +82,8 @@ def compute_step(name: str, ctx: Context) -> Result:
     path = ctx.cache / ctx.key / "results" / f"{name}.pkl"
     result = None
     if path.is_file():
-        with open(path, "rb") as fh:
-            stored = pickle.load(fh)
-        if stored.get("version") == CACHE_VERSION:
+        stored = load_result_cache(path)
+        if isinstance(stored, dict) and stored.get("version") == CACHE_VERSION:
             result = stored["result"]
     if result is None:
         import torch

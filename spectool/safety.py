@@ -188,3 +188,78 @@ __all__ = [
     "redact_url",
     "safe_extract",
 ]
+
+
+# --------------------------------------------------------------------- result caches
+#: Modules whose *classes* a results cache may rebuild (containers of plain data).
+_CACHE_TYPE_MODULES = ("numpy", "pandas", "pyarrow", "spectool", "collections", "datetime", "pathlib")
+#: Safe builtins (no callables that evaluate, import or touch files).
+_CACHE_BUILTINS = frozenset({"list", "dict", "tuple", "set", "frozenset", "slice", "complex", "range",
+                             "bytearray", "bytes", "str", "int", "float", "bool", "object"})
+#: Non-class reconstructors that numpy and pandas pickles call (rebuild arrays/blocks only).
+_CACHE_FUNCTIONS = frozenset({
+    ("copyreg", "_reconstructor"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy", "dtype"), ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("pandas._libs.internals", "_unpickle_block"), ("pandas.core.internals.blocks", "new_block"),
+    ("pandas._libs.tslibs.timestamps", "_unpickle_timestamp"),
+    ("pandas._libs.tslibs.timedeltas", "_timedelta_unpickle"),
+    ("pandas.core.arrays.categorical", "_unpickle"), ("pandas.core.indexes.base", "_new_Index"),
+    ("pyarrow.lib", "_restore_array"), ("pyarrow.lib", "type_for_alias"), ("pyarrow.lib", "py_buffer"),
+})
+
+
+class _RestrictedUnpickler:
+    """Unpickler that rebuilds only data containers (see :func:`load_result_cache`)."""
+
+    def __init__(self, fh, path: Path) -> None:
+        import pickle
+
+        outer = self
+
+        class _U(pickle.Unpickler):
+            def find_class(self, module: str, name: str):  # noqa: D401 - pickle protocol
+                return outer.find_class(module, name)
+
+        self._unpickler = _U(fh)
+        self.path = path
+
+    def find_class(self, module: str, name: str):
+        import importlib
+
+        if module == "builtins" and name in _CACHE_BUILTINS:
+            return getattr(importlib.import_module(module), name)
+        if (module, name) in _CACHE_FUNCTIONS or (module.startswith(("pandas._libs.", "numpy."))
+                                                   and name.startswith("__pyx_unpickle_")):
+            # Cython's generated __pyx_unpickle_<Type> only rebuilds that extension type's state.
+            return getattr(importlib.import_module(module), name)
+        if module.split(".")[0] in _CACHE_TYPE_MODULES:
+            obj = getattr(importlib.import_module(module), name, None)
+            if isinstance(obj, type):
+                return obj
+        raise UnsafeInputError(f"refusing to load {module}.{name} from a results cache (only data containers "
+                               "are allowed); delete the file to recompute it", self.path)
+
+    def load(self):
+        return self._unpickler.load()
+
+
+def load_result_cache(path: str | os.PathLike):
+    """Read a results cache written by spectool itself (``spectool figures``).
+
+    The file is unpickled with a restricted unpickler: only classes from numpy, pandas,
+    spectool and the standard containers, plus the few reconstructor functions numpy and
+    pandas pickles need, can be rebuilt; anything else (``os.system``, ``eval``, arbitrary
+    functions) raises :class:`UnsafeInputError`. A corrupt file raises the same error.
+    """
+    import pickle
+
+    path = Path(path)
+    with open(path, "rb") as fh:
+        try:
+            return _RestrictedUnpickler(fh, path).load()
+        except UnsafeInputError:
+            raise
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError, TypeError) as exc:
+            raise UnsafeInputError(f"results cache is unreadable ({exc}); delete it to recompute", path) from exc

@@ -151,8 +151,7 @@ def _fft_groups(xs: Sequence[torch.Tensor], weights: Sequence[torch.Tensor],
             spectrum = kernel_spectrum([w.to(compute) for w in weights], length)
         xin = x0 if len(xs) == 1 else torch.cat(list(xs), dim=1)
         y = fft_conv1d_same(xin.to(compute), spectrum, len(xs)).to(x0.dtype)
-    c = weights[0].shape[0]
-    return [y[:, g * c:(g + 1) * c] for g in range(len(xs))]
+    return list(y.split(weights[0].shape[0], dim=1))
 
 
 def conv1d_same(x: torch.Tensor, weight: torch.Tensor, fast: bool = True,

@@ -70,10 +70,11 @@ class PartialMultiScaleConv(nn.Module):
 
     def split_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mixed channels (B, n_groups * group, L), untouched channels (B, rest, L))."""
-        c = self.group
-        groups = [x[:, g * c:(g + 1) * c] for g in range(len(self.weights))]
+        n_groups = len(self.weights)
+        # one split (not slices): its backward is a single concatenation
+        *groups, ident = x.split([self.group] * n_groups + [x.shape[1] - n_groups * self.group], dim=1)
         mixed = grouped_conv1d_same(groups, list(self.weights), self.fast, self._spectra)
-        return torch.cat(mixed, dim=1), x[:, len(self.weights) * c:]
+        return torch.cat(mixed, dim=1), ident
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat(self.split_forward(x), dim=1)
@@ -151,13 +152,13 @@ class MSPCBlock(nn.Module):
         folded = not self.norm.training and self.norm.running_mean is not None
         if folded:
             scale = self.norm.weight * torch.rsqrt(self.norm.running_var + self.norm.eps)
-            w1 = (w1 * scale[:, None]).to(mixed.dtype)
+            w_mixed, w_ident = (w1 * scale[:, None]).to(mixed.dtype).split([n_mixed, ident.shape[1]], dim=-1)
             shift = (self.norm.bias - self.norm.running_mean * scale).to(mixed.dtype)[:, None]
-            h = torch.baddbmm(shift.expand(batch, -1, x.shape[-1]), w1[..., :n_mixed], mixed)
+            h = torch.baddbmm(shift.expand(batch, -1, x.shape[-1]), w_mixed, mixed)
         else:
-            w1 = w1.to(mixed.dtype)
-            h = torch.bmm(w1[..., :n_mixed], mixed)
-        h = h.baddbmm_(w1[..., n_mixed:], ident.to(mixed.dtype))   # h is fresh: in place is safe
+            w_mixed, w_ident = w1.to(mixed.dtype).split([n_mixed, ident.shape[1]], dim=-1)
+            h = torch.bmm(w_mixed, mixed)
+        h = h.baddbmm_(w_ident, ident.to(mixed.dtype))   # h is fresh: in place is safe
         if not folded:
             h = self.norm(h)
         h = self.act(h)

@@ -5,7 +5,7 @@ Steps call the package only (datasets, preprocessing, :func:`spectool.train.cros
 :mod:`spectool.explain`). Training steps run the shipped experiments
 (``spectool/configs/experiments/*_full.yaml``) in ``full`` mode; ``quick`` mode runs a
 tiny version of the same grid: one dataset, fold 0, a subset of the runs, the matching
-``*_quick`` configs (slim networks) and 1-2 epochs on a few dozen spectra, so that every
+``*_quick`` configs (slim networks) and 1 epoch on a few dozen spectra, so that every
 artefact exists within minutes on a CPU. Quick numbers only show the *shape* of a result.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ._common import Result, RunSet, Source
 
 #: Experiment behind each training step: (full experiment, quick datasets, quick labels, quick epochs).
 EXPERIMENTS: dict[str, tuple[str, list[str], list[str] | None, int]] = {
-    "mspc_classes": ("mspc_table3_full", ["mspc/SC-S>5"], None, 2),
+    "mspc_classes": ("mspc_table3_full", ["mspc/SC-S>5"], None, 1),
     "mspc_subclasses": ("mspc_table4_full", ["mspc/SS-S>5"], ["ConvNeXt", "MSPC-Net"], 1),
     "mspc_full_classification": ("mspc_table6_full", ["mspc/FC-S"], ["ConvNeXt", "MSPC-Net"], 1),
     "mspc_ablation": ("mspc_ablation_sdss_full", ["mspc/SC-S>5"],
@@ -33,13 +33,13 @@ EXPERIMENTS: dict[str, tuple[str, list[str], list[str] | None, int]] = {
     "spf_models": ("spfusion_table2_full", ["spfusion/redclump"], None, 1),
     "spf_ablation": ("spfusion_ablation_full", ["spfusion/redclump"],
                      ["no star operator", "star operator", "kernel 3", "ratio 2", "heads 2", "2 blocks"], 1),
-    "sca_variants": ("scanet_table1_full", ["scanet/AFGK"], None, 2),
+    "sca_variants": ("scanet_table1_full", ["scanet/AFGK"], None, 1),
 }
 #: Spectra per split in quick mode, and extra slimming of the quick SCA-Net configs.
-QUICK_CAPS = {"data.max_train": 48, "data.max_val": 16, "data.max_test": 48, "early_stopping.enabled": False,
+QUICK_CAPS = {"data.max_train": 32, "data.max_val": 8, "data.max_test": 32, "early_stopping.enabled": False,
               "trainer.progress_bar": False, "trainer.log_every_n_steps": 1}
 QUICK_SCANET = {"blocks": [1, 1, 1, 1, 1]}
-QUICK_NOTE = ("Quick mode: fold 0 only, slim networks, {epochs} epoch(s) on <= 48 training spectra; "
+QUICK_NOTE = ("Quick mode: fold 0 only, slim networks, {epochs} epoch(s) on <= 32 training spectra; "
               "numbers show the shape of the result, not the paper's values.")
 
 

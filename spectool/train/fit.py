@@ -162,7 +162,7 @@ def _quiet_lightning(quiet: bool) -> Iterator[None]:
 
 
 def _completed_epochs(ckpt: Path) -> int:
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
     for key, value in (state.get("callbacks") or {}).items():
         if "EpochHistory" in str(key):
             return len(value.get("rows", []))
@@ -279,12 +279,12 @@ def fit(config: str | Path | dict | TrainConfig, overrides: Any = (), *, run_dir
                                                     transform.generator if transform is not None else None)
         resumed_from = _completed_epochs(last) if resume and last.is_file() else 0
         trainer.fit(task, train_loader, val_loader, ckpt_path=str(last) if resumed_from else None,
-                    weights_only=False)
+                    weights_only=True)
     if trainer.global_rank != 0:
         return FitResult(run_dir, {}, pd.DataFrame(), callbacks[0].frame())
 
     weights = ckpt_cb.best_model_path if cfg.checkpoint.evaluate == "best" and ckpt_cb.best_model_path else str(last)
-    task.load_state_dict(torch.load(weights, map_location="cpu", weights_only=False)["state_dict"])
+    task.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True)["state_dict"])
     history = callbacks[0].frame()
     device = "cuda" if accelerator in ("gpu", "cuda") and torch.cuda.is_available() else "cpu"
     pred, metrics = _evaluate_and_export(cfg, task.model.eval(), ds, splits, head, len(history), test_bs, device,

@@ -282,9 +282,15 @@ class SpectrumInspector:
 
         display(self.widget)
 
-    def to_html(self, path: str | Path, max_objects: int = 50, title: str | None = None) -> Path:
+    def to_html(self, path: str | Path, max_objects: int = 50, title: str | None = None,
+                attributions: Sequence[str] | None = None) -> Path:
         """Write a self-contained HTML page (inline BokehJS, no kernel, no network) of up to
         ``max_objects`` selected spectra, starting at the current one.
+
+        ``attributions`` names the overlays to embed. By default only precomputed ones
+        (arrays) are embedded: overlays computed by a model on demand (integrated gradients,
+        sliding-window importance) cost seconds to minutes per spectrum on a CPU, so list
+        them explicitly to compute them for every exported spectrum.
 
         The page keeps next/previous, position box, class/S/N/misclassified filters, smoothing,
         frame and redshift, line-set toggles, template and attribution overlays, hover zoom and a
@@ -299,7 +305,11 @@ class SpectrumInspector:
         rows = self.nav.selection[self.nav.position: self.nav.position + max_objects]
         kind = "synthetic mock spectra" if self.source.synthetic else "spectra"
         title = title or f"spectool inspector: {self.source.name} ({len(rows)} {kind})"
-        doc = build_page(self.data, rows, self.options, self.line_sets, title, f"spectool-{Path(path).stem}")
+        names = self.data.overlays.precomputed if attributions is None else list(attributions)
+        unknown = sorted(set(names) - set(self.data.overlays.names))
+        if unknown:
+            raise WidgetInputError(f"no attribution overlay {unknown}; have {self.data.overlays.names}", "attributions")
+        doc = build_page(self.data, rows, self.options, self.line_sets, title, f"spectool-{Path(path).stem}", names)
         return write_page(doc, path, title)
 
     def __repr__(self) -> str:

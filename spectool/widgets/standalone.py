@@ -248,7 +248,7 @@ def embedded_columns(data: InspectorData, rows: Sequence[int], attributions: Seq
 
 
 def build_page(data: InspectorData, rows: Sequence[int], opts: DisplayOptions, line_sets: Sequence[str],
-               page_title: str, page_key: str) -> Any:
+               page_title: str, page_key: str, attributions: Sequence[str]) -> Any:
     """The standalone bokeh Document for ``rows`` (source rows, in display order).
 
     ``page_key`` names the page's localStorage entry of VI records (and the CSV download).
@@ -256,7 +256,7 @@ def build_page(data: InspectorData, rows: Sequence[int], opts: DisplayOptions, l
     models = require("bokeh.models")
     layouts = require("bokeh.layouts")
     rows = [int(r) for r in rows]
-    attributions = list(data.overlays.names)
+    attributions = list(attributions)
     sources = make_sources(line_sets)
     first = opts.with_(redshift=None)
     push(sources, data, rows[0], first, line_sets)
@@ -300,7 +300,8 @@ def build_page(data: InspectorData, rows: Sequence[int], opts: DisplayOptions, l
                            value="none" if opts.template_rank is None else _ordinal(opts.template_rank + 1), width=130,
                            name="tmpl"),
         attr=models.Select(title="attribution", options=["none"] + attributions,
-                           value=opts.attribution or "none", width=150, name="attr"),
+                           value=opts.attribution if opts.attribution in attributions else "none", width=150,
+                          name="attr"),
         show=models.CheckboxGroup(labels=["noise", "masked pixels"],
                                   active=[k for k, on in enumerate((opts.show_noise, opts.show_mask)) if on], name="show"),
         vilabel=models.Select(title="VI label", options=labels, value=table["label"].iat[0] or labels[0], width=100,

@@ -408,6 +408,11 @@ class Overlays:
     def names(self) -> list[str]:
         return list(self.sources)
 
+    @property
+    def precomputed(self) -> list[str]:
+        """Names whose values are arrays (no model call needed to export them)."""
+        return [n for n, src in self.sources.items() if not callable(src)]
+
     def add(self, name: str, values: np.ndarray | Callable[[int], np.ndarray]) -> None:
         self.sources[name] = values
         self._cache = {k: v for k, v in self._cache.items() if k[0] != name}
