@@ -138,7 +138,7 @@ class TorchSpectra:
         x = np.array(self.dataset.flux[i], dtype=np.float32)
         if self.transform is not None:
             x = self.transform(x, self._rng).astype(np.float32, copy=False)
-        item = {"x": torch.from_numpy(x)[None], "y": torch.as_tensor(self._labels[i]), "index": i}
+        item = {"x": torch.from_numpy(x)[None], "y": torch.as_tensor(np.array(self._labels[i])), "index": i}
         if self.dataset.images is not None:
             item["image"] = torch.from_numpy(np.array(self.dataset.images[i], dtype=np.float32))
         return item
