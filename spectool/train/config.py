@@ -460,12 +460,9 @@ def _apply_overrides(raw: dict, overrides: Any, src: str | None) -> dict:
     return raw
 
 
-def load_config(config: str | Path | dict | TrainConfig, overrides: Any = ()) -> TrainConfig:
-    """Build a validated :class:`TrainConfig` from a path, shipped name, mapping or config.
-
-    ``overrides`` is a list of ``"dotted.key=value"`` strings or a ``{dotted: value}`` dict.
-    """
-    if isinstance(config, TrainConfig):
+def _raw_config(config: Any, cls: type, overrides: Any) -> tuple[dict, str | None]:
+    """(raw mapping with overrides applied, source file) of a path, shipped name, mapping or ``cls``."""
+    if isinstance(config, cls):
         raw, src = to_dict(config), config.source_file
     elif isinstance(config, dict):
         raw, src = dict(config), None
@@ -473,7 +470,15 @@ def load_config(config: str | Path | dict | TrainConfig, overrides: Any = ()) ->
         path = resolve_path(config)
         raw, src = read_yaml(path), str(path)
     raw.pop("source_file", None)
-    raw = _apply_overrides(raw, overrides, src)
+    return _apply_overrides(raw, overrides, src), src
+
+
+def load_config(config: str | Path | dict | TrainConfig, overrides: Any = ()) -> TrainConfig:
+    """Build a validated :class:`TrainConfig` from a path, shipped name, mapping or config.
+
+    ``overrides`` is a list of ``"dotted.key=value"`` strings or a ``{dotted: value}`` dict.
+    """
+    raw, src = _raw_config(config, TrainConfig, overrides)
     cfg = _build(TrainConfig, raw, "", src)
     cfg.source_file = src
     _check_train(cfg, src)
@@ -505,15 +510,7 @@ def _check_train(cfg: TrainConfig, src: str | None) -> None:
 
 def load_experiment(config: str | Path | dict | ExperimentConfig, overrides: Any = ()) -> ExperimentConfig:
     """Build a validated :class:`ExperimentConfig`; each run's config is validated too."""
-    if isinstance(config, ExperimentConfig):
-        raw, src = to_dict(config), config.source_file
-    elif isinstance(config, dict):
-        raw, src = dict(config), None
-    else:
-        path = resolve_path(config)
-        raw, src = read_yaml(path), str(path)
-    raw.pop("source_file", None)
-    raw = _apply_overrides(raw, overrides, src)
+    raw, src = _raw_config(config, ExperimentConfig, overrides)
     exp = _build(ExperimentConfig, raw, "", src)
     exp.source_file = src
     if not exp.runs:
