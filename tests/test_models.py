@@ -16,6 +16,7 @@ from spectool.models import baselines, pretrained
 from spectool.models.fftconv import (conv1d_same, fft_conv1d_same, fft_size, grouped_conv1d_same,
                                      kernel_spectrum)
 from spectool.models.layers import ECA, SE, Conv1dSame, DropPath, LayerNorm1d, same_padding
+import spectool.models.mspcnet as mspcnet_module
 from spectool.models.mspcnet import MSPCNet
 from spectool.models.reference import load_reference_state, reference_key
 
@@ -162,7 +163,7 @@ def test_grouped_conv_shares_one_fft_exactly():
     ws = [torch.randn(co, ci, k, generator=g, dtype=torch.float64)
           for co, ci, k in ((3, 3, 5), (4, 4, 45), (5, 2, 300), (4, 4, 101))]
     spectrum = kernel_spectrum([ws[1], ws[3]], 500)   # equal channel counts: one FFT
-    assert spectrum.shape == (2 * (fft_size(500 + 50) // 2 + 1), 8, 8)
+    assert spectrum.shape == (2 * (fft_size(500 + 50) // 2 + 1), 4, 4) and spectrum.is_complex()
     for fast in (True, False):
         for x, w, y in zip(xs, ws, grouped_conv1d_same(xs, ws, fast=fast)):
             expected = F.conv1d(F.pad(x, same_padding(w.shape[-1])), w)
@@ -242,6 +243,52 @@ def test_mspcnet_fast_equals_direct_training_step():
         torch.testing.assert_close(grad, ref, rtol=0, atol=1e-9 * max(ref.abs().max(), 1e-12), msg=name)
     # BatchNorm running statistics were updated identically
     torch.testing.assert_close(fast.state_dict(), direct.state_dict(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.fixture
+def small_stream(monkeypatch):
+    """Sub-batches of 2 spectra at 600 px (the default streams 4 at 3584 px)."""
+    monkeypatch.setattr(mspcnet_module, "STREAM_COLUMNS", 1200)
+
+
+def test_mspcnet_streamed_inference_equals_direct_and_keeps_input(small_stream):
+    fast, direct = _pair(torch.float64, depths=(2, 2))
+    fast.eval(), direct.eval()
+    x = torch.randn(5, 1, 600, dtype=torch.float64)   # 5 = 2 + 2 + 1: a short last sub-batch
+    x0 = x.clone()
+    assert fast.streams(x) and not direct.streams(x)
+    with torch.no_grad():
+        a, b = fast(x), direct(x)
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-10 * b.abs().max())
+    assert torch.equal(x, x0)   # the in-place work never touches the caller's tensor
+    h = torch.randn(5, 128, 600, dtype=torch.float64)
+    h0 = h.clone()
+    with torch.no_grad():
+        torch.testing.assert_close(fast.stages[0].stream(h), direct.stages[0](h), rtol=0, atol=1e-9)
+    assert torch.equal(h, h0)
+    # with autograd (eval mode, e.g. attributions) it streams too, without in-place ops
+    xg = x.clone().requires_grad_()
+    fast(xg)[:, 1].sum().backward()
+    xd = x.clone().requires_grad_()
+    direct(xd)[:, 1].sum().backward()
+    torch.testing.assert_close(xg.grad, xd.grad, rtol=0, atol=1e-9 * xd.grad.abs().max())
+
+
+def test_mspcnet_hooks_see_the_whole_batch(small_stream):
+    fast, direct = _pair(torch.float64, depths=(2,))
+    fast.eval(), direct.eval()
+    x = torch.randn(5, 1, 600, dtype=torch.float64)
+    seen = []
+    handle = fast.stages[0].blocks[1].register_forward_hook(lambda m, a, out: seen.append(out.shape[0]))
+    try:
+        assert not fast.streams(x)
+        with torch.no_grad():
+            out = fast(x)
+    finally:
+        handle.remove()
+    assert seen == [5] and fast.streams(x)
+    with torch.no_grad():
+        torch.testing.assert_close(out, direct(x), rtol=0, atol=1e-10)
 
 
 def test_mspcnet_fast_path_under_autocast():
