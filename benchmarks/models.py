@@ -5,12 +5,15 @@ Run: ``python benchmarks/models.py [--models 'mspcnet_*'] [--batch 32] [--thread
 CPU: batch 32, 2 threads, random inputs (synthetic: only the speed is measured). The
 inference pass is ``model.eval()`` under ``torch.inference_mode``; a training step is
 forward + loss + backward + Adam step in train mode. MSPC-Net is timed on both its fast
-(FFT) and direct paths. Each figure is the best of ``--iters`` timed repetitions after
-one warm-up (SCA-Net variants, ~60M parameters, get one repetition). Wall-clock and
-process CPU time are both recorded, with the load average, because the machine may be
-shared. With CUDA, the same is measured on the GPU under bf16 autocast.
+(FFT) and direct paths; their inference passes alternate, so that both see the same
+machine (a shared machine's speed drifts by +-20% within minutes) and the fast/direct
+ratio is the median of the paired ratios. Each figure is the best and the median of
+``--iters`` timed repetitions after one warm-up (SCA-Net variants, ~60M parameters, get
+one repetition). Wall-clock and process CPU time are both recorded, with the load
+average. With CUDA, the same is measured on the GPU under bf16 autocast.
 
-Writes ``benchmarks/results/models.json``.
+Updates ``benchmarks/results/models.json``: rows of the models measured are replaced,
+the others kept (each row carries its own date and load average).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -50,54 +54,83 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def _time(fn, iters: int, device: torch.device) -> tuple[float, float]:
-    """Best wall and process-CPU seconds of ``iters`` calls of ``fn`` after one warm-up."""
-    fn()
-    _sync(device)
-    best_wall = best_cpu = float("inf")
-    for _ in range(iters):
-        w0, c0 = time.perf_counter(), time.process_time()
+def _timings(fns: list, iters: int, device: torch.device) -> list[dict]:
+    """Wall and process-CPU seconds of ``iters`` calls of each of ``fns`` after one warm-up
+    each; the functions take turns, so that drifts of the machine's speed hit all alike."""
+    for fn in fns:
         fn()
-        _sync(device)
-        best_wall = min(best_wall, time.perf_counter() - w0)
-        best_cpu = min(best_cpu, time.process_time() - c0)
-    return best_wall, best_cpu
+    _sync(device)
+    walls: list[list[float]] = [[] for _ in fns]
+    cpus: list[list[float]] = [[] for _ in fns]
+    for _ in range(iters):
+        for fn, wall, cpu in zip(fns, walls, cpus):
+            w0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            _sync(device)
+            wall.append(time.perf_counter() - w0)
+            cpu.append(time.process_time() - c0)
+    return [{"best": min(w), "median": statistics.median(w), "cpu": min(c), "all": w}
+            for w, c in zip(walls, cpus)]
 
 
-def bench(name: str, fast: bool | None, batch: int, iters: int, device: torch.device,
-          amp: torch.dtype | None, train: bool) -> dict:
-    """Throughput of one model configuration; returns a result row."""
+def _model(name: str, fast: bool | None, device: torch.device) -> torch.nn.Module:
     torch.manual_seed(0)
     model = models.create(name).to(device)
     if isinstance(model, MSPCNet) and fast is not None:
         model.set_fast(fast)
-    x, image = _inputs(model, batch, device)
-    ctx = (lambda: torch.autocast(device.type, dtype=amp)) if amp else (lambda: torch.autocast(device.type, enabled=False))
+    return model
 
-    def infer() -> None:
-        with torch.inference_mode(), ctx():
-            model(x, image)
 
-    model.eval()
-    wall, cpu = _time(infer, iters, device)
-    row = {"model": name, "path": {True: "fast", False: "direct", None: "-"}[fast], "device": device.type,
-           "amp": str(amp).replace("torch.", "") if amp else None, "batch": batch,
-           "params": sum(p.numel() for p in model.parameters()),
-           "infer_spectra_per_s": batch / wall, "infer_ms_per_spectrum_cpu_time": 1e3 * cpu / batch}
-    if train:
+def _autocast(device: torch.device, amp: torch.dtype | None):
+    return torch.autocast(device.type, dtype=amp) if amp else torch.autocast(device.type, enabled=False)
+
+
+def bench(name: str, paths: list[bool | None], batch: int, iters: int, device: torch.device,
+          amp: torch.dtype | None, train: list[bool]) -> list[dict]:
+    """Throughput of one model on each of ``paths`` (fast/direct, or None); result rows."""
+    nets = [_model(name, fast, device).eval() for fast in paths]
+    x, image = _inputs(nets[0], batch, device)
+
+    def infer(model: torch.nn.Module):
+        def run() -> None:
+            with torch.inference_mode(), _autocast(device, amp):
+                model(x, image)
+        return run
+
+    rows = []
+    for fast, model, timing in zip(paths, nets, _timings([infer(m) for m in nets], iters, device)):
+        rows.append({"model": name, "path": {True: "fast", False: "direct", None: "-"}[fast],
+                     "device": device.type, "amp": str(amp).replace("torch.", "") if amp else None,
+                     "batch": batch, "params": sum(p.numel() for p in model.parameters()),
+                     "infer_spectra_per_s": batch / timing["best"],
+                     "infer_spectra_per_s_median": batch / timing["median"],
+                     "infer_ms_per_spectrum_cpu_time": 1e3 * timing["cpu"] / batch,
+                     "_infer_walls": timing["all"]})
+    for row, model, do_train in zip(rows, nets, train):
+        if not do_train:
+            continue
         opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 
         def step() -> None:
             opt.zero_grad(set_to_none=True)
-            with ctx():
+            with _autocast(device, amp):
                 loss = _loss(model, model(x, image))
             loss.backward()
             opt.step()
 
         model.train()
-        wall, cpu = _time(step, max(1, iters - 1), device)
-        row.update(train_spectra_per_s=batch / wall, train_ms_per_spectrum_cpu_time=1e3 * cpu / batch)
-    return row
+        timing = _timings([step], max(1, iters - 1), device)[0]
+        row.update(train_spectra_per_s=batch / timing["best"], train_ms_per_spectrum_cpu_time=1e3 * timing["cpu"] / batch)
+    return rows
+
+
+def _ratios(fast: dict, direct: dict) -> dict:
+    """Fast over direct: inference as the median of paired ratios, training best over best."""
+    paired = [d / f for f, d in zip(fast.pop("_infer_walls"), direct.pop("_infer_walls"))]
+    out = {"infer_paired_median": statistics.median(paired)}
+    if "train_spectra_per_s" in fast and "train_spectra_per_s" in direct:
+        out["train_best"] = fast["train_spectra_per_s"] / direct["train_spectra_per_s"]
+    return out
 
 
 def main() -> None:
@@ -114,41 +147,47 @@ def main() -> None:
     plans = []
     for name in models.list_models(args.models):
         iters = 1 if name.startswith("scanet") else args.iters
-        for fast in ((True, False) if name.startswith("mspcnet") else (None,)):
-            train = not args.no_train and not (fast is False and args.no_direct_train)
-            plans.append((name, fast, iters, torch.device("cpu"), None, train))
-            if torch.cuda.is_available():
-                plans.append((name, fast, args.iters, torch.device("cuda"), torch.bfloat16, train))
+        mspc = name.startswith("mspcnet")
+        paths = [True, False] if mspc else [None]
+        train = [not args.no_train and not (fast is False and args.no_direct_train) for fast in paths]
+        plans.append((name, paths, iters, torch.device("cpu"), None, train))
+        if torch.cuda.is_available():
+            plans.append((name, paths, args.iters, torch.device("cuda"), torch.bfloat16, train))
     load_before = os.getloadavg()
-    rows = [bench(name, fast, args.batch, iters, device, amp, train)
-            for name, fast, iters, device, amp, train in tqdm(plans, desc="models")]
-    load_after = os.getloadavg()
+    rows, speedups = [], {}
+    for name, paths, iters, device, amp, train in tqdm(plans, desc="models"):
+        measured = bench(name, paths, args.batch, iters, device, amp, train)
+        if len(measured) == 2:
+            speedups[f"{name}/{device.type}"] = _ratios(*measured)
+        for row in measured:
+            row.pop("_infer_walls", None)
+            row.update(date=time.strftime("%Y-%m-%d %H:%M"), load_average_before=load_before)
+        rows += measured
 
-    header = f"{'model':16s} {'path':6s} {'dev':4s} {'params':>11s} {'infer/s':>9s} {'train/s':>9s} {'infer ms cpu':>12s}"
+    header = (f"{'model':16s} {'path':6s} {'dev':4s} {'params':>11s} {'infer/s':>9s} {'median':>8s} "
+              f"{'train/s':>9s} {'infer ms cpu':>12s}")
     print(header)
     print("-" * len(header))
     for r in rows:
         train = f"{r['train_spectra_per_s']:9.1f}" if "train_spectra_per_s" in r else f"{'-':>9s}"
         print(f"{r['model']:16s} {r['path']:6s} {r['device']:4s} {r['params']:11,d} "
-              f"{r['infer_spectra_per_s']:9.1f} {train} {r['infer_ms_per_spectrum_cpu_time']:12.1f}")
-    speedups = {}
-    for r in rows:
-        if r["path"] == "fast":
-            d = next(q for q in rows if q["model"] == r["model"] and q["path"] == "direct"
-                     and q["device"] == r["device"])
-            speedups[f"{r['model']}/{r['device']}"] = {
-                k: r[k] / d[k] for k in ("infer_spectra_per_s", "train_spectra_per_s") if k in r and k in d}
+              f"{r['infer_spectra_per_s']:9.1f} {r['infer_spectra_per_s_median']:8.1f} {train} "
+              f"{r['infer_ms_per_spectrum_cpu_time']:12.1f}")
     for key, s in speedups.items():
-        print(f"fast/direct {key}: " + ", ".join(f"{k.split('_')[0]} x{v:.1f}" for k, v in s.items()))
+        print(f"fast/direct {key}: " + ", ".join(f"{k} x{v:.2f}" for k, v in s.items()))
 
+    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    keep = [r for r in old.get("results", []) if not any(
+        (r["model"], r["path"], r["device"]) == (q["model"], q["path"], q["device"]) for q in rows)]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
-        "note": "random (synthetic) inputs; best of repeated timings; wall-clock spectra/s",
+        "note": ("random (synthetic) inputs; wall-clock spectra/s, best and median of repeated "
+                 "timings; MSPC-Net fast and direct inference timed in alternation"),
         "batch": args.batch, "threads": args.threads, "torch": torch.__version__,
         "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-        "load_average_before": load_before, "load_average_after": load_after,
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-        "results": rows, "fast_over_direct": speedups}, indent=2) + "\n")
+        "results": sorted(keep + rows, key=lambda r: (r["model"], r["path"], r["device"])),
+        "fast_over_direct": {**old.get("fast_over_direct", {}), **speedups}}, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 
 
