@@ -120,7 +120,8 @@ def bench(name: str, paths: list[bool | None], batch: int, iters: int, device: t
 
         model.train()
         timing = _timings([step], max(1, iters - 1), device)[0]
-        row.update(train_spectra_per_s=batch / timing["best"], train_ms_per_spectrum_cpu_time=1e3 * timing["cpu"] / batch)
+        row.update(train_spectra_per_s=batch / timing["best"],
+                   train_ms_per_spectrum_cpu_time=1e3 * timing["cpu"] / batch)
     return rows
 
 

@@ -450,7 +450,8 @@ def test_pretrained_registry(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(os.environ.get("SPECTOOL_TEST_COMPILE") != "1",
-                    reason="torch.compile of MSPC-Net needs a C++ compiler and 0.5-3 min on 2 CPU cores; set SPECTOOL_TEST_COMPILE=1")
+                    reason="torch.compile of MSPC-Net needs a C++ compiler and 0.5-3 min on 2 CPU "
+                           "cores; set SPECTOOL_TEST_COMPILE=1")
 def test_mspcnet_torch_compile_matches_eager():
     m = models.create("mspcnet_sdss", num_classes=3, depths=(1, 1)).eval()
     x = torch.randn(2, 1, 300)

@@ -68,7 +68,7 @@ def kernel_spectrum(weights: Sequence[torch.Tensor], length: int) -> torch.Tenso
         kernel[g, ..., : k - p_left] = w[..., p_left:]
         if p_left:
             kernel[g, ..., n - p_left:] = w[..., :p_left]
-    wf = torch.fft.rfft(kernel).conj().permute(3, 0, 2, 1)                      # (F, G, C_in, C_out)
+    wf = torch.fft.rfft(kernel).conj().permute(3, 0, 2, 1)          # (F, G, C_in, C_out)
     return wf.reshape(-1, c_in, c_out).contiguous()
 
 

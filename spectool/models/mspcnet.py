@@ -118,7 +118,8 @@ class _ConvBN(nn.Module):
             if folded is None:
                 return self.norm(self.conv(x))
             scale, shift = folded
-            return F.conv1d(x, self.conv.weight * scale[:, None, None], shift, stride=self.conv.stride)
+            weight = self.conv.weight * scale[:, None, None]
+            return F.conv1d(x, weight, shift, stride=self.conv.stride)
         k, stride = self.conv.kernel_size[0], self.conv.stride[0]
         windows = x.unfold(-1, k, stride).squeeze(1).transpose(1, 2)   # (B, k, L_out)
         weight = self.conv.weight.squeeze(1)                            # (C, k)
@@ -182,9 +183,11 @@ class MSPCBlock(nn.Module):
         folded = _folded_norm(self.norm)
         if folded is not None:
             w1 = w1 * folded[0][:, None]
-        w_mixed, w_ident = w1.to(dtype).split([sum(g.shape[1] for g in groups), ident.shape[1]], dim=-1)
+        n_mixed = sum(g.shape[1] for g in groups)
+        w_mixed, w_ident = w1.to(dtype).split([n_mixed, ident.shape[1]], dim=-1)
         if folded is not None:
-            w_mixed = torch.cat([w_mixed, folded[1].to(dtype)[:, None].expand(batch, -1, 1)], dim=-1)
+            shift = folded[1].to(dtype)[:, None].expand(batch, -1, 1)
+            w_mixed = torch.cat([w_mixed, shift], dim=-1)
             groups = [*groups, groups[0].new_ones(batch, 1, length)]
         h = torch.bmm(w_mixed, torch.cat(groups, dim=1))
         h = h.baddbmm_(w_ident, ident.to(dtype))   # h is fresh: in place is safe
@@ -217,7 +220,8 @@ class MSPCStage(nn.Module):
     def __init__(self, channels: int, merge: bool, merge_kernel: int, drop_paths: Sequence[float],
                  fast: bool = True, **block_kw) -> None:
         super().__init__()
-        self.downsample = _ConvBN(channels, channels, merge_kernel, 2, fast) if merge else nn.Identity()
+        self.downsample = (_ConvBN(channels, channels, merge_kernel, 2, fast) if merge
+                           else nn.Identity())
         self.blocks = nn.Sequential(*(MSPCBlock(channels, drop_path=p, fast=fast, **block_kw)
                                       for p in drop_paths))
 
