@@ -8,15 +8,17 @@ VENV       ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.spectool-installed
+# every other package is pinned: a fresh install gets what CI tested (refresh: make lock)
+CONSTRAINTS ?= requirements/constraints.txt
 MODE       ?= quick
 
-.PHONY: venv demo test lab figures notebooks clean bench
+.PHONY: venv demo test lab figures notebooks clean bench lock
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --upgrade "pip==$$(sed -n 's/^pip==//p' $(CONSTRAINTS))"
 	$(PY) -m pip install -q $(TORCH_SPEC)
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e ".[test]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -28,7 +30,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lab: $(STAMP)
-	$(PY) -m pip install -q -e ".[lab]"
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e ".[lab]"
 	$(VENV)/bin/jupyter lab notebooks/
 
 figures: $(STAMP)
@@ -42,3 +44,15 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo_output figures .pytest_cache
+
+# Re-resolve every dependency from scratch (newest releases allowed by pyproject.toml) in a
+# throw-away venv and rewrite the constraints file; run the tests before committing it.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install -q --upgrade pip
+	.lock-venv/bin/python -m pip install -q $(TORCH_SPEC)
+	.lock-venv/bin/python -m pip install -q -e ".[test,dask,lab]"
+	{ echo "# Pinned versions of every package a fresh 'make test' installs (torch excluded: TORCH_SPEC chooses it)."; \
+	  echo "# Used as a pip constraints file by the Makefile; regenerate with 'make lock' (see README)."; \
+	  .lock-venv/bin/python -m pip freeze --all --exclude-editable | grep -vE '^(torch==|spectool)'; } > $(CONSTRAINTS)
+	rm -rf .lock-venv

@@ -81,12 +81,35 @@ def test_real_sdss_masks_and_ivar():
     assert float(np.mean(spec.flux)) == pytest.approx(16.66, abs=0.01)
 
 
+def _real_fits(real_dir):
+    """Every FITS spectrum under the real-data folder (READMEs and manifests are not spectra)."""
+    return sorted(p for p in real_dir.rglob("*") if p.is_file() and ".fits" in p.name.lower())
+
+
 def test_every_real_file_is_identified(real_dir):
-    files = sorted(p for p in real_dir.rglob("*") if p.is_file())
-    assert files
+    files = _real_fits(real_dir)
+    assert len(files) >= 100  # the six originals and the 118 validation spectra
     for f in files:
         labels = identify(f)
-        assert labels and labels[0] in ("sdss-spec", "lamost-lrs"), (f, labels)
+        assert labels and labels[0] in ("sdss-spec", "lamost-lrs", "lamost-lrs-dr1"), (f, labels)
+
+
+def test_every_real_file_reads_with_its_catalogue_labels(real_dir):
+    """Each validation spectrum reads with the class/subclass its manifest lists, on a
+    strictly increasing vacuum grid inside the survey's range (DR1 'Subcontinuum' files,
+    SDSS files without EXTNAME and with upper-case columns included)."""
+    import pandas as pd
+
+    manifest = real_dir / "validation" / "manifest.csv"
+    if not manifest.exists():
+        pytest.skip(f"no {manifest}")
+    table = pd.read_csv(manifest, keep_default_na=False)
+    for row in table.itertuples():
+        spec = read(real_dir / "validation" / "files" / row.file)
+        assert (spec.meta["class"], spec.meta["subclass"] or "") == (row._3, row.subclass), row.file
+        assert np.all(np.diff(spec.wavelength) > 0), row.file
+        assert 3500 < spec.wavelength[0] < 4000 < spec.wavelength[-1] < 10500, row.file  # one QSO file is a 710-px cut-out
+        assert float(spec.meta["redshift"]) == pytest.approx(float(row.z), rel=1e-4, abs=1e-7), row.file
 
 
 # ------------------------------------------------------------------ synthetic SDSS
@@ -274,3 +297,30 @@ def test_writer_needs_log_grid(tmp_path):
     spec = spectool.Spectrum(np.linspace(4000, 9000, 100), np.ones(100), meta={"object_id": "lin"})
     with pytest.raises(InvalidSpectrumError, match="log-linear"):
         write_sdss_spec(spec, tmp_path / "x.fits")
+
+
+@pytest.mark.parametrize("kind", ["table", "image"])
+def test_truncated_generic_fits_is_a_typed_error(tmp_path, kind):
+    """A generic FITS spectrum cut inside its data unit raises CorruptFileError naming the
+    file (astropy alone raises a bare TypeError: 'buffer is too small')."""
+    from astropy.io import fits
+
+    from spectool.errors import CorruptFileError
+
+    n = 4000
+    wave = np.linspace(4000.0, 9000.0, n)
+    if kind == "table":
+        cols = [fits.Column("WAVELENGTH", "D", array=wave), fits.Column("FLUX", "E", array=np.ones(n))]
+        hdul = fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols)])
+    else:
+        hdr = fits.Header({"CRVAL1": 4000.0, "CDELT1": 1.25, "CRPIX1": 1.0})
+        hdul = fits.HDUList([fits.PrimaryHDU(np.ones(n, np.float32), header=hdr)])
+    full = tmp_path / "full.fits"
+    hdul.writeto(full)
+    assert read(full).flux.size == n  # the intact file reads
+    cut = tmp_path / "cut.fits"
+    raw = full.read_bytes()
+    cut.write_bytes(raw[: len(raw) - 9000])
+    with pytest.raises(CorruptFileError) as info:
+        read(cut)
+    assert "cut.fits" in str(info.value)

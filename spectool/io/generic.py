@@ -120,7 +120,7 @@ def read_fits_table(probe: Probe) -> Spectrum | list[Spectrum]:
     """Generic FITS binary table with wavelength + flux columns (one pixel per row, or array columns)."""
     idx, names, wcol, fcol = _fits_table(probe)
     hdu = probe.hdul[idx]
-    data = hdu.data
+    data = probe.table(idx)  # typed CorruptFileError on truncated or damaged data, never a raw TypeError
     hdr0, hdr = probe.hdul[0].header, hdu.header
     loglam = wcol.lower() == "loglam"
     scale = 1.0 if loglam else _unit_scale(hdu, wcol)
@@ -167,9 +167,9 @@ def _is_fits_image(probe: Probe) -> bool:
 @register_reader("fits-image", _is_fits_image, priority=5)
 def read_fits_image(probe: Probe) -> Spectrum:
     """Generic 1-D FITS image with a linear or log-linear wavelength WCS (CRVAL1/CDELT1/CRPIX1, DC-FLAG)."""
-    hdu = probe.hdul[_image_hdu(probe)]
-    h = hdu.header
-    data = np.atleast_2d(np.asarray(hdu.data, np.float64))
+    idx = _image_hdu(probe)
+    h = probe.hdul[idx].header
+    data = np.atleast_2d(np.asarray(probe.image(idx), np.float64))  # typed error when truncated
     flux = data[0]
     n = flux.size
     crpix = float(h.get("CRPIX1", 1.0))

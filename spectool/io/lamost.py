@@ -3,9 +3,16 @@
 Both sit on a log10 grid of step 1e-4 dex (COEFF0 = 3.5682, ~3700-9100 Angstrom),
 vacuum wavelengths, flux in relative (flux-calibrated up to a scale) units.
 The catalogue labels (CLASS, SUBCLASS, Z, SNRU..SNRZ, OBSID) are primary-header keys.
+
+The rows of the DR1-DR7 image are named by the header card ``EXTEN0``:
+``'Flux, Inverse, Wavelength, Andmask, Ormask'`` in DR2-DR7, but
+``'Flux Inverse Subcontinuum Andmask Ormask'`` in DR1, where row 2 is the
+continuum-normalised flux and the wavelength comes from the header's log-linear
+WCS (``COEFF0``/``COEFF1``, equal to ``CRVAL1``/``CD1_1``).
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -100,11 +107,63 @@ def read_lamost_dr8(probe: Probe) -> Spectrum:
     return _finish(probe, col("WAVELENGTH"), flux, ivar, andmask, "lamost-lrs-dr8")
 
 
+#: Row names of the DR1-DR7 image when the header has no ``EXTEN0`` card.
+DEFAULT_ROWS = ("flux", "inverse", "wavelength", "andmask", "ormask")
+
+
+def image_rows(header) -> dict[str, int]:
+    """Row index of each named row of a DR1-DR7 image, read from ``EXTEN0``.
+
+    Names are lower-cased; ``'Flux, Inverse, Wavelength, ...'`` and
+    ``'Flux Inverse Subcontinuum ...'`` both split on commas and blanks.
+    """
+    desc = header_get(header, "EXTEN0")
+    names = re.split(r"[\s,;]+", str(desc).strip().lower()) if desc else list(DEFAULT_ROWS)
+    return {n: i for i, n in enumerate(n for n in names if n)}
+
+
+def _wcs_wavelength(probe: Probe, npix: int) -> np.ndarray:
+    """Wavelength (Angstrom) of each pixel from the header's log-linear WCS."""
+    hdr = probe.primary_header
+    c0 = header_get(hdr, "COEFF0", "CRVAL1")
+    c1 = header_get(hdr, "COEFF1", "CD1_1", "CDELT1")
+    try:
+        c0, c1 = float(c0), float(c1)
+    except (TypeError, ValueError):
+        raise MissingDataError("no wavelength row and no COEFF0/COEFF1 (or CRVAL1/CD1_1) in the header",
+                               probe.path) from None
+    crpix = header_get(hdr, "CRPIX1", default=1)
+    try:
+        offset = float(crpix) - 1.0 if "COEFF0" not in hdr else 0.0
+    except (TypeError, ValueError):
+        offset = 0.0
+    return 10.0 ** (c0 + (np.arange(npix) - offset) * c1)
+
+
 @register_reader("lamost-lrs-dr1", _is_lamost_dr1, priority=95)
 def read_lamost_dr1(probe: Probe) -> Spectrum:
-    """LAMOST low-resolution spectrum, DR1-DR7 layout (primary image rows: flux, ivar, wavelength, andmask, ormask)."""
+    """LAMOST low-resolution spectrum, DR1-DR7 layout (primary image, rows named by ``EXTEN0``).
+
+    Rows ``flux``, ``inverse`` (ivar) and ``andmask`` are taken by name; the
+    wavelength is the ``wavelength`` row when there is one (DR2-DR7) and the
+    header WCS otherwise (DR1, whose row 2 is the continuum-normalised
+    ``subcontinuum`` flux, not read: spectool normalises the flux itself).
+    """
     img = np.asarray(probe.image(0))
-    if img.ndim != 2 or img.shape[0] < 3:
+    if img.ndim != 2 or img.shape[0] < 2:
         raise MissingDataError(f"expected a (5, N) primary image, got shape {img.shape}", probe.path)
-    andmask = img[3] if img.shape[0] > 3 else np.zeros(img.shape[1])
-    return _finish(probe, img[2], img[0], img[1], andmask, "lamost-lrs-dr1")
+    rows = image_rows(probe.primary_header)
+    if "flux" not in rows or "inverse" not in rows or max(rows["flux"], rows["inverse"]) >= img.shape[0]:
+        raise MissingDataError(f"EXTEN0 names rows {list(rows)}, which lack flux/inverse in a "
+                               f"{img.shape[0]}-row image", probe.path)
+
+    def row(name: str):
+        i = rows.get(name)
+        return img[i] if i is not None and i < img.shape[0] else None
+
+    wave = row("wavelength")
+    if wave is None:
+        wave = _wcs_wavelength(probe, img.shape[1])
+    andmask = row("andmask")
+    return _finish(probe, wave, row("flux"), row("inverse"),
+                   andmask if andmask is not None else np.zeros(img.shape[1]), "lamost-lrs-dr1")

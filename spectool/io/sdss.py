@@ -33,20 +33,30 @@ def _columns(names) -> dict[str, str]:
 
 
 def _is_spec(probe: Probe) -> bool:
-    if not probe.is_fits or probe.hdu_name(1) != "COADD":
+    """HDU 1 is the coadd table: named COADD, or unnamed (some files carry no EXTNAME)
+    with ``loglam`` and ``flux`` columns in any letter case."""
+    if not probe.is_fits or probe.hdu_name(1) not in ("COADD", None, ""):
         return False
     cols = _columns(probe.column_names(1) or [])
     return "loglam" in cols and "flux" in cols
 
 
 def _row(probe: Probe) -> tuple[dict[str, Any], str | None]:
-    """The catalogue row (HDU 2: SPECOBJ or SPALL) as an upper-case dict and the HDU name."""
+    """The catalogue row (HDU 2: SPECOBJ or SPALL) as an upper-case dict and the HDU name.
+
+    Without an EXTNAME, HDU 2 is taken by content (a table with CLASS and Z columns)
+    and named after the layout it matches (SPALL when it has a FIBER_RA column).
+    """
     name = probe.hdu_name(2)
-    if name in META_HDUS:
-        data = probe.table(2)
-        if len(data):
-            rec = data[0]
-            return {n.upper(): rec[n] for n in data.dtype.names}, name
+    cols = {c.upper() for c in probe.column_names(2) or []}
+    if name not in META_HDUS:
+        if name or not {"CLASS", "Z"} <= cols:
+            return {}, None
+        name = "SPALL" if "FIBER_RA" in cols else "SPECOBJ"
+    data = probe.table(2)
+    if len(data):
+        rec = data[0]
+        return {n.upper(): rec[n] for n in data.dtype.names}, name
     return {}, None
 
 
