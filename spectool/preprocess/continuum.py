@@ -24,6 +24,7 @@ where the flux approaches zero (very red or very blue ends of cool stars).
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -58,6 +59,20 @@ def _floor(cont: np.ndarray, labels: Sequence[str | None] | None, one: bool) -> 
         raise InvalidSpectrumError("continuum estimate is not positive (flux is zero or negative on average)",
                                    _name(labels, one, i))
     return np.maximum(cont, 0.01 * med[:, None])
+
+
+@lru_cache(maxsize=8)
+def _legendre(grid: bytes, degree: int) -> tuple[np.ndarray, np.ndarray]:
+    """Legendre basis (L, degree + 1) on the float64 ``grid`` scaled to [-1, 1], and the distinct products
+    ``B_i B_j`` (i <= j) of its columns (L, m (m + 1) / 2); cached, since recipes reuse one grid."""
+    w = np.frombuffer(grid, np.float64)
+    x = (w - w[0]) / (w[-1] - w[0]) * 2.0 - 1.0
+    basis = legendre.legvander(x, degree)
+    iu = np.triu_indices(degree + 1)
+    outer = np.ascontiguousarray(basis[:, iu[0]] * basis[:, iu[1]])
+    for a in (basis, outer):
+        a.setflags(write=False)
+    return basis, outer
 
 
 def polynomial_continuum(wavelength: np.ndarray, flux: np.ndarray, good: np.ndarray | None = None, *,
@@ -105,10 +120,8 @@ def polynomial_continuum(wavelength: np.ndarray, flux: np.ndarray, good: np.ndar
         raise InvalidSpectrumError(f"only {int(keep[i].sum())} usable pixels for a degree-{degree} continuum fit",
                                    _name(labels, one, i))
     m = degree + 1
-    x = (grid - grid[0]) / (grid[-1] - grid[0]) * 2.0 - 1.0
-    basis = legendre.legvander(x, degree)  # (L, degree + 1)
+    basis, outer = _legendre(grid.tobytes(), degree)
     iu = np.triu_indices(m)
-    outer = basis[:, iu[0]] * basis[:, iu[1]]  # (L, m (m + 1) / 2): the distinct products B_i B_j
     f0 = np.where(keep, f, 0.0)
 
     def gram(weights) -> np.ndarray:
