@@ -19,7 +19,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from .emulator import StellarEmulator, rest_grid
-from .survey import PIX_KMS
+from .survey import C_KMS, PIX_KMS
 
 GALAXY_SUBCLASSES = ("", "STARFORMING", "STARBURST", "AGN", "BROADLINE")
 # (Teff K, log g, [Fe/H]) of the population basis: young -> old.
@@ -110,7 +110,7 @@ def _add_gaussian(flux: np.ndarray, lnw: np.ndarray, centre: float, sigma_kms: n
     a, b = max(j - half, 0), min(j + half, lnw.size)
     if b <= a:
         return
-    s = np.asarray(sigma_kms, float)[:, None] / 299792.458
+    s = np.asarray(sigma_kms, float)[:, None] / C_KMS
     x = (lnw[None, a:b] - np.log(centre)) / s
     flux[:, a:b] += np.asarray(area)[:, None] / (np.sqrt(2 * np.pi) * s * centre) * np.exp(-0.5 * x**2)
 

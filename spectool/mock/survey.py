@@ -24,9 +24,9 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from ..errors import DatasetError
-from ..wavelength import LOGLAM_STEP, air_to_vacuum, loglam_grid
+from ..wavelength import LOGLAM_STEP, air_to_vacuum, c_kms, loglam_grid
 
-C_KMS = 299792.458
+C_KMS = c_kms()  # astropy.constants.c in km/s
 PIX_KMS = C_KMS * np.log(10.0) * LOGLAM_STEP  # 69.03 km/s per 1e-4 dex pixel
 MILES_FWHM_KMS = C_KMS * 2.5 / 5500.0  # MILES 2.5 A FWHM expressed at 5500 A
 
