@@ -325,11 +325,14 @@ def _to_table(df: pd.DataFrame, fields: list) -> Any:
         if pa.types.is_timestamp(f.type):
             arrays.append(pa.array(pd.to_datetime(col, utc=True).dt.floor("us"), type=f.type))
         else:
-            values = col.astype(object).where(col.notna(), None).tolist()
             try:
-                arrays.append(pa.array(values, type=f.type))
-            except (pa.ArrowInvalid, pa.ArrowTypeError):  # the column changed type: keep the values
-                arrays.append(pa.array(values))
+                arrays.append(pa.array(col, type=f.type, from_pandas=True))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
+                values = col.astype(object).where(col.notna(), None).tolist()
+                try:
+                    arrays.append(pa.array(values, type=f.type))
+                except (pa.ArrowInvalid, pa.ArrowTypeError):  # the column changed type: keep the values
+                    arrays.append(pa.array(values))
         names.append(f.name)
     for c in df.columns:
         if c not in known:
@@ -361,12 +364,6 @@ def _catalogue(meta: dict[str, Any]) -> dict[str, Any]:
         if v is not None and not (isinstance(v, float) and np.isnan(v)):
             out[col] = str(v) if col in ("class", "subclass") else float(v)
     return out
-
-
-def _stem(path: str) -> str:
-    from .ingest.runner import table_from_paths
-
-    return str(table_from_paths([path])["object_id"].iloc[0])
 
 
 def _predict_units(call, n: int) -> tuple[pd.DataFrame | None, list[str | None]]:
@@ -467,11 +464,13 @@ def _chunk_frame(model: Any, items: list[tuple[str, int]], settings: dict[str, A
                                       len(good))
         return _merge(rows, which, pred, errors)
 
+    from .ingest.runner import table_from_paths
+
     spectra, images = [], []
     image_dir = settings.get("images")
-    for it in items:
+    stems = table_from_paths([it[0] for it in items])["object_id"].tolist()  # file name without .fits/.npy
+    for it, stem in zip(items, stems):
         path = it[0]
-        stem = _stem(path)
         base = {"input": input_name(it), "index": 0, "object_id": stem, "error": None, **prov, **_stat(path)}
         try:
             got = read(path)
