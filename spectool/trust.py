@@ -265,10 +265,17 @@ def round_floats(value: Any, digits: int = 6) -> Any:
 
 
 def write_calibration(json_path: str | Path, calibration: dict[str, Any]) -> None:
-    """Set the ``"calibration"`` key of the JSON card at ``json_path`` (atomic; other keys kept)."""
+    """Set the ``"calibration"`` key of the JSON card at ``json_path`` (atomic).
+
+    Every other key keeps the text :func:`spectool.models.save` writes (``json.dumps``,
+    indent 2, sorted keys); inside the calibration, floats are rounded to 6 significant
+    digits and number lists are written on one line.
+    """
     from ._atomic import atomic_write_text
 
     path = Path(json_path)
     card = json.loads(path.read_text(encoding="utf-8"))
-    card["calibration"] = round_floats(calibration)
-    atomic_write_text(path, dumps_card(card) + "\n")
+    card["calibration"] = "@CALIBRATION@"
+    text = json.dumps(card, indent=2, sort_keys=True)
+    cal = dumps_card(round_floats(calibration)).replace("\n", "\n  ")
+    atomic_write_text(path, text.replace('"@CALIBRATION@"', cal) + "\n")
