@@ -96,3 +96,28 @@ def test_notebook_executes_quick(path, results_cache, tmp_path):
     assert not errors
     shown = sum(bool(c.outputs) for c in nb.cells if c.cell_type == "code")
     assert shown >= 2
+
+
+def test_style_keeps_interactive_mode_switched_on_inside():
+    """In Jupyter the inline backend turns interactive mode on when the first figure is made;
+    if that happens inside spectool's style block, leaving the block must not turn it off
+    again (it did: every later figure of the kernel stopped rendering)."""
+    import matplotlib
+
+    from spectool.plotting import style
+
+    before = matplotlib.is_interactive()
+    try:
+        matplotlib.interactive(False)
+        with style():
+            matplotlib.interactive(True)   # what matplotlib_inline's activation does
+            assert matplotlib.rcParams["font.size"] == 9   # the style is applied inside
+        assert matplotlib.is_interactive()
+        assert matplotlib.rcParams["font.size"] != 9 or matplotlib.rcParamsDefault["font.size"] == 9
+        with pytest.raises(ValueError):
+            with style():
+                matplotlib.interactive(False)
+                raise ValueError("boom")
+        assert not matplotlib.is_interactive()
+    finally:
+        matplotlib.interactive(before)
