@@ -11,11 +11,26 @@ STYLE = Path(__file__).with_name("spectool.mplstyle")
 
 @contextmanager
 def style():
-    """Context manager applying spectool's publication style."""
+    """Context manager applying spectool's publication style.
+
+    Only the style's rcParams are restored on exit, not matplotlib's interactive mode: in
+    Jupyter the inline backend is loaded by the first figure and switches interactive mode
+    on; if that first figure is drawn inside this block, restoring the old ``interactive``
+    value (False) would stop every later figure of the kernel from rendering.
+    """
+    import matplotlib
     import matplotlib.pyplot as plt
 
-    with plt.style.context(str(STYLE)):
-        yield
+    interactive = None
+    try:
+        with plt.style.context(str(STYLE)):
+            try:
+                yield
+            finally:
+                interactive = matplotlib.is_interactive()
+    finally:
+        if interactive is not None:
+            matplotlib.interactive(interactive)
 
 
 def plot_spectrum(spec, ax=None, show_noise=False, show_mask=True, lines=None, redshift=None, label=None, **kwargs):

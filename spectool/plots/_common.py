@@ -132,9 +132,9 @@ def figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (8.0, 4.0
     """A styled ``(fig, axes)`` pair (axes always a 2-D array)."""
     import matplotlib.pyplot as plt
 
-    from ..plotting import STYLE
+    from ..plotting import style
 
-    with plt.style.context(str(STYLE)):
+    with style():
         fig, axes = plt.subplots(nrows, ncols, figsize=size, squeeze=False, constrained_layout=True, **kw)
     return fig, axes
 
@@ -163,10 +163,8 @@ def styled(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        import matplotlib.pyplot as plt
+        from ..plotting import style
 
-        from ..plotting import STYLE
-
-        with plt.style.context(str(STYLE)):
+        with style():
             return fn(*args, **kwargs)
     return wrapper
