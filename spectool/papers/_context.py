@@ -208,7 +208,7 @@ def reduced_experiment(name: str, protocol: Protocol, mode: str = "quick"):
             "data.max_test": protocol.max_test, "data.num_workers": 0, "trainer.max_epochs": protocol.epochs,
             "trainer.precision": "32-true", "trainer.progress_bar": False, "trainer.log_every_n_steps": 1,
             "trainer.num_sanity_val_steps": 0, "trainer.batch_size": 16, "early_stopping.enabled": False,
-            "checkpoint.evaluate": "last"}
+            "checkpoint.evaluate": "last", "loss.init_bias": True}
     if protocol.lr is not None:
         caps["optim.lr"] = protocol.lr
     exp.set = {**exp.set, **caps}

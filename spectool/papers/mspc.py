@@ -149,50 +149,57 @@ def mspc_design(ctx: Context) -> Result:
 
 
 # --------------------------------------------------------------- MSPC-Net analysis
-def _analysed(ctx: Context):
-    """{label: (model, note)} of the analysed models and the evaluation sets."""
+@step
+def mspc_features(ctx: Context) -> Result:
+    """One pass of each Table 3 model over the analysed mock test set: penultimate features
+    and predictions (:func:`spectool.explain.extract_features`). Reduced modes: the shipped
+    pretrained checkpoints on freshly generated mock spectra.
+    ``data``: ``{label: {"features": (N, F), "table": rows, labels, predictions, S/N}}``."""
+    from ..explain import extract_features
+
     sets = evaluation_sets(ctx, ANALYSED)
-    models = {label: analysis_model(ctx, ANALYSED, label, "mspc_classes") for label in MODELS}
-    return models, sets
+    out, notes = {}, []
+    for label in MODELS:
+        model, note = analysis_model(ctx, ANALYSED, label, "mspc_classes")
+        parts = [extract_features(model, ds, indices=idx, progress=False) for ds, idx in sets]
+        tables = [f.table.assign(eval_set=k) for k, f in enumerate(parts)]
+        out[label] = {"features": np.concatenate([f.features for f in parts]),
+                      "table": pd.concat(tables, ignore_index=True)}
+        notes.append(f"{label}: {note.split(': ', 1)[1]}")
+    n = len(out[MODELS[0]]["table"])
+    return ctx.result(out, f"Evaluated on {n} mock test spectra. Models - " + " ".join(notes))
 
 
 @step
 def mspc_eval(ctx: Context) -> Result:
-    """Test predictions of the four Table 3 models on the analysed mock test set (reduced
-    modes: the shipped pretrained checkpoints on freshly generated mock spectra)."""
-    models, sets = _analysed(ctx)
+    """Test predictions of the four Table 3 models on the analysed mock test set, as a
+    :class:`RunSet` (``true_label``, ``pred_label``, ``snr`` per spectrum) with the
+    majority-class baseline of each model."""
+    base = ctx.get("mspc_features")
     runs = RunSet(pd.DataFrame())
     rows = []
-    for label, (model, _) in models.items():
-        parts = [predictions_on(model, ds, idx).assign(eval_set=k) for k, (ds, idx) in enumerate(sets)]
-        pred = pd.concat(parts, ignore_index=True)
+    for label, d in base.data.items():
+        t = d["table"]
+        pred = t.rename(columns={"label": "true_label", "prediction": "pred_label", "confidence": "pred_prob"})
         runs.predictions[(ANALYSED, label)] = pred
         acc = float((pred["true_label"].astype(str) == pred["pred_label"].astype(str)).mean())
-        base = float(pred["true_label"].astype(str).value_counts(normalize=True).iloc[0])
+        majority = float(pred["true_label"].astype(str).value_counts(normalize=True).iloc[0])
         rows.append({"dataset": ANALYSED, "label": label, "fold": 0, "seed": 0, "accuracy": acc,
-                     "baseline_accuracy": base, "learned": acc > base, "n": len(pred)})
+                     "baseline_accuracy": majority, "learned": acc > majority, "n": len(pred)})
     runs.results = pd.DataFrame(rows)
-    runs.class_names[ANALYSED] = list(sets[0][0].class_names)
-    notes = " ".join(f"{lb}: {n.split(': ', 1)[1]}" for lb, (_, n) in models.items())
-    return ctx.result(runs, f"Evaluated on {len(runs.predictions[(ANALYSED, MODELS[0])])} mock test spectra. "
-                            f"Models - {notes}")
+    runs.class_names[ANALYSED] = list(evaluation_sets(ctx, ANALYSED)[0][0].class_names)
+    return ctx.result(runs, base.note)
 
 
 @step
 def mspc_embedding(ctx: Context) -> Result:
     """t-SNE tables of the penultimate features of the analysed test set, one per model."""
-    from ..explain import FeatureSet, embedding_table, extract_features
+    from ..explain import FeatureSet, embedding_table
 
-    models, sets = _analysed(ctx)
-    out = {}
-    for label, (model, _) in models.items():
-        parts = [extract_features(model, ds, indices=idx, progress=False) for ds, idx in sets]
-        feats = FeatureSet(np.concatenate([f.features for f in parts]),
-                           pd.concat([f.table for f in parts], ignore_index=True))
-        out[label] = embedding_table(features=feats, method="tsne", seed=ctx.seed)
-    n = len(next(iter(out.values())))
-    return ctx.result(out, f"{n} mock test spectra. Models: " + ", ".join(
-        n_.split(": ", 1)[1] for _, n_ in models.values()))
+    base = ctx.get("mspc_features")
+    out = {label: embedding_table(features=FeatureSet(d["features"], d["table"]), method="tsne", seed=ctx.seed)
+           for label, d in base.data.items()}
+    return ctx.result(out, base.note)
 
 
 @step
@@ -229,9 +236,9 @@ def mspc_misclassified(ctx: Context) -> Result:
         note = "No misclassified test spectrum: the least confident prediction is shown."
     r = wrong.iloc[0]
     ds = sets[int(r["eval_set"])][0]
-    probs = {c[5:]: float(r[c]) for c in pred.columns if c.startswith("prob_")}
-    ranked = [c for c, _ in sorted(probs.items(), key=lambda kv: -kv[1])]
-    names = list(dict.fromkeys([str(r["true_label"]), str(r["pred_label"]), *ranked]))[:3]
+    # runner-up: the class this true class is most often confused with across the test set
+    confused = wrong[wrong["true_label"].astype(str) == str(r["true_label"])]["pred_label"].astype(str)
+    names = list(dict.fromkeys([str(r["true_label"]), str(r["pred_label"]), *confused.value_counts().index]))[:3]
     train = ctx.dataset(ANALYSED)
     rows_train = train.indices("train", 0)
     labels = train.meta["label"].astype(str).to_numpy()
