@@ -269,32 +269,3 @@ def test_store_arrays_load_without_pickle(tmp_path):
     np.testing.assert_array_equal(arrays["flux"], flux)
     np.testing.assert_array_equal(arrays["wavelength"], np.arange(8.0) + 4000.0)
 
-
-def test_results_cache_refuses_code_but_loads_data(tmp_path):
-    import os
-    import pickle
-
-    import numpy as np
-    import pandas as pd
-
-    from spectool.errors import UnsafeInputError
-    from spectool.plots._common import Result
-    from spectool.safety import load_result_cache
-
-    good = {"version": 1, "result": Result({"table": pd.DataFrame({"a": [1.0, 2.0], "b": pd.Categorical(["x", "y"])}),
-                                            "arr": np.arange(5.0)}, note="n")}
-    (tmp_path / "ok.pkl").write_bytes(pickle.dumps(good))
-    back = load_result_cache(tmp_path / "ok.pkl")
-    assert back["result"].note == "n" and back["result"].data["arr"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
-    pd.testing.assert_frame_equal(back["result"].data["table"], good["result"].data["table"])
-
-    class Evil:
-        def __reduce__(self):
-            return (os.system, ("echo pwned",))
-
-    (tmp_path / "evil.pkl").write_bytes(pickle.dumps(Evil()))
-    with pytest.raises(UnsafeInputError, match="refusing to load"):
-        load_result_cache(tmp_path / "evil.pkl")
-    (tmp_path / "bad.pkl").write_bytes(b"\x80\x04garbage")
-    with pytest.raises(UnsafeInputError, match="evil.pkl|bad.pkl"):
-        load_result_cache(tmp_path / "bad.pkl")

@@ -104,7 +104,7 @@ def test_style_keeps_interactive_mode_switched_on_inside():
     again (it did: every later figure of the kernel stopped rendering)."""
     import matplotlib
 
-    from spectool.plotting import style
+    from spectool.plots import style
 
     before = matplotlib.is_interactive()
     try:
