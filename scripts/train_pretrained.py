@@ -47,11 +47,11 @@ MAX_BYTES = 10 * 1024 * 1024
 SETS = {"sc": "mspc/SC-S>5", "ss": "mspc/SS-S>5", "fc": "mspc/FC-S"}
 #: model -> (config, overrides, card note, epochs)
 CLASSIFIERS = {
-    "mspcnet_sdss": ("mspcnet_quick", {"model.overrides": {"drop_path_rate": 0.1}}, "", 6),
+    "mspcnet_sdss": ("mspcnet_quick", {"model.overrides": {"drop_path_rate": 0.1}}, "", 4),
     "sscnn": ("baselines_quick", {"model.name": "sscnn", "model.overrides": {"fc_hidden": 256}},
-              "fc_hidden reduced from 1024 to 256 so the weights fit the 10 MB package limit", 8),
-    "racnet": ("baselines_quick", {"model.name": "racnet"}, "", 8),
-    "convnext1d": ("baselines_quick", {"model.name": "convnext1d"}, "", 12),
+              "fc_hidden reduced from 1024 to 256 so the weights fit the 10 MB package limit", 4),
+    "racnet": ("baselines_quick", {"model.name": "racnet"}, "", 4),
+    "convnext1d": ("baselines_quick", {"model.name": "convnext1d"}, "", 6),
 }
 #: mock set size as a multiple of the quick size
 SCALE = {"sc": 8, "ss": 2, "fc": 2, "redclump": 4, "afgk": 8}
@@ -72,14 +72,15 @@ def mock_store(dataset: str, scale: int, seed: int, root: Path) -> Path:
     return out
 
 
-def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real) -> dict:
+def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real, threads: int = 1) -> dict:
     cfg, overrides, note, epochs, key = JOBS[name]
     dataset = overrides.get("data.dataset") or {"redclump": "spfusion/redclump", "afgk": "scanet/AFGK"}[key]
     store = mock_store(dataset, SCALE[key], seed, root.parent / "mockdata")
     common = {"data.store": str(store), "trainer.max_epochs": epochs,
               "trainer.max_time": f"00:{int(minutes // 60):02d}:{int(minutes % 60):02d}:00",
               "scheduler.T_0": epochs, "data.max_train": None, "data.max_val": 200, "data.max_test": 400,
-              "early_stopping.enabled": False, "trainer.progress_bar": False, "name": name, "seed": seed}
+              "early_stopping.enabled": False, "trainer.progress_bar": False, "trainer.num_threads": threads,
+              "name": name, "seed": seed}
     if cfg.startswith("scanet"):
         common.pop("scheduler.T_0")
     t0 = time.time()
@@ -143,13 +144,14 @@ def main() -> None:
     ap.add_argument("--root", type=Path, default=Path("runs/pretrained"))
     ap.add_argument("--out", type=Path, default=pretrained_dir())
     ap.add_argument("--no-real", action="store_true", help="skip the real-data figures")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (trainer.num_threads)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     real = None
     if not args.no_real and (eval_real.VAL / "manifest.csv").is_file():
         real = eval_real.load_real()
     for name in [n for n in JOBS if fnmatch.fnmatch(n, args.only)]:
-        row = train_one(name, args.seed, args.minutes, args.root, args.out, real)
+        row = train_one(name, args.seed, args.minutes, args.root, args.out, real, args.threads)
         if "dropped" in row:
             for ext in (".safetensors", ".json"):
                 (args.out / f"{name}{ext}").unlink(missing_ok=True)
