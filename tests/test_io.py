@@ -317,6 +317,12 @@ def test_lamost_table_with_several_rows_gives_one_spectrum_per_row(tmp_path):
         np.testing.assert_array_equal(s.flux, t.flux)
 
 
+def test_lamost_medium_resolution_arm_is_not_read_as_a_low_resolution_spectrum(tmp_path):
+    path, _ = ff.lamost_table(tmp_path, 9, extname="COADD_B")
+    with pytest.raises(UnknownFormatError, match="medium-resolution"):
+        read(path)
+
+
 def test_lamost_table_without_any_wavelength_is_typed(tmp_path):
     path, _ = ff.lamost_table(tmp_path, 9, columns=("FLUX", "IVAR"), wcs=False)
     with pytest.raises((MissingDataError, UnknownFormatError)) as info:
