@@ -1,4 +1,5 @@
-"""The numbered notebooks: generated from scripts/make_notebooks.py, outputs stripped,
+"""The numbered notebooks: each is a jupytext pair (``notebooks/NN_name.py`` percent script +
+``notebooks/NN_name.ipynb``, see jupytext.toml) kept in sync, outputs stripped,
 parameterised, and every one executes in quick mode (marker ``notebooks``).
 
 The executed notebooks share one results cache, so each quick training runs once for the
@@ -6,8 +7,6 @@ whole session (the same cache layout as ``spectool figures``).
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -19,11 +18,44 @@ EXPECTED = ["00_quickstart", "01_data_and_preprocessing", "02_mspcnet_training",
             "04_mspcnet_ablations", "05_spfusion", "06_scanet", "07_interactive_inspection", "08_real_data"]
 
 
-def test_notebooks_present_and_up_to_date():
+def _cells(nb) -> list[tuple[str, str, list[str]]]:
+    """What a pair must agree on: each cell's type, source and tags."""
+    return [(c.cell_type, c.source.strip(), list(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+def test_notebooks_present_and_paired():
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_notebooks.py"), "--check"],
-                         capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode == 0, out.stdout + out.stderr
+    scripts = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+    assert scripts == EXPECTED, "every notebook needs its jupytext percent script (make notebooks)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_pair_in_sync(path):
+    """The .py script and the .ipynb hold the same cells: editing either one is safe, and
+    ``make notebooks`` (jupytext --sync) propagates an edit to the other."""
+    import jupytext
+
+    script = path.with_suffix(".py")
+    assert script.read_text().startswith("# ---\n# jupyter:"), f"{script.name}: not a jupytext percent script"
+    assert "# %%" in script.read_text()
+    from_py = jupytext.read(script, fmt="py:percent")
+    from_ipynb = jupytext.read(path)
+    assert from_ipynb.metadata.get("jupytext", {}).get("formats") == "ipynb,py:percent"
+    a, b = _cells(from_py), _cells(from_ipynb)
+    stale = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    assert len(a) == len(b) and not stale, (
+        f"{path.stem}: .py and .ipynb differ ({len(a)} vs {len(b)} cells, first differing cell "
+        f"{stale[:1] or min(len(a), len(b))}); run `make notebooks` (jupytext --sync notebooks/*.ipynb)")
+
+
+def test_sync_check_detects_an_edit(tmp_path):
+    """The pair check can fail: an edit to one side only is reported."""
+    import jupytext
+
+    src = NOTEBOOKS[0]
+    nb = jupytext.read(src.with_suffix(".py"), fmt="py:percent")
+    nb.cells[-1].source += "\nprint('edited in the script only')"
+    assert _cells(nb) != _cells(jupytext.read(src))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -41,8 +73,8 @@ def test_notebook_stripped_and_parameterised(path):
 def test_every_catalog_id_is_shown_in_a_notebook():
     from spectool.plots import CATALOG
 
-    text = "\n".join(p.read_text() for p in NOTEBOOKS)
-    missing = [fid for fid in CATALOG if f'figures.compute(\\"{fid}\\"' not in text]
+    text = "\n".join(p.with_suffix(".py").read_text() for p in NOTEBOOKS)
+    missing = [fid for fid in CATALOG if f'figures.compute("{fid}"' not in text]
     assert not missing
 
 
@@ -64,3 +96,28 @@ def test_notebook_executes_quick(path, results_cache, tmp_path):
     assert not errors
     shown = sum(bool(c.outputs) for c in nb.cells if c.cell_type == "code")
     assert shown >= 2
+
+
+def test_style_keeps_interactive_mode_switched_on_inside():
+    """In Jupyter the inline backend turns interactive mode on when the first figure is made;
+    if that happens inside spectool's style block, leaving the block must not turn it off
+    again (it did: every later figure of the kernel stopped rendering)."""
+    import matplotlib
+
+    from spectool.plots import style
+
+    before = matplotlib.is_interactive()
+    try:
+        matplotlib.interactive(False)
+        with style():
+            matplotlib.interactive(True)   # what matplotlib_inline's activation does
+            assert matplotlib.rcParams["font.size"] == 9   # the style is applied inside
+        assert matplotlib.is_interactive()
+        assert matplotlib.rcParams["font.size"] != 9 or matplotlib.rcParamsDefault["font.size"] == 9
+        with pytest.raises(ValueError):
+            with style():
+                matplotlib.interactive(False)
+                raise ValueError("boom")
+        assert not matplotlib.is_interactive()
+    finally:
+        matplotlib.interactive(before)

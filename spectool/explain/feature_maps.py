@@ -81,7 +81,7 @@ def plot_feature_maps(maps: dict[str, FeatureMap], groups: dict[str, dict[str, t
     separators and labels (e.g. :data:`MSPC_GROUPS`). Returns the axes."""
     import matplotlib.pyplot as plt
 
-    from ..plotting import style
+    from ..plots import style
 
     with style():
         if axes is None:

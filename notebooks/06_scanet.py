@@ -1,0 +1,91 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # SCA-Net: Teff, log g and [Fe/H]
+#
+# Labels, preprocessing, the five variants, their cost, predictions and sliding-window importance.
+#
+# > **Synthetic data.** With `source = "mock"` every number below is measured on spectool's *synthetic mock survey*, not on the papers' real SDSS/LAMOST data. Compare only the shape of a result (orderings, trends) with the papers, never the numbers. Set `source` to a directory of ingested real data to rerun everything on it.
+
+# %% tags=["parameters"]
+# Parameters (papermill can override them: papermill NB.ipynb out.ipynb -p mode full -p source /data/ingested)
+mode = "quick"    # "quick": tiny mock datasets, slim models, 1 epoch; "full": the papers' protocol
+source = "mock"   # "mock": the embedded synthetic survey; or a directory of real data ingested with `spectool ingest`
+cache = None      # results cache shared by the notebooks and `spectool figures` (None: the user cache folder)
+
+# %%
+import matplotlib.pyplot as plt
+import spectool
+from spectool import figures, plots
+
+ctx = figures.context(mode, source, cache)
+print(f"data: {ctx.src.label}; results cache: {ctx.cache / ctx.key}")
+
+# %% [markdown]
+# ### `sca-fig1`
+# Training-label histograms: Teff, log g, [Fe/H].
+
+# %%
+plots.sca_fig1(figures.compute("sca-fig1", ctx=ctx))
+
+# %% [markdown]
+# ### `sca-fig2`
+# A spectrum before and after SCA-Net preprocessing.
+
+# %%
+plots.sca_fig2(figures.compute("sca-fig2", ctx=ctx))
+
+# %% [markdown]
+# ### `sca-fig3`
+# A preprocessed spectrum folded S-wise into a 64 x 64 image.
+
+# %%
+plots.sca_fig3(figures.compute("sca-fig3", ctx=ctx))
+
+# %% [markdown]
+# ### `sca-fig6`
+# Training and validation loss vs epoch for the five variants.
+
+# %%
+plots.sca_fig6(figures.compute("sca-fig6", ctx=ctx))
+
+# %% [markdown]
+# ### `sca-tab1`
+# MAE and RMSE (mean ± std over runs) per variant.
+
+# %%
+plots.sca_tab1(figures.compute("sca-tab1", ctx=ctx))
+
+# %% [markdown]
+# ### `sca-tab2`
+# Params, FLOPs, latency: MBConv vs standard-conv versions.
+
+# %%
+plots.sca_tab2(figures.compute("sca-tab2", ctx=ctx))
+
+# %% [markdown]
+# ### `sca-fig7`
+# Predicted vs catalogue values and residual KDE, per parameter.
+
+# %%
+plots.sca_fig7(figures.compute("sca-fig7", ctx=ctx))
+
+# %% [markdown]
+# ### `sca-fig8`
+# Sliding-window perturbation importance vs wavelength, lines marked.
+
+# %%
+plots.sca_fig8(figures.compute("sca-fig8", ctx=ctx))
+
+# %% [markdown]
+# ### `sca-tab3`
+# MAE comparison with other methods (published values + spectool).
+
+# %%
+plots.sca_tab3(figures.compute("sca-tab3", ctx=ctx))
