@@ -90,7 +90,7 @@ def lamost_image(directory: Path, seed: int = 0, *, exten0: str | None = EXTEN0_
 
 def lamost_table(directory: Path, seed: int = 0, *, columns: tuple[str, ...] = ("FLUX", "IVAR", "WAVELENGTH",
                                                                                  "ANDMASK", "ORMASK"),
-                 per_pixel: bool = False, nrows: int = 1, wcs: bool = True,
+                 per_pixel: bool = False, nrows: int = 1, wcs: bool = True, extname: str = "COADD",
                  **kw) -> tuple[Path, list[Spectrum]]:
     """A LAMOST DR8+-style table written with astropy: ``columns`` (any case; LOGLAM allowed),
     one row of array cells (``nrows`` rows: one spectrum each) or one pixel per row."""
@@ -120,7 +120,7 @@ def lamost_table(directory: Path, seed: int = 0, *, columns: tuple[str, ...] = (
         hdr[f"SNR{b.upper()}"] = v
     hdr["COMMENT"] = SYNTHETIC
     path = directory / f"{m['object_id']}.fits"
-    fits.HDUList([fits.PrimaryHDU(header=hdr), fits.BinTableHDU.from_columns(cols, name="COADD")]).writeto(path)
+    fits.HDUList([fits.PrimaryHDU(header=hdr), fits.BinTableHDU.from_columns(cols, name=extname)]).writeto(path)
     return path, specs
 
 

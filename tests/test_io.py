@@ -317,6 +317,12 @@ def test_lamost_table_with_several_rows_gives_one_spectrum_per_row(tmp_path):
         np.testing.assert_array_equal(s.flux, t.flux)
 
 
+def test_lamost_medium_resolution_arm_is_not_read_as_a_low_resolution_spectrum(tmp_path):
+    path, _ = ff.lamost_table(tmp_path, 9, extname="COADD_B")
+    with pytest.raises(UnknownFormatError, match="medium-resolution"):
+        read(path)
+
+
 def test_lamost_table_without_any_wavelength_is_typed(tmp_path):
     path, _ = ff.lamost_table(tmp_path, 9, columns=("FLUX", "IVAR"), wcs=False)
     with pytest.raises((MissingDataError, UnknownFormatError)) as info:
@@ -491,3 +497,16 @@ def test_truncated_generic_fits_is_a_typed_error(tmp_path, kind):
     with pytest.raises(CorruptFileError) as info:
         read(cut)
     assert "cut.fits" in str(info.value)
+
+
+def test_fits_with_a_damaged_simple_card_is_not_parsed_as_text(tmp_path):
+    """A bit flip in 'SIMPLE' used to send a 3 MB header-and-binary file to the text reader
+    (seconds of pandas parsing, then an odd error); it is a CorruptFileError at once."""
+    path, _ = ff.sdss_spec(tmp_path, 2)
+    raw = bytearray(path.read_bytes())
+    raw[0] ^= 0x02  # 'S' -> 'Q'
+    bad = tmp_path / "flipped.fits"
+    bad.write_bytes(bytes(raw))
+    assert not registry.Probe(bad).is_text
+    with pytest.raises(CorruptFileError, match="flipped.fits.*no SIMPLE card"):
+        read(bad)

@@ -12,7 +12,9 @@ What it returns is what astropy returns (``tests/test_fits_differential.py``
 compares both on every real file and on synthetic edge cases):
 
 * header values: ``int``, ``float``, ``complex``, ``bool``, ``str`` (trailing
-  blanks removed, ``''`` unescaped, ``CONTINUE`` long strings joined), ``None``
+  blanks removed, ``''`` unescaped, ``CONTINUE`` long strings joined; astropy's
+  string grammar is followed exactly, including its reading of an escaped quote
+  followed by ``/`` as the end of the string: ``'a''/b'`` is ``"a'"``), ``None``
   for an undefined value; the first occurrence of a repeated keyword wins;
   ``HIERARCH`` keywords are stored without the ``HIERARCH`` prefix; commentary
   cards (COMMENT, HISTORY, blank) are not stored;
@@ -25,6 +27,7 @@ compares both on every real file and on synthetic edge cases):
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +45,6 @@ _UNSIGNED_IMG = {8: (-128, "i1"), 16: (1 << 15, "u2"), 32: (1 << 31, "u4"), 64: 
 _COMMENTARY = {"COMMENT", "HISTORY", ""}
 # astropy's grammar of a string value followed by an optional comment (used for CONTINUE cards)
 _STRG_COMMENT = re.compile(r"(\'(?P<strg>([ -~]+?|\'\'|) *?)\'(?=$|/| ))? *(?P<comm_field>(?P<sepr>/ *)(?P<comm>(.|\n)*))?$")
-_STRING = re.compile(r"'((?:[^']|'')*)'")
 _NUMBER = re.compile(r"[+-]? *(\.\d+|\d+(\.\d*)?) *([deDE] *[+-]? *\d+)?$")
 _COMPLEX = re.compile(r"\( *([^,()]+?) *, *([^,()]+?) *\)$")
 
@@ -69,10 +71,10 @@ def _value(text: str) -> Any:
     """
     s = text.strip()
     if s.startswith("'"):
-        m = _STRING.match(s)
-        if m is not None:
-            return m.group(1).replace("''", "'").rstrip()
-        return s[1:].rstrip()
+        m = _STRG_COMMENT.match(s)
+        if m is not None and m.group("strg") is not None:
+            return m.group("strg").replace("''", "'").rstrip()
+        return s[1:].rstrip()  # no closing quote: astropy refuses the card
     s = s.split("/", 1)[0].strip()
     if s == "T":
         return True
@@ -92,15 +94,19 @@ def _value(text: str) -> Any:
 
 
 def _long_string(pieces: list[str]) -> str | None:
-    """The value of a card continued by CONTINUE cards, joined as astropy does (None if not all strings)."""
+    """The value of a card continued by CONTINUE cards, joined as astropy does (None if not all strings).
+
+    Each piece loses trailing blanks and one trailing ``&``; the joined text is read
+    with the grammar of a one-card string value (as astropy reads it back).
+    """
     values = []
     for piece in pieces:
         m = _STRG_COMMENT.match(piece.strip())
         if m is None or m.group("strg") is None:
             return None
-        v = (m.group("strg") or "").rstrip()
+        v = m.group("strg").rstrip()
         values.append(v[:-1] if v.endswith("&") else v)
-    return "".join(values).replace("''", "'").rstrip()
+    return _value("'" + "".join(values) + "' /")
 
 
 def parse_header(raw: bytes, start: int) -> tuple[dict[str, Any], int]:
@@ -151,7 +157,7 @@ def parse_header(raw: bytes, start: int) -> tuple[dict[str, Any], int]:
 def _int(h: dict[str, Any], key: str, default: int = 0) -> int:
     """An integer header value; FitsFormatError when it is present but not an integer."""
     v = h.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v):
         raise FitsFormatError(f"{key} = {v!r} is not an integer")
     return int(v)
 
@@ -274,7 +280,10 @@ class FitsIndex:
         """(stored row dtype or None, {column: 'bool' | unsigned dtype} of columns astropy converts)."""
         h = self.get(index).header
         names, formats, convert = [], [], {}
-        for k in range(1, _int(h, "TFIELDS") + 1):
+        nfields = _int(h, "TFIELDS")
+        if not 0 <= nfields <= 999:  # the FITS limit; a garbled value must not loop for ever
+            raise FitsFormatError(f"TFIELDS = {nfields} is outside 0..999")
+        for k in range(1, nfields + 1):
             m = _TFORM.match(str(h.get(f"TFORM{k}", "")))
             if m is None:
                 return None, {}
@@ -307,7 +316,10 @@ class FitsIndex:
             formats.append(fmt if code == "A" or not shape else (fmt, shape))
         if len({n.upper() for n in names}) != len(names):
             return None, {}
-        dtype = np.dtype({"names": names, "formats": formats})
+        try:
+            dtype = np.dtype({"names": names, "formats": formats})
+        except (ValueError, TypeError, OverflowError):  # absurd repeat counts: leave the table to astropy
+            return None, {}
         return (dtype if dtype.itemsize == _int(h, "NAXIS1", -1) else None), convert
 
     def table(self, index: int) -> np.ndarray | None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidSpectrumError, MissingDataError
+from ..errors import InvalidSpectrumError, MissingDataError, UnknownFormatError
 from ..spectrum import Spectrum
 from ._common import header_get, is_air, linear_snap, median_snr, to_vacuum
 from .registry import Probe, register_reader
@@ -138,6 +138,9 @@ def read_lamost_dr8(probe: Probe) -> Spectrum | list[Spectrum]:
     index = _table_hdu(probe)
     if index is None:
         raise MissingDataError("HDU 1 is not a table with a FLUX column", probe.path)
+    if str(probe.hdu_name(index) or "").startswith("COADD_"):  # COADD_B / COADD_R: one arm of an MRS file
+        raise UnknownFormatError(f"HDU {index} is {probe.hdu_name(index)}: a LAMOST medium-resolution (MRS) "
+                                 "file; spectool reads the low-resolution survey (LRS) only", probe.path)
     cols = _table_columns(probe, index)
     data = probe.table(index)
     if len(data) == 0:

@@ -80,6 +80,8 @@ class Probe:
     def is_text(self) -> bool:
         if not self.head or self.is_fits or self.is_hdf5 or self.is_npy:
             return False
+        if len(self.head) >= 2880 and b"\n" not in self.head and b"\r" not in self.head:
+            return False  # no line break in 2880 bytes: not a table (e.g. a FITS file whose SIMPLE card is damaged)
         try:
             self.head.decode("utf-8")
         except UnicodeDecodeError:
