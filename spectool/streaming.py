@@ -685,7 +685,7 @@ def predict_files(model: Any, inputs: str | os.PathLike | Iterable[str | os.Path
     sh = parse_shard(shard)
     if chunk_size < 1 or batch_size < 1 or workers < 1:
         raise ConfigError("chunk_size, batch_size and workers must be >= 1", "chunk_size")
-    out = Path(out)
+    out = Path(os.path.abspath(out))  # workers of a cluster may run in other directories
     if out.exists() and not out.is_dir():
         raise ConfigError("--out must be a directory (a parquet dataset), not a file", out)
     if images is not None and not Path(images).is_dir():
@@ -714,7 +714,7 @@ def predict_files(model: Any, inputs: str | os.PathLike | Iterable[str | os.Path
     todo = [(it, p) for it, p in zip(items, positions) if input_name(it) not in done]
     skipped = len(items) - len(todo)
     settings = {"provenance": provenance, "options": dict(preprocess_options), "batch_size": batch_size,
-                "device": device, "images": None if images is None else str(images),
+                "device": device, "images": None if images is None else os.path.abspath(images),
                 "fields": _arrow_fields(net, options), "threads": None}
     show = sys.stderr.isatty() if progress is None else progress
     n_done = n_err = n_rows = n_parts = 0
