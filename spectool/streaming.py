@@ -239,8 +239,9 @@ def _load_model(spec: Any) -> Any:
     if isinstance(spec, torch.nn.Module):
         return spec
     key = str(spec)
-    if key in _LOADED:
-        return _LOADED[key]
+    cache_key = (key, os.stat(key).st_mtime_ns if os.path.isfile(key) else None)  # a rewritten file reloads
+    if cache_key in _LOADED:
+        return _LOADED[cache_key]
     if key not in models.list_pretrained() and not Path(key).exists() and key in models.list_models():
         warnings.warn(f"{key!r} is an architecture name: predicting with untrained weights (seed 0)",
                       SpectoolWarning, stacklevel=3)
@@ -248,7 +249,7 @@ def _load_model(spec: Any) -> Any:
         model = models.create(key).eval()
     else:
         model = models.load(key)
-    _LOADED[key] = model
+    _LOADED[cache_key] = model
     return model
 
 
