@@ -85,8 +85,13 @@ def results_cache(tmp_path_factory) -> Path:
 
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_executes_quick(path, results_cache, tmp_path):
+def test_notebook_executes_quick(path, results_cache, tmp_path, monkeypatch):
+    import os
+
     import papermill as pm
+
+    # the kernel runs in notebooks/: make it import this checkout's spectool, not another install
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
 
     out = tmp_path / path.name
     pm.execute_notebook(str(path), str(out), parameters={"mode": "quick", "source": "mock", "cache": str(results_cache)},
