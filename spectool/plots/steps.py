@@ -344,7 +344,6 @@ def mspc_feature_maps(ctx: Context) -> Result:
     from ..explain import feature_maps
 
     model, dataset, pred, note = _explained_model(ctx, "MSPC-Net")
-    model.set_fast(False)
     ds = ctx.dataset(dataset)
     row = int(pred["row"].iloc[0])
     mixer = "stages.0.blocks.0.mixer"
