@@ -9,100 +9,184 @@
 # %% [markdown]
 # # Interactive inspection
 #
-# Browse spectra with model outputs and templates, explore the feature embedding and the attention heatmap. In JupyterLab the widgets are live; `to_html` writes a page that works without a kernel.
+# Numbers summarise a model; looking at spectra tells you *why* it is right or wrong.
+# `spectool.widgets` has three viewers for JupyterLab (ipywidgets controls around bokeh
+# plots, in the manner of DESI's prospect):
 #
-# > **Synthetic data.** With `source = "mock"` every number below is measured on spectool's *synthetic mock survey*, not on the papers' real SDSS/LAMOST data. Compare only the shape of a result (orderings, trends) with the papers, never the numbers. Set `source` to a directory of ingested real data to rerun everything on it.
+# * `SpectrumInspector`: browse spectra with the model's class probabilities, spectral
+#   lines, template fits, smoothing, redshift, and record a visual inspection (VI) per
+#   object in a CSV file;
+# * `EmbeddingExplorer`: the model's feature space in 2-D (t-SNE); select points to see
+#   their spectra;
+# * `AttentionExplorer`: channel-attention weights per spectrum; click a cell for the
+#   spectrum.
+#
+# In JupyterLab every control is live. Each control is also a method of the inspector, and
+# the cells below call those methods, so the notebook shows every feature when it is run
+# without anyone clicking (as in CI). `to_html` writes a page that works without a kernel.
+#
+# > **Synthetic data.** With `source = "mock"` the spectra are spectool's *synthetic mock
+# > survey* and the models were trained on it; nothing here is a measurement on real data.
 
 # %% tags=["parameters"]
 # Parameters (papermill can override them: papermill NB.ipynb out.ipynb -p mode full -p source /data/ingested)
 mode = "quick"    # "quick": tiny mock datasets, slim models, 1 epoch; "full": the papers' protocol
 source = "mock"   # "mock": the embedded synthetic survey; or a directory of real data ingested with `spectool ingest`
 cache = None      # results cache shared by the notebooks and `spectool figures` (None: the user cache folder)
-
-# %%
-import matplotlib.pyplot as plt
-import spectool
-from spectool import figures, plots
-
-ctx = figures.context(mode, source, cache)
-print(f"data: {ctx.src.label}; results cache: {ctx.cache / ctx.key}")
-
-# %% [markdown]
-# ### Spectrum inspector
-# A pretrained model (trained on the synthetic mock survey) gives class probabilities; templates are the per-class median mock spectra. Every control of the widget is also a method, used below so the notebook shows each feature without clicking.
+vi_file = None    # CSV that keeps the visual-inspection records (None: a new file in a temporary folder)
 
 # %%
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
+import spectool
 from spectool.widgets import DisplayOptions, SpectrumInspector
 
-model = spectool.models.load("convnext1d-mock-sc")   # pretrained on synthetic mock data (see its model card)
-ds = ctx.dataset("mspc/SC-S>5")
-vi_file = Path(tempfile.mkdtemp()) / "visual_inspection.csv"
-insp = SpectrumInspector(ds, model=model, templates="auto", vi_file=vi_file,
+# %% [markdown]
+# ## The spectrum inspector
+#
+# We inspect the seven-class stellar set `mspc/SC-S>5` with a pretrained ConvNeXt-1D
+# (trained on the same synthetic survey; its card says so). Given a model, the inspector
+# predicts every spectrum once at start-up. `templates="auto"` builds one median template
+# per labelled class and fits the best ones to each spectrum; `vi_file` is where the
+# visual-inspection records go (the inspector resumes at the first object without one).
+
+# %%
+ds = spectool.datasets.load("mspc/SC-S>5", source=source, size=mode)
+model = spectool.models.load("convnext1d-mock-sc")
+print(model.card["description"])
+
+vi_path = Path(vi_file) if vi_file else Path(tempfile.mkdtemp(prefix="spectool-vi-")) / "visual_inspection.csv"
+print(f"VI records go to {vi_path}")
+insp = SpectrumInspector(ds, model=model, templates="auto", vi_file=vi_path,
                          options=DisplayOptions(smoothing=1.0, line_sets=("balmer", "stellar"), template_rank=0))
-insp.widget   # navigation, filters, smoothing, noise, masks, lines, frame, redshift, templates, outputs, VI
-
-# %%
-# navigate: next / previous / position box / by object id
-first = insp.object_id
-insp.next(); second = insp.object_id
-insp.previous(); print(f"next: {first} -> {second}; previous: back to {insp.object_id}")
-insp.goto_position(3); print("position 3 (0-based):", insp.object_id)
-# filters: class, S/N range, prediction correctness (misclassified only)
-insp.set_filters(classes=("A", "F"), snr_range=(5, 200)); print("A/F with S/N 5-200:", len(insp.nav), "spectra")
-insp.set_filters(classes=None, snr_range=(-float("inf"), float("inf")), correctness="misclassified")
-print("misclassified by the model:", len(insp.nav))
-insp.set_filters(correctness="all")
-
-# %%
-# display options: smoothing, noise 1/sqrt(ivar), masked pixels, rest frame, redshift, Nth-best template,
-# line sets on/off and an attribution overlay (computed on demand by spectool.explain)
-insp.set_options(smoothing=2.0, show_noise=True, show_mask=True, frame="rest", redshift=0.0005, template_rank=1)
-insp.toggle_line_set("molecular", True); insp.toggle_line_set("balmer", False)
-insp.set_options(attribution="integrated gradients")
-print(insp.view_options)
-fig = insp.figures   # the bokeh figures: spectrum (+hover zoom sub-window), probabilities, metadata table
-
-# %%
-# visual inspection: label, quality flag and comment, saved atomically; a new inspector resumes
-insp.goto_position(0); insp.save_vi(label="F", quality=3, comment="clean F star (mock)")
-insp.next(); insp.save_vi(label="G", quality=2, comment="")   # two objects inspected
-again = SpectrumInspector(ds, vi_file=vi_file, templates=None)
-print(vi_file.read_text().splitlines()[0]); print("resumes at", again.object_id)
-
-# %%
-# the g,r,i cutout is shown when the data has images (SPFusion red-clump set)
-rc_insp = SpectrumInspector(ctx.dataset("spfusion/redclump"), templates=None)
-rc_insp.widget
-
-# %%
-# a self-contained page to share (no kernel, no network), like DESI prospect's pages
-page = insp.to_html(ctx.cache / "inspector.html", max_objects=5, title=f"spectool inspector: {ds.name} ({ctx.src.label})")
-print("standalone page:", page)
+print(insp)
 
 # %% [markdown]
-# ### Embedding explorer
-# The t-SNE of `mspc-fig4`; selections show the spectra.
+# The widget: navigation and filters on top, then the spectrum (hover it for a zoomed
+# sub-window), the class probabilities and the metadata, and the VI form at the bottom.
+# In JupyterLab, try *Next*, pick a class, move the redshift slider or switch the template
+# fit.
+
+# %%
+insp.widget
+
+# %% [markdown]
+# ### Navigating and filtering
+#
+# `next`/`previous` step through the selected spectra, `goto_position` jumps. Filters
+# select by class, S/N range and whether the model's prediction is right: looking at the
+# **misclassified** spectra is the quickest way to see what a model has not learnt.
+
+# %%
+first = insp.object_id
+insp.next()
+print(f"next: {first} -> {insp.object_id}")
+insp.previous()
+print("previous: back to", insp.object_id)
+
+insp.set_filters(classes=("A", "F"), snr_range=(5, 200))
+print("class A or F with S/N 5-200:", len(insp.nav), "spectra")
+insp.set_filters(classes=None, snr_range=(-np.inf, np.inf), correctness="misclassified")
+print("misclassified by the model:", len(insp.nav), "of", len(ds), "spectra")
+if len(insp.nav):
+    print("first misclassified:", insp.object_id, "| catalogue", ds.meta["label"].iat[insp.row])
+insp.set_filters(correctness="all")
+
+# %% [markdown]
+# ### Display options
+#
+# Smoothing (a running mean in pixels), the noise spectrum 1/sqrt(ivar), masked pixels,
+# observed or rest frame, the redshift used for lines and the rest frame, which template
+# fit to overlay (0 = best), and which line sets to mark. Attribution overlays
+# (integrated gradients, sliding-window importance) are computed on demand per spectrum;
+# on a CPU they take seconds to minutes, so choose one in the widget when you need it.
+
+# %%
+insp.set_options(smoothing=2.0, show_noise=True, frame="rest", template_rank=1)
+insp.toggle_line_set("molecular", True)
+insp.toggle_line_set("balmer", False)
+print(insp.view_options)
+print("attribution overlays available:", insp.data.overlays.names)
+
+# %% [markdown]
+# The redshift defaults to the catalogue value of each object; setting it overrides it
+# until you move to another object (useful to check a doubtful catalogue redshift by eye).
+
+# %%
+print("catalogue redshift:", round(insp.redshift, 6))
+insp.set_options(redshift=0.0005)
+print("inspecting at z =", insp.redshift)
+insp.set_options(frame="observed", redshift=None, template_rank=0, show_noise=False)
+insp.toggle_line_set("balmer", True)
+
+# %% [markdown]
+# ### Visual inspection records
+#
+# `save_vi` (the *Save VI* button) records a label, a quality flag (0-4) and a comment for
+# the current object. The file is written atomically after each record, so nothing is lost
+# if the kernel dies; a new inspector on the same file resumes after the last inspected
+# object.
+
+# %%
+insp.goto_position(0)
+insp.save_vi(label=ds.meta["label"].iat[insp.row], quality=3, comment="clean spectrum (mock)")
+insp.next()
+insp.save_vi(label="other", quality=1, comment="example of a doubtful label")
+print(vi_path.read_text())
+again = SpectrumInspector(ds, vi_file=vi_path, templates=None)
+print("a new inspector on this file resumes at", again.object_id)
+insp.goto_position(2)
+
+# %% [markdown]
+# ### A page to share
+#
+# `to_html` writes a self-contained page (BokehJS inlined: no kernel, no network) of up to
+# `max_objects` spectra with the same controls; VI records made there are downloaded as
+# CSV.
+
+# %%
+page = insp.to_html(vi_path.parent / "inspector.html", max_objects=5,
+                    title=f"spectool inspector: {ds.name}" + (" (synthetic mock spectra)" if ds.synthetic else ""))
+print(f"standalone page: {page} ({page.stat().st_size / 1e6:.1f} MB)")
+
+# %% [markdown]
+# ## The embedding explorer
+#
+# `spectool.explain.extract_features` takes the model's penultimate features (what the
+# classifier head sees); the explorer projects them to 2-D with t-SNE. Spectra of one class
+# should form one group; a misclassified spectrum sitting inside another class's group
+# shows where the model's features, not just its head, are confused. Select points (tap or
+# lasso) to see their spectra; linked to the inspector, a tap also moves the inspector to
+# that object.
 
 # %%
 from spectool.widgets import EmbeddingExplorer
 
-emb = figures.compute("mspc-fig4", ctx=ctx).data["MSPC-Net"]
-rows = emb["row"].to_numpy()
-explorer = EmbeddingExplorer(None, emb.reset_index(drop=True), [ds.spectrum(int(r)) for r in rows],
-                             coords=emb[["x", "y"]].to_numpy(), predicted=list(emb["prediction"]), inspector=insp)
-explorer   # colour by label / prediction / S/N; tap or lasso shows spectra and moves the linked inspector
+test_rows = ds.indices("test", 0)
+feats = spectool.explain.extract_features(model, ds, indices=test_rows, progress=False)
+print(f"features: {feats.features.shape} (spectra x features); the model is right on "
+      f"{feats.table['correct'].mean():.0%} of these test spectra")
+explorer = EmbeddingExplorer(feats.features, feats.table, [ds.spectrum(int(r)) for r in test_rows],
+                             predicted=list(feats.table["prediction"]), inspector=insp)
+explorer
 
 # %% [markdown]
-# ### Attention explorer
-# SPFusion's SE weights (`spf-fig9`); click a cell for the spectrum.
+# ## The attention explorer
+#
+# SPFusion re-weights its feature channels with squeeze-and-excitation (SE) attention.
+# `spectool.explain.attention_weights` records those weights per spectrum; the explorer
+# draws them as a spectra x channels heatmap. Rows that look alike are spectra the model
+# treats alike. Click a cell to see that spectrum.
 
 # %%
 from spectool.widgets import AttentionExplorer
 
-att = figures.compute("spf-fig9", ctx=ctx).data
-rc = ctx.dataset("spfusion/redclump")
-rc_rows = sorted(figures.compute("spf-fig3", ctx=ctx).data.predictions[("spfusion/redclump", "SPFusion")]["row"][:len(att["weights"])])
-AttentionExplorer(att["weights"], [rc.spectrum(int(r)) for r in rc_rows])
+rc = spectool.datasets.load("spfusion/redclump", source=source, size=mode)
+spf = spectool.models.load("spfusion-mock-redclump")
+rows = rc.indices("test", 0)[:24]
+rec = spectool.explain.attention_weights(spf, rc.flux[rows][:, None], image=rc.images[rows], layers=["head.se"])
+print("SE weights:", rec.weights["head.se"].shape, "(spectra x channels)")
+AttentionExplorer(rec.weights["head.se"], [rc.spectrum(int(r)) for r in rows])

@@ -14,7 +14,8 @@ Data (all synthetic mock spectra, never real ones):
   them; feature statistics and the regression head ensemble from at most 1000);
 * calibration set: the fold's validation rows plus 800 spectra of independent mock
   draws (generator seeds ``mock_seed + 1000``, ``+ 1002``, ... until 800 rows are
-  reached): temperature, OOD threshold (95th percentile), uncertainty scale;
+  reached): temperature, top-label map, OOD threshold (95th percentile), uncertainty
+  scale;
 * test set: the fold's test rows plus 800 spectra of further independent draws (seeds
   ``mock_seed + 1001``, ``+ 1003``, ...): ECE before/after, flagged fraction, 1-sigma
   coverage. (The quick presets hold 280-2198 spectra, too few for a stable ECE.)
@@ -117,10 +118,13 @@ def calibrate(name: str) -> dict[str, Any]:
     }
     if classifier:
         temperature = trust.fit_temperature(cal_out, cal_y)
-        before = trust.expected_calibration_error(trust.softmax(test_out), test_y)
-        after = trust.expected_calibration_error(trust.softmax(test_out, temperature), test_y)
-        acc = float(np.mean(test_out.argmax(1) == test_y))
-        result.update(temperature=temperature, ece_before=before, ece_after=after, ece_bins=trust.ECE_BINS,
+        top_label = trust.fit_top_label_map(trust.softmax(cal_out, temperature), cal_y)
+        pred = test_out.argmax(1)
+        ece = {key: trust.expected_calibration_error(trust.calibrated_probabilities(test_out, c), test_y, pred=pred)
+               for key, c in (("ece_before", None), ("ece_temperature", {"temperature": temperature}),
+                              ("ece_after", {"temperature": temperature, "top_label": top_label}))}
+        acc = float(np.mean(pred == test_y))
+        result.update(temperature=temperature, top_label=top_label, **ece, ece_bins=trust.ECE_BINS,
                       mock_test_accuracy=acc)
         energy_cal = trust.energy_score(cal_out, temperature)
         proxy = _stars_only_proxy(model, dataset, size, seed)
@@ -181,12 +185,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     import fnmatch
 
-    names = [n for n in list_pretrained() if not args.names or any(fnmatch.fnmatch(n, g) for g in args.names)]
+    names = []  # in the order of the patterns given
+    for g in args.names or ["*"]:
+        names += [n for n in list_pretrained() if fnmatch.fnmatch(n, g) and n not in names]
     for name in names:
         t0 = time.time()
         cal = calibrate(name)
         trust.write_calibration(pretrained_dir() / f"{name}.json", cal)
-        summary = {k: cal[k] for k in ("temperature", "ece_before", "ece_after", "mock_test_accuracy",
+        summary = {k: cal[k] for k in ("temperature", "ece_before", "ece_temperature", "ece_after", "mock_test_accuracy",
                                        "mock_test_outside_range") if k in cal}
         if "ensemble" in cal:
             summary["coverage_1sigma"] = cal["ensemble"]["mock_test_coverage_1sigma"]

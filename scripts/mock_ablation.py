@@ -29,13 +29,14 @@ import eval_real  # noqa: E402
 
 survey = importlib.import_module("spectool.mock.survey")  # the module (spectool.mock.survey is also a function name)
 
-OFF = survey.Randomisation(False, False, False, False, False)
+OFF = survey.Randomisation(False, False, False, False, False, False)
 VARIANTS = {
     "v1": OFF,  # mock version 1 survey effects (stars are the same emulator)
     "v2": survey.Randomisation(),
     "no_fluxcal": replace(survey.Randomisation(), flux_calibration=False, dichroic=False),
     "no_extinction": replace(survey.Randomisation(), extinction=False),
     "only_fluxcal": replace(OFF, flux_calibration=True, dichroic=True),
+    "no_telluric": replace(survey.Randomisation(), telluric=False),
 }
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "mock_ablation.json"
 

@@ -20,8 +20,8 @@ The result has one row per input, in input order, and always the same columns:
   separated, empty when fine: see :mod:`spectool.trust`), ``ood_score`` (feature-space
   Mahalanobis score; NaN without calibration statistics);
 * classifiers: ``pred_label`` (None on error rows), ``pred_index`` (-1 on error rows),
-  ``pred_prob`` and ``prob_<class>`` for every class, temperature-scaled when the model
-  has calibration statistics;
+  ``pred_prob`` and ``prob_<class>`` for every class, calibrated when the model has
+  calibration statistics (:func:`spectool.trust.calibrated_probabilities`);
 * regressors: one column per target in physical units (e.g. ``teff`` in K from a model
   that predicts log Teff, ``mass`` in Msun, ``age`` in Gyr) and ``<target>_err``, its
   1-sigma uncertainty (NaN without calibration statistics);
@@ -248,7 +248,7 @@ def model_outputs(model: torch.nn.Module, flux: Any, images: Any = None, *, batc
     n = len(flux)
     try:
         for start in tqdm(range(0, n, batch_size), disable=not progress, desc="predict", unit="batch"):
-            x = torch.from_numpy(np.ascontiguousarray(flux[start:start + batch_size], dtype=np.float32))[:, None]
+            x = torch.from_numpy(np.array(flux[start:start + batch_size], dtype=np.float32))[:, None]  # a copy: rows may be read-only
             img = None
             if needs_image:
                 img = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size], dtype=np.float32))
@@ -336,9 +336,9 @@ def _to_frame(model: torch.nn.Module, inp: _Inputs, features: np.ndarray | None,
     card = getattr(model, "card", None) or {}
     if card.get("task", getattr(model, "task", "classification")) == "classification":
         names = list(getattr(model, "output_names", []) or [f"class_{i}" for i in range(out.shape[1])])
-        temperature = float(cal["temperature"]) if cal and cal.get("temperature") else 1.0
-        prob = _spread(ok, trust.softmax(out, temperature) if len(out) else np.zeros((0, len(names))))
-        k = np.where(ok, np.nan_to_num(prob, nan=-1.0).argmax(1), -1)
+        prob = _spread(ok, trust.calibrated_probabilities(out, cal) if len(out) else np.zeros((0, len(names))))
+        k = np.full(n, -1)
+        k[ok] = out.argmax(1)
         df["pred_index"] = k
         df["pred_label"] = [names[i] if i >= 0 else None for i in k]
         df["pred_prob"] = np.where(ok, prob[np.arange(n), np.maximum(k, 0)], np.nan)

@@ -239,8 +239,9 @@ def _load_model(spec: Any) -> Any:
     if isinstance(spec, torch.nn.Module):
         return spec
     key = str(spec)
-    if key in _LOADED:
-        return _LOADED[key]
+    cache_key = (key, os.stat(key).st_mtime_ns if os.path.isfile(key) else None)  # a rewritten file reloads
+    if cache_key in _LOADED:
+        return _LOADED[cache_key]
     if key not in models.list_pretrained() and not Path(key).exists() and key in models.list_models():
         warnings.warn(f"{key!r} is an architecture name: predicting with untrained weights (seed 0)",
                       SpectoolWarning, stacklevel=3)
@@ -248,7 +249,7 @@ def _load_model(spec: Any) -> Any:
         model = models.create(key).eval()
     else:
         model = models.load(key)
-    _LOADED[key] = model
+    _LOADED[cache_key] = model
     return model
 
 
@@ -685,7 +686,7 @@ def predict_files(model: Any, inputs: str | os.PathLike | Iterable[str | os.Path
     sh = parse_shard(shard)
     if chunk_size < 1 or batch_size < 1 or workers < 1:
         raise ConfigError("chunk_size, batch_size and workers must be >= 1", "chunk_size")
-    out = Path(out)
+    out = Path(os.path.abspath(out))  # workers of a cluster may run in other directories
     if out.exists() and not out.is_dir():
         raise ConfigError("--out must be a directory (a parquet dataset), not a file", out)
     if images is not None and not Path(images).is_dir():
@@ -714,7 +715,7 @@ def predict_files(model: Any, inputs: str | os.PathLike | Iterable[str | os.Path
     todo = [(it, p) for it, p in zip(items, positions) if input_name(it) not in done]
     skipped = len(items) - len(todo)
     settings = {"provenance": provenance, "options": dict(preprocess_options), "batch_size": batch_size,
-                "device": device, "images": None if images is None else str(images),
+                "device": device, "images": None if images is None else os.path.abspath(images),
                 "fields": _arrow_fields(net, options), "threads": None}
     show = sys.stderr.isatty() if progress is None else progress
     n_done = n_err = n_rows = n_parts = 0

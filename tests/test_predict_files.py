@@ -118,6 +118,7 @@ def test_shards_are_disjoint_and_cover(survey, tmp_path):
         predict_files(str(survey["ckpt"]), [survey["in"]], out=tmp_path / "x", shard="2/2")
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch: ~25 s on the shared 2-core machine, ~8 s idle
 def test_sigkill_mid_run_then_rerun_is_complete_without_duplicates(survey, tmp_path):
     out = tmp_path / "out"
     script = textwrap.dedent(f"""
@@ -154,6 +155,7 @@ def test_sigkill_mid_run_then_rerun_is_complete_without_duplicates(survey, tmp_p
     assert df.loc[df["input"].isin(survey["good"]), "error"].isna().all()
 
 
+@pytest.mark.slow  # starting a 2-process LocalCluster: ~15-50 s on the shared 2-core machine
 def test_two_dask_workers_equal_one_process(survey, tmp_path):
     one = predict_files(str(survey["ckpt"]), [survey["in"]], out=tmp_path / "one", chunk_size=3, progress=False)
     two = predict_files(str(survey["ckpt"]), [survey["in"]], out=tmp_path / "two", chunk_size=3, workers=2,
@@ -196,3 +198,36 @@ def test_cli_predict_summary_resume_and_errors(survey, tmp_path):
     # another model into the same OUT would mix predictions: refused, naming OUT
     res = CliRunner().invoke(app, ["predict", "convnext1d-mock-sc", str(survey["in"]), "--out", str(out), "-q"])
     assert res.exit_code == 2 and "error:" in res.output and "model_sha256" in res.output
+
+
+def test_store_rows_are_inputs(survey, tmp_path):
+    from spectool.store import SpectrumStore
+    rng = np.random.default_rng(0)
+    meta = pd.DataFrame({"object_id": [f"row{i}" for i in range(5)], "class": ["STAR"] * 5, "snr": np.arange(5.0)})
+    store = SpectrumStore.write(tmp_path / "store", flux=rng.normal(size=(5, 3584)).astype(np.float32),
+                                wavelength=np.linspace(4000, 9000, 3584), meta=meta,
+                                info={"name": "toy", "task": "classification", "preprocess": "mspcnet",
+                                      "synthetic": True})
+    out = tmp_path / "out"
+    s = predict_files(str(survey["ckpt"]), [store.path], out=out, chunk_size=2, progress=False)
+    df = pd.read_parquet(out)
+    assert s.done == 5 and df["input"].tolist() == [f"{store.path}#{i}" for i in range(5)]
+    direct = spectool.predict(spectool.models.load(survey["ckpt"]), spectool.datasets.SpectralDataset(store))
+    np.testing.assert_allclose(df["prob_A"].to_numpy(), direct["prob_A"].to_numpy(), atol=1e-5)
+    assert df["object_id"].tolist() == meta["object_id"].tolist() and df["snr"].tolist() == meta["snr"].tolist()
+
+
+def test_spfusion_images_folder(tmp_path):
+    lay = ff.spfusion_layout(tmp_path / "spf", n=3, bad_image=1)
+    out = tmp_path / "out"
+    with pytest.raises(spectool.ConfigError, match="images"):
+        predict_files("spfusion-mock-redclump", [lay["root"] / "spectrum"], out=out, progress=False)
+    s = predict_files("spfusion-mock-redclump", [lay["root"] / "spectrum"], out=out,
+                      images=lay["root"] / "photometric", progress=False)
+    df = _read(out)
+    assert (s.done, s.errors) == (3, 1) and df["object_id"].tolist() == ["500000", "500001", "500002"]
+    assert df["error"].notna().tolist() == [False, True, False]
+    ok = df[df["error"].isna()]
+    imgs = np.stack([np.load(lay["root"] / "photometric" / f"{i}.npy") for i in ok["object_id"]])
+    direct = spectool.predict("spfusion-mock-redclump", [spectool.read(p) for p in ok["input"]], images=imgs)
+    np.testing.assert_allclose(ok[["mass", "age"]].to_numpy(), direct[["mass", "age"]].to_numpy(), rtol=1e-5)

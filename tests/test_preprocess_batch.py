@@ -156,3 +156,16 @@ def test_continuum_of_a_batch_equals_row_by_row(batch):
         pp.polynomial_continuum(res.wavelength, dark)
     with pytest.raises(InvalidSpectrumError, match="^continuum estimate is not positive"):
         pp.polynomial_continuum(res.wavelength, dark[5])
+
+
+def test_unclipped_unfloored_continuum_is_least_squares():
+    """``max_iter=0, floor=False``: the plain Legendre least-squares fit (what explain's continuum fill needs)."""
+    rng = np.random.default_rng(0)
+    lam = np.linspace(4000.0, 9000.0, 3522)
+    f = rng.normal(size=(3, lam.size)) + np.sin(lam / 700.0)  # z-scored-like: median ~ 0, no floor possible
+    u = 2.0 * (lam - lam[0]) / (lam[-1] - lam[0]) - 1.0
+    basis = np.polynomial.legendre.legvander(u, 5)
+    want = (basis @ np.linalg.lstsq(basis, f.T, rcond=None)[0]).T
+    np.testing.assert_allclose(pp.polynomial_continuum(lam, f, degree=5, max_iter=0, floor=False), want, atol=1e-12)
+    with pytest.raises(InvalidSpectrumError, match="not positive"):
+        pp.polynomial_continuum(lam, f - 5.0, degree=5, max_iter=0)

@@ -12,27 +12,33 @@ models_app = typer.Typer(help="Model architectures and pretrained checkpoints.",
 app.add_typer(models_app, name="models")
 
 
-def _architecture_rows() -> list[dict]:
-    import torch
+def _architecture_rows(params: bool) -> list[dict]:
+    """Registered architectures with the first line of their docstring; ``params`` builds each
+    one (on the meta device where possible) to add task, input and parameter count."""
+    import inspect
 
     from ..models import list_models
-    from ..models._registry import create
+    from ..models._registry import _MODELS, create
 
     rows = []
     for name in list_models():
-        try:
+        row = {"architecture": name, "summary": (inspect.getdoc(_MODELS[name]) or "").split("\n")[0]}
+        if params:
+            import torch
+
             try:
-                with torch.device("meta"):  # shapes only: no memory for the weights
+                try:
+                    with torch.device("meta"):  # shapes only: no memory for the weights
+                        model = create(name)
+                except NotImplementedError:  # a model that computes buffers from data at build time
                     model = create(name)
-            except NotImplementedError:  # a model that computes buffers from data at build time
-                model = create(name)
-            rows.append({"architecture": name, "task": getattr(model, "task", "?"),
-                         "preprocess": getattr(model, "preprocess", None),
-                         "input_length": getattr(model, "input_length", None),
-                         "needs_image": bool(getattr(model, "needs_image", False)),
-                         "parameters": int(sum(p.numel() for p in model.parameters()))})
-        except Exception as exc:  # noqa: BLE001 - one broken preset is listed, not fatal
-            rows.append({"architecture": name, "error": f"{type(exc).__name__}: {exc}"})
+                row.update(task=getattr(model, "task", "?"), preprocess=getattr(model, "preprocess", None),
+                           input_length=getattr(model, "input_length", None),
+                           needs_image=bool(getattr(model, "needs_image", False)),
+                           parameters=int(sum(p.numel() for p in model.parameters())))
+            except Exception as exc:  # noqa: BLE001 - one broken preset is listed, not fatal
+                row["error"] = f"{type(exc).__name__}: {exc}"
+        rows.append(row)
     return rows
 
 
@@ -66,12 +72,14 @@ def _fmt_metrics(metrics: dict) -> str:
 def list_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
     pattern: str = typer.Option("*", "--pattern", "-p", help="Glob over pretrained names."),
+    params: bool = typer.Option(False, "--params", help="Build each architecture to show its task, input and "
+                                "parameter count (slower)."),
 ) -> None:
     """List architectures (spectool.models.create) and pretrained checkpoints (spectool.models.load)."""
     from ..models.pretrained import list_pretrained
 
     try:
-        archs = _architecture_rows()
+        archs = _architecture_rows(params)
         pre = [pretrained_summary(n) for n in list_pretrained(pattern)]
     except SpectoolError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -83,10 +91,12 @@ def list_cmd(
     for a in archs:
         if "error" in a:
             typer.echo(f"  {a['architecture']:<16} {a['error']}")
-            continue
-        img = ", + g,r,i image" if a["needs_image"] else ""
-        typer.echo(f"  {a['architecture']:<16} {a['task']:<14} {a['parameters'] / 1e6:6.2f}M params, "
-                   f"input {a['input_length']} px ({a['preprocess']} recipe{img})")
+        elif "parameters" in a:
+            img = ", + g,r,i image" if a["needs_image"] else ""
+            typer.echo(f"  {a['architecture']:<16} {a['task']:<14} {a['parameters'] / 1e6:6.2f}M params, "
+                       f"input {a['input_length']} px ({a['preprocess']} recipe{img})")
+        else:
+            typer.echo(f"  {a['architecture']:<16} {a['summary']}")
     typer.echo("\nPretrained checkpoints (spectool.models.load(name); trained on SYNTHETIC mock data):")
     for r in pre:
         outs = r["outputs"] or []

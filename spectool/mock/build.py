@@ -24,7 +24,7 @@ from .images import cutouts, synthetic_colours
 from .spectype import DWARF_TEFF
 from .stars import draw_afgk, draw_redclump, draw_subclass_labels
 
-MOCK_VERSION = 2  # 2: domain-randomised flux calibration, dichroic joins, extinction, sky, masks; redder galaxies; QSO hosts and dust
+MOCK_VERSION = 2  # 2: weaker, randomised telluric residuals; domain-randomised flux calibration, dichroic joins, extinction, sky, masks; redder galaxies; QSO hosts and dust
 CHUNK = 1000
 PREP_BLOCK = 64  # rows preprocessed together: the float64 work arrays stay in cache
 SIZES = ("quick", "full")

@@ -55,6 +55,10 @@ class Randomisation:
     * ``sky``: sky-line subtraction residual sigma 0.15 (v1: 0.06) of the sky-line flux,
       and a random scale 0.3-3 of the sky (v1 0.5-2).
     * ``masks``: Poisson(2) runs of 1-40 masked pixels per spectrum (v1: Poisson(1), 1-11).
+    * ``telluric``: the uncorrected fraction of the telluric optical depth is uniform in
+      0-0.3 (SDSS) or 0-0.5 (LAMOST) (v1: 0.05-0.4 and 0.3-1.0 times 1-1.5). The real LAMOST
+      validation spectra show at most shallow O2 A-band residuals; v1 gave every mock LAMOST
+      spectrum a deep (to ~20% of the continuum) A band that no real spectrum has.
     """
 
     flux_calibration: bool = True
@@ -62,6 +66,7 @@ class Randomisation:
     extinction: bool = True
     sky: bool = True
     masks: bool = True
+    telluric: bool = True
 
 
 #: Switches in use by :func:`observe` and the generators (all on in mock version 2).
@@ -76,7 +81,8 @@ class Survey:
     lo: float
     hi: float
     resolution: float
-    telluric_residual: tuple[float, float]  # range of the uncorrected fraction of telluric optical depth
+    telluric_residual: tuple[float, float]  # v1 range of the uncorrected fraction of telluric optical depth
+    telluric_residual_v2: tuple[float, float]  # the same with Randomisation.telluric
     zero_masked_flux: bool
 
     @property
@@ -94,8 +100,8 @@ class Survey:
 
 
 SURVEYS = {
-    "sdss": Survey("sdss", 3800.0, 9200.0, 2000.0, (0.05, 0.4), False),
-    "lamost": Survey("lamost", 3700.0, 9100.0, 1800.0, (0.3, 1.0), True),
+    "sdss": Survey("sdss", 3800.0, 9200.0, 2000.0, (0.05, 0.4), (0.0, 0.3), False),
+    "lamost": Survey("lamost", 3700.0, 9100.0, 1800.0, (0.3, 1.0), (0.0, 0.5), True),
 }
 
 
@@ -234,9 +240,9 @@ def observe(rest: np.ndarray, rest_k0: int, z: np.ndarray, srv: Survey, snr: np.
     wave = terms.wave
     flux = shift_to_grid(rest, rest_k0, z, terms.k0, wave.size).astype(np.float32, copy=False)
     # per-spectrum draws: telluric residual, flux-calibration distortion, sky level, read noise, masks, sky-line residual
-    lo, hi = srv.telluric_residual
-    tell = rng.uniform(lo, hi, n) * rng.uniform(1.0, 1.5, n)
     dr = RANDOMISATION
+    lo, hi = srv.telluric_residual_v2 if dr.telluric else srv.telluric_residual
+    tell = rng.uniform(lo, hi, n) * (1.0 if dr.telluric else rng.uniform(1.0, 1.5, n))
     coef = np.zeros((n, 9), np.float32)
     coef[:, 0] = 0.0 if ebv is None else np.asarray(ebv, float)
     if dr.flux_calibration:

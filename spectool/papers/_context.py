@@ -6,7 +6,9 @@ Steps call the package only (datasets, preprocessing, :func:`spectool.train.cros
 with ``ctx.get(name)``: memoised in the context, else read from the results cache
 (:mod:`spectool.papers._cache`), else computed and cached.
 
-Modes (see :data:`MODES`): ``quick`` trains small models that learn within minutes on a
+Modes (see :data:`MODES`): ``smoke`` only checks the code path (one epoch on a few dozen
+spectra, a few arms; the sanity gate then flags the models as not learned: used by CI);
+``quick`` trains small models that learn within minutes on a
 CPU (every dataset and arm of each table, fold 0, >= 5 epochs) and analyses the shipped
 pretrained checkpoints on a larger mock test set; ``medium`` runs the papers' protocols at
 reduced size (3 folds, capped spectra, tens of epochs; about two hours on a laptop CPU);
@@ -26,7 +28,7 @@ import pandas as pd
 from ..errors import ConfigError, SpectoolError
 from ._common import Result, RunSet, Source
 
-MODES = ("quick", "medium", "full")
+MODES = ("smoke", "quick", "medium", "full")
 
 
 class PapersError(SpectoolError):
@@ -48,6 +50,9 @@ class Protocol:
     slim: bool = True
     datasets: tuple[str, ...] | None = None
     labels: tuple[str, ...] | None = None
+    arms: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    """Per run label, model overrides that replace the run's own (CPU-sized versions of the
+    paper's large-parameter arms)."""
 
 
 #: Slim model overrides for reduced modes: CPU-sized widths that still learn the mock classes.
@@ -61,33 +66,53 @@ SLIM: dict[str, dict[str, Any]] = {
     "spfusion": {},
 }
 
+#: The large-parameter arms of MSPC-Net Table 18 at the slim scale (twice the slim widths),
+#: so "large vs original" keeps its meaning at CPU size.
+SLIM_LARGE = (("RACNet (large-parameter)", (("widths", [16, 16, 32, 32, 64, 64, 128, 128]), ("fc_hidden", 96))),
+              ("ConvNeXt (large-parameter)", (("dims", [64, 128, 32, 16]), ("depths", [2, 3, 3, 2]))))
+#: Slim MSPC-Net channel arms: the paper's channel counts divided by this (64/128/256 -> 16/32/64).
+SLIM_CHANNEL_DIVISOR = 4
+
 #: Training steps: the shipped full experiment and the quick / medium protocols.
 EXPERIMENTS: dict[str, tuple[str, dict[str, Protocol]]] = {
     "mspc_classes": ("mspc_table3_full", {
         "quick": Protocol((0,), 8, 240, 60, 120, 3e-3),
         "medium": Protocol((0, 1, 2), 30, 1200, 200, 400, 1e-3)}),
     "mspc_subclasses": ("mspc_table4_full", {
-        "quick": Protocol((0,), 8, 600, 100, 200, 3e-3),
+        "quick": Protocol((0,), 6, 300, 60, 150, 3e-3),
         "medium": Protocol((0, 1, 2), 30, 2500, 300, 600, 1e-3)}),
     "mspc_full_classification": ("mspc_table6_full", {
-        "quick": Protocol((0,), 8, 800, 100, 200, 3e-3),
+        "quick": Protocol((0,), 6, 400, 60, 150, 3e-3),
         "medium": Protocol((0, 1, 2), 30, 3000, 300, 600, 1e-3)}),
     "mspc_ablation": ("mspc_ablation_sdss_full", {
         "quick": Protocol((0,), 6, 200, 60, 120, 3e-3, datasets=("mspc/SC-S>5",)),
         "medium": Protocol((0, 1, 2), 25, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5", "mspc/SS-S>5"))}),
     "mspc_large": ("mspc_table18_full", {
-        "quick": Protocol((0,), 6, 200, 60, 120, 3e-3, datasets=("mspc/SC-S>5",)),
-        "medium": Protocol((0, 1, 2), 25, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5", "mspc/SS-S>5"))}),
+        "quick": Protocol((0,), 6, 200, 60, 120, 3e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE),
+        "medium": Protocol((0, 1, 2), 25, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5", "mspc/SS-S>5"),
+                           arms=SLIM_LARGE)}),
     "spf_models": ("spfusion_table2_full", {
         "quick": Protocol((0,), 12, 210, 60, 90, 2e-3),
         "medium": Protocol((0, 1, 2), 60, 3000, 600, 1000, 1e-3)}),
     "spf_ablation": ("spfusion_ablation_full", {
-        "quick": Protocol((0,), 8, 210, 60, 90, 2e-3),
+        "quick": Protocol((0,), 6, 150, 40, 90, 2e-3),
         "medium": Protocol((0, 1, 2), 40, 2000, 400, 800, 1e-3)}),
     "sca_variants": ("scanet_table1_full", {
         "quick": Protocol((0,), 12, 300, 40, 60, 2e-3),
         "medium": Protocol((0,), 40, 3000, 300, 1000, 1e-3, seeds=3)}),
 }
+
+
+#: ``smoke`` mode: the code path of every training step in seconds (CI), not a result.
+SMOKE = Protocol((0,), 1, 24, 8, 16, 3e-3)
+_SMOKE_ARMS = {"mspc_ablation": ("identity 5/8 (n_div 8)", "attention none"),
+               "mspc_large": ("ConvNeXt (selected)", "ConvNeXt (large-parameter)"),
+               "spf_ablation": ("no star operator", "star operator", "kernel 3", "ratio 2", "heads 2", "2 blocks"),
+               "sca_variants": ("M-M-T-T", "T-T-T-T")}
+for _step, (_full, _protocols) in EXPERIMENTS.items():
+    _protocols["smoke"] = Protocol(SMOKE.folds, SMOKE.epochs, SMOKE.max_train, SMOKE.max_val, SMOKE.max_test,
+                                   SMOKE.lr, datasets=_protocols["quick"].datasets, labels=_SMOKE_ARMS.get(_step),
+                                   arms=_protocols["quick"].arms)
 
 
 @dataclass
@@ -111,7 +136,8 @@ class Context:
 
     @property
     def quick(self) -> bool:
-        return self.mode == "quick"
+        """True in the CPU modes that shorten measurements (``smoke`` and ``quick``)."""
+        return self.mode in ("smoke", "quick")
 
     @property
     def data_size(self) -> str:
@@ -180,6 +206,8 @@ def reduced_experiment(name: str, protocol: Protocol, mode: str = "quick"):
     exp.name = name.replace("_full", f"_papers_{mode}")
     if protocol.datasets:
         exp.datasets = [d for d in exp.datasets if d in protocol.datasets]
+    if mode == "smoke":
+        exp.datasets = exp.datasets[:1]
     exp.folds = list(protocol.folds)
     exp.seeds = [42 + k for k in range(protocol.seeds)]
     runs = []
@@ -195,9 +223,12 @@ def reduced_experiment(name: str, protocol: Protocol, mode: str = "quick"):
         overrides = dict(cfg.model.overrides)
         if protocol.slim:
             overrides.update(_slim(model))
-        overrides.update(run.set.pop("model.overrides", {}) or {})
-        if protocol.slim and model.startswith("mspcnet") and "embed_dim" in overrides:
-            overrides["embed_dim"] = min(int(overrides["embed_dim"]), 64)  # channel arms stay ordered but CPU-sized
+        own = dict(run.set.pop("model.overrides", {}) or {})
+        arms = {label: dict(over) for label, over in protocol.arms}
+        own.update(arms.get(run.label, {}))
+        if protocol.slim and model.startswith("mspcnet") and "embed_dim" in own:
+            own["embed_dim"] = max(8, int(own["embed_dim"]) // SLIM_CHANNEL_DIVISOR)
+        overrides.update(own)
         run.set["model.overrides"] = overrides
         runs.append(run)
     if not runs:
@@ -227,9 +258,11 @@ def _as_dict(exp) -> dict:
 
 def protocol_note(mode: str, p: Protocol) -> str:
     folds = ", ".join(str(k + 1) for k in p.folds)
-    return (f"{mode.capitalize()} mode: fold(s) {folds} of the paper's CV, slim CPU-sized networks, {p.epochs} epochs on "
-            f"<= {p.max_train} training spectra per run, evaluated on <= {p.max_test} test spectra; "
-            "numbers show the shape of the result, not the paper's values.")
+    seeds = f", {p.seeds} seeds" if p.seeds > 1 else ""
+    return (f"{mode.capitalize()} mode: fold(s) {folds} of the paper's CV{seeds}, slim CPU-sized networks (MSPC-Net "
+            f"channel arms / {SLIM_CHANNEL_DIVISOR}), {p.epochs} epochs on <= {p.max_train} training spectra per "
+            f"run, evaluated on <= {p.max_test} test spectra; numbers show the shape of the result, not the "
+            "paper's values.")
 
 
 def run_experiment(ctx: Context, step_name: str) -> Result:
@@ -336,7 +369,7 @@ def analysis_model(ctx: Context, dataset: str, label: str, step_name: str):
 
 
 #: Spectra in the mock evaluation set of the analysis figures (quick / medium mode).
-EVAL_SIZE = {"quick": 600, "medium": 2000}
+EVAL_SIZE = {"smoke": 40, "quick": 600, "medium": 2000}
 
 
 def evaluation_sets(ctx: Context, dataset: str) -> list[tuple[Any, np.ndarray]]:

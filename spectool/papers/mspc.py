@@ -265,7 +265,7 @@ def mspc_crossmatch(ctx: Context) -> Result:
     from ..mock.stars import draw_subclass_labels
 
     model, note = analysis_model(ctx, ANALYSED, "MSPC-Net", "mspc_classes")
-    n = {"quick": 330, "medium": 600}.get(ctx.mode, 2000)
+    n = {"smoke": 20, "quick": 330, "medium": 600}.get(ctx.mode, 2000)
     rng = np.random.default_rng([ctx.seed, 8])
     subs = rng.choice([c for c in SS_S5], n)
     labels = draw_subclass_labels(subs, SS_S5, rng)

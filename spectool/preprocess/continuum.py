@@ -77,7 +77,8 @@ def _legendre(grid: bytes, degree: int) -> tuple[np.ndarray, np.ndarray]:
 
 def polynomial_continuum(wavelength: np.ndarray, flux: np.ndarray, good: np.ndarray | None = None, *,
                          degree: int = 9, low_sigma: float = 1.0, high_sigma: float = 4.0,
-                         max_iter: int = 10, labels: Sequence[str | None] | None = None) -> np.ndarray:
+                         max_iter: int = 10, floor: bool = True,
+                         labels: Sequence[str | None] | None = None) -> np.ndarray:
     """Iteratively clipped Legendre-polynomial continuum (see module docstring).
 
     Parameters
@@ -92,7 +93,10 @@ def polynomial_continuum(wavelength: np.ndarray, flux: np.ndarray, good: np.ndar
     degree, low_sigma, high_sigma, max_iter
         Polynomial degree; clip pixels below ``fit - low_sigma*sigma`` or above
         ``fit + high_sigma*sigma``; stop after ``max_iter`` iterations or when the
-        kept set no longer changes (per row).
+        kept set no longer changes (per row); ``max_iter=0`` is a plain least-squares fit.
+    floor
+        Floor each row at 1 % of its median, which must be positive (default, for fluxes);
+        ``False`` returns the fit as it is (e.g. for z-scored input, whose median is ~0).
     labels
         Names of the rows in error messages (default ``"row i"`` for a batch, none for one spectrum).
 
@@ -162,7 +166,7 @@ def polynomial_continuum(wavelength: np.ndarray, flux: np.ndarray, good: np.ndar
             t = gram(new.astype(np.float64))
         keep[active], tri[active] = new, t
         cont[active] = solve(t, (new * f0[active]) @ basis)
-    out = _floor(cont, labels, one)
+    out = _floor(cont, labels, one) if floor else cont
     return out[0] if one else out
 
 
