@@ -114,7 +114,8 @@ def main() -> None:
         name = MODELS[arch]
         use = files[: args.n_mspcnet] if arch.startswith("mspcnet") else files
         row = {"model": arch, "checkpoint": name, "files": len(use), "batch_size": args.batch_size,
-               "chunk_size": args.chunk_size, "load_average_before": list(os.getloadavg())}
+               "chunk_size": args.chunk_size, "load_average_before": list(os.getloadavg()), "note": args.note,
+               "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
         row["pure_infer_spectra_per_s"] = pure_inference(name, files[: args.n_pure], args.batch_size)
         print(arch, "pure inference", f"{row['pure_infer_spectra_per_s']:.1f} spectra/s", flush=True)
         for workers in (1, 2):
