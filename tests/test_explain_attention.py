@@ -104,13 +104,32 @@ def test_receptive_field_measured_matches_analytic(net):
     deep = receptive_field(net, "dw")  # k=5 'same' depthwise conv after the stem: 5 patches
     ana2 = analytic_receptive_field([net.stem, net.dw], 256)
     assert (deep.start, deep.jump, deep.size) == (ana2.start, ana2.jump, ana2.size) == (-16, 8, 40)
-    assert receptive_field(net, "se", of="input").size == 40  # the feature map the SE gates
+    # the feature map the SE gates: a LayerNorm output whose channel sum is constant (unit
+    # weight, zero bias), so a channel-summed probe would measure only round-off
+    gated = receptive_field(net, "se", of="input")
+    assert (gated.start, gated.jump, gated.size) == (-16, 8, 40) and not gated.mixes_positions
     np.testing.assert_array_equal(rf.footprints()[:2], [[0, 8], [8, 16]])
     assert rf.to_pixels(np.arange(32.0))[15] == 1.0
     field = deep.to_pixels(np.ones(32), mode="field")
     assert np.allclose(field, 1.0)
     with pytest.raises(ModelError):
         receptive_field(net, "head")  # (B, n) output: not a 1-D map
+
+
+def test_receptive_field_refuses_a_map_without_input_gradient():
+    class Constant(nn.Module):
+        input_length = 64
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(1, 4, 4, stride=4)
+            self.flat = nn.Identity()
+
+        def forward(self, x):
+            return self.flat(self.conv(x) * 0.0)
+
+    with pytest.raises(ModelError, match="no field"):
+        receptive_field(Constant(), "flat")
 
 
 def test_receptive_field_global_mixing():

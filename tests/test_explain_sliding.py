@@ -215,7 +215,6 @@ def test_plot_runs():
 
 
 def test_dataset_rows_padding_and_images_are_used():
-    pytest.importorskip("spectool.mock.build")
     import spectool.datasets
 
     ds = spectool.datasets.load("mspc/SC-S>5", size="quick")  # synthetic mock, NaN-padded log grid

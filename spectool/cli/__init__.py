@@ -19,3 +19,4 @@ from . import ingest as _ingest  # noqa: E402,F401
 from . import train as _train  # noqa: E402,F401
 from . import predict as _predict  # noqa: E402,F401
 from . import figures as _figures  # noqa: E402,F401
+from . import models as _models  # noqa: E402,F401

@@ -151,7 +151,7 @@ def plot_attention_heatmap(weights: np.ndarray, groups: dict[str, tuple[int, int
     """
     import matplotlib.pyplot as plt
 
-    from ..plotting import style
+    from ..plots import style
 
     w = np.asarray(weights)
     if w.ndim != 2:

@@ -53,7 +53,7 @@ class AttentionOverlay:
         """Spectrum with shaded high-attention regions, the weight curve and lines."""
         import matplotlib.pyplot as plt
 
-        from ..plotting import style
+        from ..plots import style
 
         with style():
             if ax is None:

@@ -146,7 +146,7 @@ class SlidingWindowResult:
         """SCA-Net Fig. 8: importance against wavelength, one panel per output, lines marked."""
         import matplotlib.pyplot as plt
 
-        from ..plotting import style
+        from ..plots import style
 
         idx = _inputs.resolve_names(self.output_names, outputs)
         with style():
