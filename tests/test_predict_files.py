@@ -95,6 +95,7 @@ def test_one_row_per_input_errors_are_rows_and_rerun_skips(survey, tmp_path):
 
 def test_provenance_columns(survey, tmp_path):
     out = tmp_path / "out"
+    assert spectool.predict_files is predict_files
     predict_files(str(survey["ckpt"]), survey["good"][:3] + [next(iter(survey["bad"]))], out=out, progress=False)
     df = _read(out)
     sha = hashlib.sha256(Path(survey["ckpt"]).read_bytes()).hexdigest()
