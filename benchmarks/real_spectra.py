@@ -177,7 +177,8 @@ def evaluate_model(model: Any, data: RealSet, label: str | None = None, splits: 
     net = spectool.models.load(model) if isinstance(model, (str, Path)) else model
     card = getattr(net, "card", None) or {}
     name = label or card.get("pretrained_name") or str(model)
-    out: dict[str, Any] = {"name": name, "files": len(data.manifest), "read": len(data.manifest) - len(data.read_errors),
+    out: dict[str, Any] = {"name": name, "files": len(data.manifest),
+                           "read": len(data.manifest) - len(data.read_errors),
                            "trained_on": (card.get("training") or {}).get("source")}
     if getattr(net, "needs_image", False):
         out["skipped"] = "needs g,r,i image cutouts; the validation set has none"

@@ -248,7 +248,8 @@ def model_outputs(model: torch.nn.Module, flux: Any, images: Any = None, *, batc
     n = len(flux)
     try:
         for start in tqdm(range(0, n, batch_size), disable=not progress, desc="predict", unit="batch"):
-            x = torch.from_numpy(np.array(flux[start:start + batch_size], dtype=np.float32))[:, None]  # a copy: rows may be read-only
+            rows = np.array(flux[start:start + batch_size], dtype=np.float32)  # a copy: rows may be read-only
+            x = torch.from_numpy(rows)[:, None]
             img = None
             if needs_image:
                 img = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size], dtype=np.float32))
