@@ -98,6 +98,12 @@ def _confusion(true: list[str], pred: list[str]) -> dict[str, dict[str, int]]:
     return {t: {p: int(sum(1 for a, b in zip(true, pred) if a == t and b == p)) for p in cols} for t in rows}
 
 
+def _finite(v: float) -> float | str:
+    """A float for JSON: non-finite values (2**huge log Teff overflows) as a string."""
+    v = float(v)
+    return v if np.isfinite(v) else str(v)
+
+
 def _frac(x: np.ndarray) -> float | None:
     return float(np.mean(x)) if len(x) else None
 
@@ -126,6 +132,7 @@ def _classifier_scores(df: pd.DataFrame, man: pd.DataFrame, names: list[str]) ->
         "unflagged_accuracy": _frac(correct[scored & ~flagged]),
         "flagged_accuracy": _frac(correct[scored & flagged]),
         "ood_flagged_fraction": _frac(ood[scored]),
+        "low_confidence_fraction": _frac(np.array(["low_confidence" in f.split(";") for f in df["flag"]])[scored]),
         "unseen_kind_n": int((unseen & has).sum()),
         "unseen_kind_ood_flagged": _frac(ood[unseen & has]),
         "unseen_kind_flagged": _frac(flagged[unseen & has]),
@@ -144,7 +151,7 @@ def _teff_scores(df: pd.DataFrame, man: pd.DataFrame) -> dict[str, Any]:
     hi = np.array([TEFF_BANDS.get(t, (np.nan, np.nan))[1] for t in truth])
     inband = (teff >= lo) & (teff <= hi)
     outside = np.array(["outside_training_labels" in f.split(";") for f in df["flag"]])
-    rng = {t: [float(np.nanmin(df[t])), float(np.nanmax(df[t]))] if has.any() else None
+    rng = {t: [_finite(np.nanmin(df[t])), _finite(np.nanmax(df[t]))] if has.any() else None
            for t in ("teff", "logg", "feh") if t in df}
     nonstar = has & ~np.isin(truth, STARS)
     return {
@@ -189,7 +196,8 @@ def evaluate_model(model: Any, data: RealSet, label: str | None = None, splits: 
     out["calibrated"] = bool(df.attrs.get("calibrated"))
     out["errors"] = {str(k): int(v) for k, v in df.loc[df["error"] != "", "flag"].value_counts().items()}
     out["flags"] = {f: int(sum(f in s.split(";") for s in df["flag"])) for f in
-                    ("ood", "low_snr", "outside_training_labels", "window_not_covered", "unreadable", "failed")}
+                    ("ood", "low_snr", "low_confidence", "outside_training_labels", "window_not_covered",
+                     "unreadable", "failed")}
     task = card.get("task", getattr(net, "task", "classification"))
     for split in splits:
         sel = np.ones(len(df), bool) if split == "all" else (data.manifest["split"] == split).to_numpy()

@@ -343,6 +343,8 @@ def _to_frame(model: torch.nn.Module, inp: _Inputs, features: np.ndarray | None,
         df["pred_index"] = k
         df["pred_label"] = [names[i] if i >= 0 else None for i in k]
         df["pred_prob"] = np.where(ok, prob[np.arange(n), np.maximum(k, 0)], np.nan)
+        if cal and cal.get("temperature"):
+            flags.append(np.where(df["pred_prob"].to_numpy() < trust.MIN_CONFIDENCE, trust.FLAG_LOW_CONFIDENCE, ""))
         for j, c in enumerate(names):
             df[f"prob_{c}"] = prob[:, j]
     else:

@@ -42,7 +42,9 @@ under the model card's ``"calibration"`` key:
     (retrained) is ignored with a warning until the script is rerun.
 
 Flags (joined by ``;`` in the ``flag`` column, empty when nothing is wrong):
-``ood``, ``low_snr``, ``outside_training_labels``, ``window_not_covered`` (the spectrum
+``ood``, ``low_snr``, ``low_confidence`` (calibrated classifiers: the calibrated
+probability of the predicted class is below 0.5, i.e. it is more likely wrong than
+right on mock data), ``outside_training_labels``, ``window_not_covered`` (the spectrum
 does not cover the model's wavelength window), ``unreadable`` (file could not be read),
 ``failed`` (preprocessing or the model failed for another reason; see ``error``).
 """
@@ -63,7 +65,9 @@ OOD_COMPONENTS = 16
 OOD_PERCENTILE = 95.0
 ENSEMBLE_MEMBERS = 8
 GAUSS_MAD = 0.6744897501960817  # median |N(0, 1)|
+MIN_CONFIDENCE = 0.5  # calibrated probability below which a class prediction is more likely wrong than right
 FLAG_OOD = "ood"
+FLAG_LOW_CONFIDENCE = "low_confidence"
 FLAG_LOW_SNR = "low_snr"
 FLAG_LABELS = "outside_training_labels"
 FLAG_WINDOW = "window_not_covered"

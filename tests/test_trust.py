@@ -95,6 +95,10 @@ def test_shipped_classifier_is_calibrated_on_fresh_mock_spectra():
     ece = trust.expected_calibration_error(prob, ds.labels, pred=df["pred_index"].to_numpy())
     # 280 spectra: the sampling noise of a 15-bin ECE alone is ~0.03-0.04
     assert ece < 0.08, ece
+    low = np.array(["low_confidence" in f.split(";") for f in df["flag"]])
+    assert (low == (df["pred_prob"] < 0.5).to_numpy()).all()
+    correct = (df["pred_index"] == ds.labels).to_numpy()
+    assert correct[~low].mean() > correct[low].mean()
 
 
 def test_ood_flag_on_galaxies_and_qsos_through_a_stars_only_checkpoint():
