@@ -6,8 +6,8 @@ prints and writes to ``benchmarks/results/real_spectra.json``:
 
 * files read and rows with an ``error`` (e.g. window not covered), by flag;
 * classifiers: main-class accuracy (O..M, GALAXY, QSO; a predicted subclass such as
-  ``K5`` counts as its main class ``K``; stars-only checkpoints are scored on stars
-  only), the confusion matrix (catalogue main class x predicted main class), the
+  ``K5`` counts as its main class ``K``: predict's ``pred_main_class``; stars-only
+  checkpoints are scored on stars only), the confusion matrix (catalogue main class x predicted main class), the
   accuracy among unflagged predictions, the flagged fraction, the OOD-flagged
   fraction of spectra of a kind the checkpoint never saw (galaxies, QSOs, white dwarfs,
   CVs for stars-only checkpoints), and the ROC AUC of the OOD score for telling wrong
@@ -25,7 +25,7 @@ Hook for other models (e.g. fine-tuned ones)::
     data = load_real_set()
     row = evaluate_model(my_model_or_checkpoint_name, data, label="mspcnet-finetuned")
 
-    python benchmarks/real_spectra.py [--only 'mspcnet*'] [--root DIR] [--out FILE]
+    python benchmarks/real_spectra.py [--only 'mspcnet*' ...] [--root DIR] [--out FILE]
 """
 from __future__ import annotations
 
@@ -84,14 +84,6 @@ def load_real_set(root: str | Path = DEFAULT_ROOT) -> RealSet:
     return RealSet(manifest, inputs, errors)
 
 
-def main_class(label: Any) -> str | None:
-    """``'K5'`` -> ``'K'``, ``'GALAXY'`` -> ``'GALAXY'``; None for a missing label."""
-    if label is None or (isinstance(label, float) and np.isnan(label)):
-        return None
-    s = str(label)
-    return s if s in ("GALAXY", "QSO") else s[:1]
-
-
 def _confusion(true: list[str], pred: list[str]) -> dict[str, dict[str, int]]:
     rows = [c for c in MAIN_CLASSES + sorted(set(true) - set(MAIN_CLASSES)) if c in set(true)]
     cols = [c for c in MAIN_CLASSES if c in set(pred) | set(true)]
@@ -112,7 +104,7 @@ def _classifier_scores(df: pd.DataFrame, man: pd.DataFrame, names: list[str]) ->
     stars_only = not ({"GALAXY", "QSO"} & set(names))
     known = set(STARS) if stars_only else set(MAIN_CLASSES)
     truth = man["main_class"].to_numpy()
-    pred = np.array([main_class(v) for v in df["pred_label"]], dtype=object)
+    pred = df["pred_main_class"].to_numpy(dtype=object)
     has = (df["error"] == "").to_numpy()
     flagged = (df["flag"] != "").to_numpy()
     scored = has & np.isin(truth, list(known))
@@ -241,7 +233,7 @@ def _print(row: dict[str, Any]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="*", help="glob over pretrained names")
+    ap.add_argument("--only", action="append", help="glob over pretrained names (repeatable; default all)")
     ap.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--threads", type=int, default=1)
@@ -256,8 +248,9 @@ def main() -> None:
     print(f"read {len(data.manifest) - len(data.read_errors)} of {len(data.manifest)} files "
           f"({time.time() - t0:.1f} s); unreadable: {data.read_errors or 'none'}")
     rows = []
+    globs = args.only or ["*"]
     for name in spectool.models.list_pretrained():
-        if fnmatch.fnmatch(name, args.only):
+        if any(fnmatch.fnmatch(name, g) for g in globs):
             row = evaluate_model(name, data)
             _print(row)
             rows.append(row)
@@ -266,8 +259,8 @@ def main() -> None:
               "spectool_version": spectool.__version__, "seconds": round(time.time() - t0, 1), "models": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    if args.only != "*" and previous.get("models"):  # a partial run keeps the other models' rows
-        keep = [r for r in previous["models"] if not fnmatch.fnmatch(r["name"], args.only)]
+    if args.only and previous.get("models"):  # a partial run keeps the other models' rows
+        keep = [r for r in previous["models"] if not any(fnmatch.fnmatch(r["name"], g) for g in globs)]
         result["models"] = sorted(keep + rows, key=lambda r: r["name"])
     atomic_write_text(args.out, json.dumps(result, indent=2, default=float) + "\n")
     print(f"\n-> {args.out} ({time.time() - t0:.0f} s)")

@@ -58,6 +58,13 @@ def test_top_label_map_keeps_the_prediction_and_sums_to_one():
     assert abs(prob[np.arange(500), k].mean() - np.mean(k == labels)) < 0.05
 
 
+def test_main_class_of_subclasses():
+    names = ["GALAXY", "QSO", "K0", "K5", "M1", "A0", "STAR"]
+    assert [trust.main_class(c) for c in names] == ["GALAXY", "QSO", "K", "K", "M", "A", "STAR"]
+    prob = np.array([[0.1, 0.0, 0.3, 0.25, 0.2, 0.15, 0.0]])
+    assert trust.main_class_probability(prob, names, np.array([2]))[0] == pytest.approx(0.55)
+
+
 def test_card_calibration_written_only_under_its_key(tmp_path):
     src = pretrained_dir() / f"{STARS_ONLY}.json"
     card = json.loads(src.read_text())
@@ -96,7 +103,8 @@ def test_shipped_classifier_is_calibrated_on_fresh_mock_spectra():
     # 280 spectra: the sampling noise of a 15-bin ECE alone is ~0.03-0.04
     assert ece < 0.08, ece
     low = np.array(["low_confidence" in f.split(";") for f in df["flag"]])
-    assert (low == (df["pred_prob"] < 0.5).to_numpy()).all()
+    assert (low == (df["pred_main_prob"] < 0.5).to_numpy()).all()
+    assert (df["pred_main_prob"] == df["pred_prob"]).all()  # main classes only: one class per main class
     correct = (df["pred_index"] == ds.labels).to_numpy()
     assert correct[~low].mean() > correct[low].mean()
 
