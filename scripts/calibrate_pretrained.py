@@ -192,7 +192,8 @@ def main() -> None:
         t0 = time.time()
         cal = calibrate(name)
         trust.write_calibration(pretrained_dir() / f"{name}.json", cal)
-        summary = {k: cal[k] for k in ("temperature", "ece_before", "ece_temperature", "ece_after", "mock_test_accuracy",
+        summary = {k: cal[k] for k in ("temperature", "ece_before", "ece_temperature", "ece_after",
+                                       "mock_test_accuracy",
                                        "mock_test_outside_range") if k in cal}
         if "ensemble" in cal:
             summary["coverage_1sigma"] = cal["ensemble"]["mock_test_coverage_1sigma"]
