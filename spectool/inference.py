@@ -365,7 +365,8 @@ def _to_frame(model: torch.nn.Module, inp: _Inputs, features: np.ndarray | None,
             df[t] = value
             err = np.full(n, np.nan)
             if members is not None:
-                spread = np.std(_INVERSE[tr](members[:, :, i]), axis=0)
+                with np.errstate(over="ignore", invalid="ignore"):  # 2**(absurd log Teff) overflows to inf
+                    spread = np.std(_INVERSE[tr](members[:, :, i]), axis=0)
                 err[ok] = spread * float(cal["ensemble"]["scale"][t])
             df[f"{t}_err"] = err
             if t in ranges:
