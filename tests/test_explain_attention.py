@@ -201,3 +201,16 @@ def test_feature_maps(net):
     assert MSPC_GROUPS["identity"] == (48, 128)
     with pytest.raises(ModelError):
         feature_maps(net, torch.rand(1, 1, 256), "nope")
+
+
+def test_plain_sequential_capture_and_feature_maps():
+    """A plain nn.Sequential: feature maps and fields work; attention capture says why not."""
+    torch.manual_seed(0)
+    seq = nn.Sequential(nn.Conv1d(1, 4, 8, stride=8), nn.GELU(), nn.Conv1d(4, 4, 3, padding=1), nn.Flatten(),
+                        nn.Linear(4 * 32, 2))
+    x = torch.rand(1, 1, 256)
+    maps = feature_maps(seq, x, ["0", "2"], wavelength=4000.0 + np.arange(256))
+    assert maps["0"].values.shape == (4, 32) and maps["2"].values.shape == (4, 32)
+    np.testing.assert_allclose(maps["0"].wavelength[:2], [4003.5, 4011.5])
+    with pytest.raises(ModelError, match="no channel-attention"):
+        attention_weights(seq, x)

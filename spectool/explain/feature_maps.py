@@ -40,10 +40,10 @@ def feature_maps(model: nn.Module, x, layers: list[str] | str, wavelength: np.nd
                  image=None) -> dict[str, FeatureMap]:
     """Outputs of ``layers`` (module names) for one model-ready spectrum."""
     names = [layers] if isinstance(layers, str) else list(layers)
-    xt, grid = _inputs.as_batch(x, wavelength)
+    xt, grid = _inputs.as_batch(x, wavelength, dtype=_inputs.model_dtype(model))
     if xt.shape[0] != 1:
         raise ModelError(f"feature_maps explains one spectrum, got {xt.shape[0]}", "x")
-    img = _inputs.as_image(image, 1)
+    img = _inputs.as_image(image, 1, xt.dtype)
     _inputs.check_image(model, img)
     captured: dict[str, torch.Tensor] = {}
     handles = []
