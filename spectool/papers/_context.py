@@ -62,7 +62,7 @@ SLIM: dict[str, dict[str, Any]] = {
     "sscnn": {"channels": [16, 8], "fc_hidden": 128},
     "racnet": {"widths": [8, 8, 16, 16, 32, 32, 64, 64], "fc_hidden": 64},
     "convnext1d": {"dims": [32, 64, 32, 16], "depths": [1, 1, 1, 1]},
-    "scanet": {"width": 0.125, "blocks": [1, 1, 1, 1, 1]},
+    "scanet": {"width": 0.125, "blocks": [1, 1, 1, 1, 1], "heads": 2, "dim_head": 16},
     "spfusion": {},
 }
 
@@ -76,16 +76,16 @@ SLIM_CHANNEL_DIVISOR = 4
 #: Training steps: the shipped full experiment and the quick / medium protocols.
 EXPERIMENTS: dict[str, tuple[str, dict[str, Protocol]]] = {
     "mspc_classes": ("mspc_table3_full", {
-        "quick": Protocol((0,), 8, 240, 60, 120, 3e-3),
+        "quick": Protocol((0,), 6, 240, 60, 120, 3e-3),
         "medium": Protocol((0, 1, 2), 30, 1200, 200, 400, 1e-3)}),
     "mspc_subclasses": ("mspc_table4_full", {
-        "quick": Protocol((0,), 6, 300, 60, 150, 3e-3),
+        "quick": Protocol((0,), 5, 240, 60, 150, 3e-3),
         "medium": Protocol((0, 1, 2), 30, 2500, 300, 600, 1e-3)}),
     "mspc_full_classification": ("mspc_table6_full", {
-        "quick": Protocol((0,), 6, 400, 60, 150, 3e-3),
+        "quick": Protocol((0,), 5, 300, 60, 150, 3e-3),
         "medium": Protocol((0, 1, 2), 30, 3000, 300, 600, 1e-3)}),
     "mspc_ablation": ("mspc_ablation_sdss_full", {
-        "quick": Protocol((0,), 6, 200, 60, 120, 3e-3, datasets=("mspc/SC-S>5",)),
+        "quick": Protocol((0,), 5, 200, 60, 120, 3e-3, datasets=("mspc/SC-S>5",)),
         "medium": Protocol((0, 1, 2), 25, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5", "mspc/SS-S>5"))}),
     "mspc_large": ("mspc_table18_full", {
         "quick": Protocol((0,), 6, 200, 60, 120, 3e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE),
@@ -95,10 +95,10 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Protocol]]] = {
         "quick": Protocol((0,), 12, 210, 60, 90, 2e-3),
         "medium": Protocol((0, 1, 2), 60, 3000, 600, 1000, 1e-3)}),
     "spf_ablation": ("spfusion_ablation_full", {
-        "quick": Protocol((0,), 6, 150, 40, 90, 2e-3),
+        "quick": Protocol((0,), 5, 100, 40, 90, 2e-3),
         "medium": Protocol((0, 1, 2), 40, 2000, 400, 800, 1e-3)}),
     "sca_variants": ("scanet_table1_full", {
-        "quick": Protocol((0,), 12, 300, 40, 60, 2e-3),
+        "quick": Protocol((0,), 12, 240, 40, 60, 2e-3),
         "medium": Protocol((0,), 40, 3000, 300, 1000, 1e-3, seeds=3)}),
 }
 
@@ -365,10 +365,25 @@ def analysis_model(ctx: Context, dataset: str, label: str, step_name: str):
     from .. import models
 
     name = PRETRAINED.get((dataset, label))
+    why = ""
     if ctx.synthetic and ctx.mode != "full" and name in models.list_pretrained():
-        return models.load(name).eval(), f"Model: shipped pretrained checkpoint {name} (synthetic mock training)."
+        ckpt = models.load(name).eval()
+        if card_learned(ckpt):
+            return ckpt, f"Model: shipped pretrained checkpoint {name} (synthetic mock training)."
+        why = f" (the shipped checkpoint {name} is at chance on its own mock test split, so it is not used)"
     model, _, _ = model_of(ctx, step_name, label)
-    return model, f"Model: {label} trained by this run ({step_name})."
+    return model, f"Model: {label} trained by this run ({step_name}){why}."
+
+
+def card_learned(model) -> bool:
+    """False when a classifier's model card reports a test accuracy no better than 1.5 x chance
+    (a checkpoint that never learned); True otherwise (regression cards carry no baseline)."""
+    card = getattr(model, "card", None) or {}
+    acc = (card.get("metrics") or {}).get("accuracy")
+    classes = len(getattr(model, "output_names", []) or [])
+    if acc is None or card.get("task") != "classification" or classes < 2:
+        return True
+    return float(acc) > 1.5 / classes
 
 
 #: Spectra in the mock evaluation set of the analysis figures (quick / medium mode).
