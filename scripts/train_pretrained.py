@@ -79,13 +79,14 @@ def mock_store(dataset: str, scale: int, seed: int, root: Path) -> Path:
 
 
 def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real, threads: int = 1,
-              epochs: int | None = None, augment: bool = False) -> dict:
+              epochs: int | None = None, augment: bool = False, scale: int | None = None) -> dict:
     cfg, overrides, note, default_epochs, key = JOBS[name]
     epochs = epochs or default_epochs
+    scale = scale or SCALE[key]
     if augment:
         overrides = {**overrides, **AUGMENT}
     dataset = overrides.get("data.dataset") or {"redclump": "spfusion/redclump", "afgk": "scanet/AFGK"}[key]
-    store = mock_store(dataset, SCALE[key], seed, root.parent / "mockdata")
+    store = mock_store(dataset, scale, seed, root.parent / "mockdata")
     common = {"data.store": str(store), "trainer.max_epochs": epochs,
               "trainer.max_time": f"00:{int(minutes // 60):02d}:{int(minutes % 60):02d}:00",
               "scheduler.T_0": epochs, "data.max_train": None, "data.max_val": 200, "data.max_test": 400,
@@ -112,17 +113,17 @@ def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real,
     degenerate = ("n_pred_classes" in real_fig and real_fig["n_pred_classes"] < 2) or \
         ("pred_label" in pred and pred["pred_label"].nunique() < 2)
     training = dict(model.card["training"], epochs=res.done["epochs_completed"], train_seconds=res.done["seconds"],
-                    source="mock", mock_version=MOCK_VERSION, mock_scale=SCALE[key], seed=seed,
+                    source="mock", mock_version=MOCK_VERSION, mock_scale=scale, seed=seed,
                     n_train_store=len(ds))
     recipe = {"command": f"python scripts/train_pretrained.py --only '{name}' --seed {seed} --minutes {minutes:g} "
-                         f"--epochs {epochs}" + (" --augment" if augment else ""),
+                         f"--epochs {epochs} --scale {scale}" + (" --augment" if augment else ""),
               "augment": {k.split(".", 1)[1]: v for k, v in AUGMENT.items()} if augment else None,
               "config": cfg, "seed": seed, "epochs_planned": epochs, "epochs_run": res.done["epochs_completed"],
               "wall_seconds": round(wall, 1),
               "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores (shared with other jobs), torch "
                          f"{__import__('torch').__version__}"}
     desc = (f"Trained ONLY on the synthetic spectool mock survey (mock v{MOCK_VERSION}, {dataset}, "
-            f"{SCALE[key]} x quick size, fold 0, seed {seed}); never on real survey spectra. 'metrics' are on the "
+            f"{scale} x quick size, fold 0, seed {seed}); never on real survey spectra. 'metrics' are on the "
             "mock test split; 'real_data' are measured (not trained) on the 118 labelled real LAMOST/SDSS "
             "spectra of the validation set.")
     if degenerate:
@@ -158,6 +159,7 @@ def main() -> None:
     ap.add_argument("--no-real", action="store_true", help="skip the real-data figures")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (trainer.num_threads)")
     ap.add_argument("--epochs", type=int, default=None, help="override the model's epoch count")
+    ap.add_argument("--scale", type=int, default=None, help="override the mock size (x quick)")
     ap.add_argument("--augment", action="store_true", help="train with the AUGMENT re-randomisation")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -166,7 +168,7 @@ def main() -> None:
         real = eval_real.load_real()
     for name in [n for n in JOBS if fnmatch.fnmatch(n, args.only)]:
         row = train_one(name, args.seed, args.minutes, args.root, args.out, real, args.threads, args.epochs,
-                        args.augment)
+                        args.augment, args.scale)
         if "dropped" in row:
             for ext in (".safetensors", ".json"):
                 (args.out / f"{name}{ext}").unlink(missing_ok=True)
