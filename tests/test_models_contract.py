@@ -41,20 +41,13 @@ def test_registry_is_not_empty():
     assert len(models.list_models()) >= 6
 
 
-#: Known breaks of the hook contract (issue 13 item 3), strict: the test fails once they are fixed.
-HOOK_BREAKS = {
-    "mspcnet_": "MSPC-Net's fused fast path (forward_fast, default fast=True) bypasses its submodules in eval and "
-                "train mode, so their forward hooks never fire (issue 13 item 3)",
-    "spfusion": "SPFusion calls head.se's parts, never head / head.se themselves (issue 13 item 3)",
-}
-
-
 def _hooked_forward(model, args) -> tuple[torch.Tensor, list[str]]:
-    """``model(*args)`` with a forward hook on every submodule that has a forward (not ModuleList/ModuleDict);
-    returns the output and the submodules whose hook never fired."""
+    """``model(*args)`` with a forward hook on every submodule that has a forward (containers such as
+    ModuleList/ModuleDict/ParameterList are never called); returns the output and the submodules whose
+    hook never fired."""
+    containers = (torch.nn.ModuleList, torch.nn.ModuleDict, torch.nn.ParameterList, torch.nn.ParameterDict)
     fired: set[str] = set()
-    mods = {key: m for key, m in model.named_modules()
-            if key and not isinstance(m, (torch.nn.ModuleList, torch.nn.ModuleDict))}
+    mods = {key: m for key, m in model.named_modules() if key and not isinstance(m, containers)}
     handles = [m.register_forward_hook(lambda mod, i, o, key=key: fired.add(key)) for key, m in mods.items()]
     try:
         out = model(*args)
@@ -76,11 +69,7 @@ def test_forward_contract(name):
     torch.testing.assert_close(alone, out[:1], rtol=1e-4, atol=1e-5)  # eval: rows do not interact
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(reason=next(v for k, v in HOOK_BREAKS.items() if n.startswith(k)),
-                                            strict=True))
-    if any(n.startswith(k) for k in HOOK_BREAKS) else n
-    for n in models.list_models()])
+@pytest.mark.parametrize("name", models.list_models())
 def test_every_submodule_hook_fires_in_eval_and_train(name):
     model = _small(name)
     args = _inputs(model)
