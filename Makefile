@@ -1,5 +1,6 @@
 # spectool: two commands do everything on a fresh machine.
-#   make demo   create .venv, install, run the main job on the embedded mock survey
+#   make demo   create .venv, install, make every paper figure/table and run the notebooks on the
+#               embedded synthetic mock survey (MODE=quick default; MODE=medium ~2 h CPU; MODE=full GPU)
 #   make test   create .venv, install, run the tests
 # torch is installed first with an overridable pin so you can choose your CUDA build, e.g.
 #   make demo TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
@@ -10,7 +11,21 @@ PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.spectool-installed
 # every other package is pinned: a fresh install gets what CI tested (refresh: make lock)
 CONSTRAINTS ?= requirements/constraints.txt
+# smoke | quick | medium | full (see README "Modes")
 MODE       ?= quick
+
+# clear outputs and execution counts of code cells in place (only files that have any)
+define STRIP_OUTPUTS
+import sys, nbformat
+for path in sys.argv[1:]:
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    if any(c.outputs or c.execution_count is not None for c in code):
+        for c in code:
+            c.outputs, c.execution_count = [], None
+        nbformat.write(nb, path)
+endef
+export STRIP_OUTPUTS
 
 .PHONY: venv demo test lab figures notebooks clean bench lock
 
@@ -36,8 +51,13 @@ lab: $(STAMP)
 figures: $(STAMP)
 	$(VENV)/bin/spectool figures --mode $(MODE) --out figures
 
+# The notebooks are jupytext pairs (jupytext.toml): notebooks/NN_name.py (percent script) and
+# notebooks/NN_name.ipynb. Edit either (JupyterLab with jupytext keeps both), then this syncs
+# the other from the newer one and strips outputs from the stored .ipynb (CI checks both).
 notebooks: $(STAMP)
-	$(PY) scripts/make_notebooks.py
+	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.ipynb notebooks/[0-9][0-9]_*.py
+	$(PY) -c "$$STRIP_OUTPUTS" notebooks/[0-9][0-9]_*.ipynb
+	touch notebooks/[0-9][0-9]_*.py
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done

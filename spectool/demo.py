@@ -6,9 +6,9 @@
    repeats these plots for every real file.
 2. Executes every numbered notebook (``notebooks/*.ipynb``) with papermill in ``--mode``
    on the embedded synthetic mock survey, into ``DIR/notebooks/``.
-3. Runs the figures runner (:mod:`spectool.figures`) into ``DIR/figures/`` with the
+3. Runs the paper layer (:func:`spectool.papers.run`) into ``DIR/figures/`` with the
    ``index.html`` gallery. Notebooks and figures share the results cache ``DIR/cache``,
-   so every training runs once.
+   so every training runs once (the figures run first and fill it).
 
 ``--skip-notebooks`` / ``--skip-figures`` leave out steps 2 / 3.
 """
@@ -153,6 +153,7 @@ def run_notebooks(out: Path, mode: str, cache: Path, source: str = "mock", names
     import papermill as pm
     from tqdm.auto import tqdm
 
+    _quiet_kernels()
     src = notebook_dir()
     books = sorted(src.glob("[0-9][0-9]_*.ipynb"))
     if names:
@@ -172,11 +173,22 @@ def run_notebooks(out: Path, mode: str, cache: Path, source: str = "mock", names
     return done
 
 
+def _quiet_kernels() -> None:
+    """Keep the kernel machinery's log lines (connection and TCP/port messages of
+    jupyter_client, papermill's INFO lines) off the demo's output; failures still raise."""
+    import logging
+
+    for name in ("papermill", "traitlets", "jupyter_client", "nbclient", "asyncio"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+
+
 def main(argv: list[str] | None = None) -> list[Path]:
     import time
 
     parser = argparse.ArgumentParser(prog="python -m spectool.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=("quick", "full"), default="quick")
+    parser.add_argument("--mode", choices=("smoke", "quick", "medium", "full"), default="quick")
     parser.add_argument("--out", type=Path, default=Path("demo_output"))
     parser.add_argument("--skip-notebooks", action="store_true")
     parser.add_argument("--skip-figures", action="store_true")
@@ -196,15 +208,9 @@ def main(argv: list[str] | None = None) -> list[Path]:
     for p in written:
         print(f"  wrote {p}")
     cache = args.out / "cache"
-    books: list[tuple[str, str, float]] = []
-    if not args.skip_notebooks:
-        books = run_notebooks(args.out / "notebooks", args.mode, cache)
-        print(f"notebooks ({args.mode} mode, synthetic mock survey) -> {args.out / 'notebooks'}")
-        for name, status, sec in books:
-            print(f"  {status:8s} {name:28s} {sec:7.1f} s")
     made = []
     if not args.skip_figures:
-        from .figures import run
+        from .papers import run
 
         made = run(None, mode=args.mode, source="mock", out=args.out / "figures", cache=cache)
         ok = sum(a.status == "ok" for a in made)
@@ -213,6 +219,14 @@ def main(argv: list[str] | None = None) -> list[Path]:
         for a in made:
             if a.status != "ok":
                 print(f"  failed {a.id}: {a.error.splitlines()[0]}")
+    books: list[tuple[str, str, float]] = []
+    if not args.skip_notebooks:
+        books = run_notebooks(args.out / "notebooks", args.mode, cache)
+        print(f"notebooks ({args.mode} mode, synthetic mock survey) -> {args.out / 'notebooks'}")
+        for name, status, sec in books:
+            print(f"  {status:8s} {name:28s} {sec:7.1f} s")
+    size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
+    print(f"output: {size / 1e6:.0f} MB in {args.out}")
     print(f"demo finished in {time.time() - t_start:.0f} s")
     if [b for b in books if b[1] != "ok"] or [a for a in made if a.status != "ok"]:
         raise SystemExit(1)

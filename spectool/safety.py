@@ -6,19 +6,17 @@
   ``127.0.0.1`` and only when explicitly asked for (``allow_insecure_localhost=True``
   or ``$SPECTOOL_ALLOW_INSECURE_LOCALHOST=1``), which the test-suite uses.
 * :func:`offline` / :func:`ensure_online` -- ``$SPECTOOL_OFFLINE=1`` forbids any download.
-* :func:`safe_extract` -- unpack tar/zip archives refusing absolute paths, ``..``
-  components, links that leave the destination and device files.
 * :func:`redact_url` -- strip query strings (tokens) from URLs before they reach
   error messages or logs.
+
+spectool unpacks no archives; code that does must use the standard library's
+``tarfile`` data filter (``extractall(filter="data")``), which the source scan in
+``tests/test_crash_safety.py`` enforces.
 """
 from __future__ import annotations
 
 import os
-import shutil
-import stat
-import tarfile
-import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import DownloadError, UnsafeInputError
@@ -101,83 +99,6 @@ def ensure_online(url: str) -> None:
                             redact_url(url))
 
 
-# ---------------------------------------------------------------------- archives
-def _safe_member_path(dest: Path, name: str, archive: Path) -> Path:
-    pure = PurePosixPath(name.replace("\\", "/"))
-    if pure.is_absolute() or (pure.parts and ":" in pure.parts[0]):
-        raise UnsafeInputError(f"archive member {name!r} has an absolute path", archive)
-    if ".." in pure.parts:
-        raise UnsafeInputError(f"archive member {name!r} escapes the destination ('..')", archive)
-    target = (dest / Path(*pure.parts)).resolve() if pure.parts else dest
-    if target != dest and dest not in target.parents:
-        raise UnsafeInputError(f"archive member {name!r} resolves outside {dest}", archive)
-    return target
-
-
-def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> list[Path]:
-    """Extract a tar (any compression) or zip ``archive`` into ``dest`` safely.
-
-    Every member is checked before anything is written: absolute paths, ``..``
-    components, symbolic/hard links pointing outside ``dest``, and device or FIFO
-    entries raise :class:`UnsafeInputError` naming the archive and the member.
-    Returns the extracted file paths.
-    """
-    archive = Path(archive)
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    dest = dest.resolve()
-    out: list[Path] = []
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
-            members = zf.infolist()
-            for info in members:
-                mode = info.external_attr >> 16
-                if stat.S_ISLNK(mode):
-                    raise UnsafeInputError(f"archive member {info.filename!r} is a symbolic link", archive)
-                _safe_member_path(dest, info.filename, archive)
-            for info in members:
-                target = _safe_member_path(dest, info.filename, archive)
-                if info.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                out.append(target)
-        return out
-    try:
-        tf = tarfile.open(archive)
-    except (tarfile.TarError, OSError) as exc:
-        raise UnsafeInputError(f"not a readable tar or zip archive ({exc})", archive) from exc
-    with tf:
-        members = tf.getmembers()
-        for m in members:
-            target = _safe_member_path(dest, m.name, archive)
-            if m.isdev() or m.isfifo():
-                raise UnsafeInputError(f"archive member {m.name!r} is a device or FIFO", archive)
-            if m.issym() or m.islnk():
-                link = PurePosixPath(m.linkname)
-                base = target.parent if m.issym() else dest
-                resolved = (base / Path(*link.parts)).resolve() if not link.is_absolute() else Path(link)
-                if link.is_absolute() or (resolved != dest and dest not in resolved.parents):
-                    raise UnsafeInputError(
-                        f"archive member {m.name!r} links to {m.linkname!r} outside the destination", archive)
-        for m in members:
-            target = _safe_member_path(dest, m.name, archive)
-            if m.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-            elif m.isfile():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                src = tf.extractfile(m)
-                assert src is not None  # a regular member always has a file object
-                with src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                out.append(target)
-            # Links were validated above but are not materialised: spectool archives hold
-            # only regular files, and skipping links removes the last escape route.
-    return out
-
-
 __all__ = [
     "DEFAULT_ALLOWED_HOSTS",
     "allowed_hosts",
@@ -186,80 +107,4 @@ __all__ = [
     "insecure_localhost_allowed",
     "offline",
     "redact_url",
-    "safe_extract",
 ]
-
-
-# --------------------------------------------------------------------- result caches
-#: Modules whose *classes* a results cache may rebuild (containers of plain data).
-_CACHE_TYPE_MODULES = ("numpy", "pandas", "pyarrow", "spectool", "collections", "datetime", "pathlib")
-#: Safe builtins (no callables that evaluate, import or touch files).
-_CACHE_BUILTINS = frozenset({"list", "dict", "tuple", "set", "frozenset", "slice", "complex", "range",
-                             "bytearray", "bytes", "str", "int", "float", "bool", "object"})
-#: Non-class reconstructors that numpy and pandas pickles call (rebuild arrays/blocks only).
-_CACHE_FUNCTIONS = frozenset({
-    ("copyreg", "_reconstructor"),
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "dtype"), ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    ("pandas._libs.internals", "_unpickle_block"), ("pandas.core.internals.blocks", "new_block"),
-    ("pandas._libs.tslibs.timestamps", "_unpickle_timestamp"),
-    ("pandas._libs.tslibs.timedeltas", "_timedelta_unpickle"),
-    ("pandas.core.arrays.categorical", "_unpickle"), ("pandas.core.indexes.base", "_new_Index"),
-    ("pyarrow.lib", "_restore_array"), ("pyarrow.lib", "type_for_alias"), ("pyarrow.lib", "py_buffer"),
-})
-
-
-class _RestrictedUnpickler:
-    """Unpickler that rebuilds only data containers (see :func:`load_result_cache`)."""
-
-    def __init__(self, fh, path: Path) -> None:
-        import pickle
-
-        outer = self
-
-        class _U(pickle.Unpickler):
-            def find_class(self, module: str, name: str):  # noqa: D401 - pickle protocol
-                return outer.find_class(module, name)
-
-        self._unpickler = _U(fh)
-        self.path = path
-
-    def find_class(self, module: str, name: str):
-        import importlib
-
-        if module == "builtins" and name in _CACHE_BUILTINS:
-            return getattr(importlib.import_module(module), name)
-        if (module, name) in _CACHE_FUNCTIONS or (module.startswith(("pandas._libs.", "numpy."))
-                                                   and name.startswith("__pyx_unpickle_")):
-            # Cython's generated __pyx_unpickle_<Type> only rebuilds that extension type's state.
-            return getattr(importlib.import_module(module), name)
-        if module.split(".")[0] in _CACHE_TYPE_MODULES:
-            obj = getattr(importlib.import_module(module), name, None)
-            if isinstance(obj, type):
-                return obj
-        raise UnsafeInputError(f"refusing to load {module}.{name} from a results cache (only data containers "
-                               "are allowed); delete the file to recompute it", self.path)
-
-    def load(self):
-        return self._unpickler.load()
-
-
-def load_result_cache(path: str | os.PathLike):
-    """Read a results cache written by spectool itself (``spectool figures``).
-
-    The file is unpickled with a restricted unpickler: only classes from numpy, pandas,
-    spectool and the standard containers, plus the few reconstructor functions numpy and
-    pandas pickles need, can be rebuilt; anything else (``os.system``, ``eval``, arbitrary
-    functions) raises :class:`UnsafeInputError`. A corrupt file raises the same error.
-    """
-    import pickle
-
-    path = Path(path)
-    with open(path, "rb") as fh:
-        try:
-            return _RestrictedUnpickler(fh, path).load()
-        except UnsafeInputError:
-            raise
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError, TypeError) as exc:
-            raise UnsafeInputError(f"results cache is unreadable ({exc}); delete it to recompute", path) from exc

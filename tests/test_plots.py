@@ -1,220 +1,80 @@
-"""Every catalog id draws a non-empty artefact of the expected structure from small,
-hand-built result objects (no training), and the runner writes files and a gallery."""
+"""Leaf drawing functions of spectool.plots: each draws on the given Axes (or a new one),
+returns it, labels its axes with units, and never overlaps line labels."""
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-import pytest
+import matplotlib
 
-from spectool import plots
-from spectool.demo import synthetic_spectrum
-from spectool.explain import SPFUSION_GROUPS, AttentionOverlay, FeatureMap, SlidingWindowResult
-from spectool.plots import CATALOG, Result, RunSet, Source, Table
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 
-SRC = Source(synthetic=True, mode="quick")
-CLASSES = ["A", "F", "G", "K", "M"]
-RNG = np.random.default_rng(0)
+from spectool import plots  # noqa: E402
+from spectool.demo import synthetic_spectrum  # noqa: E402
 
-
-def _classification_runs(labels=("SSCNN", "RACNet", "ConvNeXt", "MSPC-Net"), groups=None, datasets=("mspc/SC-S>5",)):
-    rows, preds, hists = [], {}, {}
-    n = 60
-    for d in datasets:
-        for k, label in enumerate(labels):
-            for fold in (0, 1):
-                rows.append({"dataset": d, "label": label, "group": (groups or {}).get(label, ""), "fold": fold,
-                             "seed": 42, "params": 1000 * (k + 1), "accuracy": 0.5 + 0.1 * k + 0.01 * fold,
-                             "macro_f1": 0.4 + 0.1 * k})
-            true = RNG.integers(0, len(CLASSES), n)
-            pred = np.where(RNG.random(n) < 0.7, true, RNG.integers(0, len(CLASSES), n))
-            probs = RNG.dirichlet(np.ones(len(CLASSES)), n)
-            preds[(d, label)] = pd.DataFrame({
-                "object_id": [f"o{i}" for i in range(n)], "row": np.arange(n), "snr": RNG.uniform(5, 120, n),
-                "true_label": np.array(CLASSES)[true], "pred_label": np.array(CLASSES)[pred],
-                "pred_prob": probs.max(1), **{f"prob_{c}": probs[:, j] for j, c in enumerate(CLASSES)}})
-            hists[(d, label)] = pd.DataFrame({"epoch": np.arange(12), "train_acc": np.linspace(0.2, 0.9, 12),
-                                              "val_acc": np.linspace(0.2, 0.8, 12),
-                                              "train_loss": np.linspace(2, 0.3, 12), "val_loss": np.linspace(2, 0.5, 12)})
-    return RunSet(pd.DataFrame(rows), preds, hists, {d: CLASSES for d in datasets})
+RNG = np.random.default_rng(1)
 
 
-def _regression_runs(labels, targets, groups=None):
-    rows, preds, hists = [], {}, {}
-    d = "spfusion/redclump" if "mass" in targets else "scanet/AFGK"
-    scale = {"mass": 0.3, "age": 3.0, "teff": 800.0, "logg": 1.0, "feh": 0.5}
-    for k, label in enumerate(labels):
-        for fold in (0, 1):
-            rows.append({"dataset": d, "label": label, "group": (groups or {}).get(label, ""), "fold": fold, "seed": 42,
-                         "params": 10_000 * (k + 1),
-                         **{f"{m}_{t}": scale[t] * (0.1 + 0.01 * k) for t in targets for m in ("mae", "rmse")}})
-        n = 50
-        cols = {"object_id": [f"o{i}" for i in range(n)], "row": np.arange(n), "snr": RNG.uniform(5, 120, n)}
-        for t in targets:
-            true = RNG.normal(1.0, 0.2, n) * scale[t] * 5
-            cols[f"true_{t}"], cols[t] = true, true + RNG.normal(0, scale[t] * 0.1, n)
-        preds[(d, label)] = pd.DataFrame(cols)
-        hists[(d, label)] = pd.DataFrame({"epoch": np.arange(25), "train_loss": np.linspace(1, 0.1, 25),
-                                          "val_loss": np.linspace(1, 0.2, 25)})
-    return RunSet(pd.DataFrame(rows), preds, hists)
-
-
-@pytest.fixture(scope="module")
-def inputs() -> dict[str, Result]:
-    """One hand-built Result per step name."""
-    from spectool import preprocess as P
-
-    sdss = synthetic_spectrum(seed=1, survey="sdss")
-    lamost = synthetic_spectrum(seed=2, survey="lamost")
-    spectra = {"sdss": (sdss, P.mspcnet(sdss)), "lamost": (lamost, P.mspcnet(lamost)), "scanet": (lamost, P.scanet(lamost))}
-    wave = np.linspace(4000, 9000, 300)
-    maps = {"embed": FeatureMap("embed", RNG.normal(size=(16, 300)), wave),
-            "mixer": FeatureMap("mixer", RNG.normal(size=(16, 300)), wave)}
-    spf_groups = {"no star operator": "Table 3 star operator", "star operator": "Table 3 star operator",
-                  "kernel 3": "Table 4 kernel size", "ratio 2": "Table 5 FFN ratio", "heads 2": "Table 6 heads",
-                  "2 blocks": "Table 7 MetaFormer blocks"}
-    mspc_groups = {"identity 5/8": "(a) identity ratio", "identity 1/4": "(a) identity ratio",
-                   "kernels [3, 9, 27]": "(b) kernel sizes", "attention none": "(d) attention"}
-    w = np.linspace(3700, 5500, 400)
-    nw = 50
-    centres = np.linspace(4010, 8080, nw)
-    sw = SlidingWindowResult(importance=RNG.random((nw, 3)), signed=RNG.normal(size=(nw, 3)), wavelength=centres,
-                             lo=centres - 7.5, hi=centres + 7.5, pixels=np.stack([np.arange(nw), np.arange(nw) + 15], 1),
-                             output_names=["teff", "logg", "feh"], input_length=4096, fill="continuum", window=15.0,
-                             step=5.0, n_samples=4, quantity="output")
-    overlay = AttentionOverlay(wavelength=w, flux=np.sin(w / 50), weight=RNG.random(w.size), position_weight=RNG.random(20),
-                               position_wavelength=np.linspace(3700, 5500, 20), threshold=0.5,
-                               regions=[(4000.0, 4100.0)], lines=[], layer="head.se", field=None)
-    r = lambda data: Result(data, SRC)  # noqa: E731
+def _calls():
+    hist = pd.DataFrame({"epoch": np.arange(6), "train_acc": np.linspace(0.2, 0.8, 6), "val_acc": np.linspace(0.2, 0.7, 6)})
+    emb = pd.DataFrame({"x": RNG.normal(size=30), "y": RNG.normal(size=30), "label": RNG.choice(["G", "K"], 30)})
+    t = RNG.normal(5000, 500, 80)
     return {
-        "spectra": r(spectra),
-        "datasets": r(pd.DataFrame({"type": ["stellar classes"] * 2, "dataset": ["SC-S>5", "SC-L>5"], "categories": [7, 6],
-                                    "paper count": [14000, 12000], "count here": [280, 240]})),
-        "mspc_design": r(pd.DataFrame({"model": ["mspcnet_sdss"] * 2, "stage": ["stage 1", "total"],
-                                       "output size": ["128x3582", ""], "layers": ["x", "y"], "params": [1, 2]})),
-        "mspc_classes": r(_classification_runs()),
-        "mspc_subclasses": r(_classification_runs(("ConvNeXt", "MSPC-Net"))),
-        "mspc_full_classification": r(_classification_runs(("ConvNeXt", "MSPC-Net"), datasets=("mspc/FC-S", "mspc/FC-L"))),
-        "mspc_ablation": r(_classification_runs(tuple(mspc_groups), mspc_groups)),
-        "mspc_large": r(_classification_runs(("ConvNeXt (selected)", "ConvNeXt (large-parameter)"))),
-        "mspc_embedding": r({m: pd.DataFrame({"x": RNG.normal(size=40), "y": RNG.normal(size=40),
-                                              "label": RNG.choice(CLASSES, 40)}) for m in ("SSCNN", "MSPC-Net")}),
-        "mspc_feature_maps": r({"maps": maps, "groups": {"mixer": {"k=5": (0, 4), "identity": (4, 16)}},
-                                "titles": {"embed": "regular", "mixer": "MSPC"}}),
-        "mspc_crossmatch": r(pd.DataFrame({"prediction": ["correct", "correct", "incorrect", "incorrect"],
-                                           "agreement": ["agree", "disagree", "agree", "disagree"],
-                                           "count": [40, 3, 5, 12]})),
-        "mspc_misclassified": r({"wavelength": wave, "flux": np.sin(wave / 100), "true": "G", "predicted": "K",
-                                 "object_id": "o1", "templates": {"G": np.sin(wave / 100), "K": np.cos(wave / 100)}}),
-        "spf_splits": r(pd.DataFrame({"fold": [1, 2, 3], "train": [140] * 3, "val": [60] * 3, "test": [100] * 3,
-                                      "total": [300] * 3})),
-        "spf_models": r(_regression_runs(["SSCNN", "RAC-Net", "ConvNeXt 1D", "SPFusion"], ["mass", "age"])),
-        "spf_ablation": r(_regression_runs(list(spf_groups), ["mass", "age"], spf_groups)),
-        "spf_attention": r({"weights": RNG.random((16, 96)), "groups": SPFUSION_GROUPS, "model": "test"}),
-        "spf_overlay": r(overlay),
-        "sca_labels": r(pd.DataFrame({"teff": RNG.uniform(3800, 8400, 100), "logg": RNG.uniform(1, 4.8, 100),
-                                      "feh": RNG.uniform(-2.4, 0.7, 100)})),
-        "sca_variants": r(_regression_runs(["M-M-M-M", "M-M-M-T", "M-M-T-T", "M-T-T-T", "T-T-T-T"],
-                                           ["teff", "logg", "feh"])),
-        "sca_complexity": r(pd.DataFrame({"variant": ["M-M-T-T"] * 2, "block": ["MBConv", "standard conv"],
-                                          "params (M)": [67.3, 70.1], "GMAC": [4.5, 22.6], "CPU latency (ms)": [30.0, np.nan]})),
-        "sca_sliding": r(sw),
+        "spectrum": lambda ax: plots.spectrum(synthetic_spectrum(seed=0), ax=ax, lines="stellar"),
+        "curves": lambda ax: plots.curves(hist, ["train_acc", "val_acc"], ax=ax, scale=100, ylabel="accuracy [%]"),
+        "pred_vs_true": lambda ax: plots.pred_vs_true(t, t + RNG.normal(0, 50, 80), ax=ax, name="Teff", unit="K"),
+        "density": lambda ax: plots.pred_vs_true(t, t + 1, ax=ax, name="Teff", unit="K", density=True),
+        "residual": lambda ax: plots.residual_density(t, t + RNG.normal(0, 50, 80), ax=ax, name="Teff", unit="K"),
+        "binned": lambda ax: plots.binned(["0-10", "10-20"], [0.5, 0.7], ax=ax, ylabel="accuracy", xlabel="S/N"),
+        "bars": lambda ax: plots.bars_by_bin(["0-10", "10-20"], [3, 4], ax=ax, xlabel="S/N"),
+        "embedding": lambda ax: plots.embedding(emb, ax=ax),
+        "histogram": lambda ax: plots.histogram(t, ax=ax, xlabel="Teff [K]"),
+        "heatmap": lambda ax: plots.heatmap(RNG.random((8, 20)), ax=ax, label="weight", x=np.linspace(4000, 5000, 20),
+                                            xlabel="Wavelength [Angstrom]", ylabel="channel"),
     }
 
 
-#: Figures: minimum number of panels with drawn data. Tables: (rows, a column that must be present).
-FIGURE_PANELS = {"mspc-fig1": 4, "mspc-fig4": 2, "mspc-fig5": 2, "mspc-fig6": 4, "mspc-fig7": 2, "mspc-fig8": 1,
-                 "mspc-fig9": 2, "spf-fig2": 2, "spf-fig3": 4, "spf-fig4": 4, "spf-fig5": 1, "spf-fig6": 1,
-                 "spf-fig7": 1, "spf-fig8": 1, "spf-fig9": 1, "spf-fig10": 1, "sca-fig1": 3, "sca-fig2": 2,
-                 "sca-fig3": 1, "sca-fig6": 2, "sca-fig7": 6, "sca-fig8": 3}
-TABLE_SHAPE = {"mspc-tab1": (2, "paper count"), "mspc-tab2": (2, "params"), "mspc-tab3": (4, ("Accuracy (%)", "Avg")),
-               "mspc-tab4": (2, ("F1-score (%)", "fold2")), "mspc-tab5": (5, ("MSPC-Net", "top-1 FN")),
-               "mspc-tab6": (4, ("Accuracy (%)", "Std")), "mspc-tab7": (4, "Accuracy (%)"),
-               "mspc-tab8-17": (4, "F1-score (%)"), "mspc-tab18": (2, "size"), "spf-tab1": (3, "test"),
-               "spf-tab2": (16, "MAE mass (Msun)"), "spf-tab3": (2, "MAE age (Gyr)"), "spf-tab4": (1, "MAE mass (Msun)"),
-               "spf-tab5": (1, "runs"), "spf-tab6": (1, "runs"), "spf-tab7": (1, "runs"), "sca-tab1": (5, "teff MAE"),
-               "sca-tab2": (2, "GMAC"), "sca-tab3": (4, "MAE Teff (K)")}
-
-
-def test_catalog_covers_figure_catalog_ids():
-    assert set(FIGURE_PANELS) | set(TABLE_SHAPE) == set(CATALOG)
-    assert not set(FIGURE_PANELS) & set(TABLE_SHAPE)
-    for fid, entry in CATALOG.items():
-        assert callable(entry.function) and entry.caption and entry.step
-        assert entry.kind == ("table" if fid in TABLE_SHAPE else "figure")
-
-
-@pytest.mark.parametrize("fid", list(FIGURE_PANELS))
-def test_figure_structure(fid, inputs):
-    import matplotlib.pyplot as plt
-
-    entry = CATALOG[fid]
-    fig = entry.function(inputs[entry.step])
+@pytest.mark.parametrize("name", list(_calls()))
+def test_leaf_returns_the_given_axes_with_labelled_axes(name):
+    fig, ax = plt.subplots()
     try:
-        drawn = [ax for ax in fig.axes if ax.lines or ax.collections or ax.images or ax.patches]
-        assert len(drawn) >= FIGURE_PANELS[fid], f"{fid}: {len(drawn)} panels with data"
-        assert "synthetic mock" in fig._suptitle.get_text()
-        assert any(ax.get_xlabel() for ax in drawn) and any(ax.get_ylabel() for ax in drawn)
+        out = _calls()[name](ax)
+        assert out is ax
+        assert ax.lines or ax.collections or ax.images or ax.patches
+        assert ax.get_xlabel() and ax.get_ylabel()
     finally:
         plt.close(fig)
 
 
-@pytest.mark.parametrize("fid", list(TABLE_SHAPE))
-def test_table_structure(fid, inputs):
-    entry = CATALOG[fid]
-    tab = entry.function(inputs[entry.step])
-    assert isinstance(tab, Table)
-    rows, column = TABLE_SHAPE[fid]
-    assert len(tab.frame) == rows
-    assert column in tab.frame.columns
-    assert "synthetic mock" in tab.title
-    md = tab.to_markdown()
-    assert sum(line.startswith("|") for line in md.splitlines()) == rows + 2  # header, separator, rows
-    assert len(tab.flat().columns) >= 2
+def test_leaf_makes_its_own_axes_and_values_get_a_colourbar():
+    ax = plots.heatmap(np.eye(4), label="activation [arbitrary units]")
+    try:
+        bars = [a for a in ax.figure.axes if a.get_label() == "<colorbar>"]
+        assert len(bars) == 1 and bars[0].get_ylabel() == "activation [arbitrary units]"
+    finally:
+        plt.close(ax.figure)
 
 
-def test_published_values_are_labelled(inputs):
-    spf = plots.spf_tab2(inputs["spf_models"]).frame
-    assert (spf["values"] == "published values, not recomputed").sum() == 12
-    assert spf["values"].str.startswith("spectool").sum() == 4
-    sca = plots.sca_tab3(inputs["sca_variants"]).frame
-    assert sca.loc[sca["method"] == "GSN", "MAE Teff (K)"].item() == 80.0
-    assert "measured here" in sca["values"].iloc[-1]
+def test_line_labels_never_overlap():
+    fig, ax = plt.subplots(figsize=(6, 3))
+    try:
+        ax.set_xlim(4000, 7000)
+        xs = [4861.0, 4863.0, 4870.0, 5170.0, 5175.0, 5890.0, 5896.0, 6563.0]
+        plots.line_labels(ax, xs, [f"line{i}" for i in range(len(xs))])
+        fig.canvas.draw()
+        boxes = [t.get_window_extent() for t in ax.texts]
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                assert not boxes[i].overlaps(boxes[j]), (ax.texts[i].get_text(), ax.texts[j].get_text())
+    finally:
+        plt.close(fig)
 
 
-def test_real_source_label():
-    src = Source(synthetic=False, mode="full", name="/data/lamost")
-    assert src.label == "real data (/data/lamost), full mode"
+def test_plots_imports_nothing_that_trains():
+    import subprocess
+    import sys
 
-
-def test_wrong_input_raises_typed_error(inputs):
-    with pytest.raises(plots.PlotInputError, match="mspc-tab3"):
-        plots.mspc_tab3(inputs["datasets"])
-    with pytest.raises(plots.PlotInputError, match="spf-tab3"):
-        plots.spf_tab3(Result(_regression_runs(["x"], ["mass", "age"]), SRC))
-
-
-def test_runner_writes_files_and_gallery(tmp_path, inputs, monkeypatch):
-    from spectool import figures
-
-    monkeypatch.setattr(figures, "compute_step", lambda name, ctx: inputs[name])
-    made = figures.run(["mspc-tab3", "spf-fig9", "sca"], out=tmp_path, progress=False)
-    assert [a.id for a in made][:2] == ["mspc-tab3", "spf-fig9"] and all(a.status == "ok" for a in made)
-    assert {p.name for p in made[0].files} == {"mspc-tab3.csv", "mspc-tab3.md"}
-    assert (tmp_path / "spf-fig9.png").stat().st_size > 1000 and (tmp_path / "spf-fig9.pdf").is_file()
-    page = (tmp_path / "index.html").read_text()
-    assert all(f"id='{a.id}'" in page for a in made) and "synthetic mock" in page
-    assert pd.read_csv(tmp_path / "mspc-tab3.csv").shape[0] == 4
-    figures.run(["mspc-tab1"], out=tmp_path, progress=False)  # a later partial run keeps the earlier artefacts
-    page = (tmp_path / "index.html").read_text()
-    assert "id='mspc-tab1'" in page and "id='mspc-tab3'" in page
-
-
-def test_expand_ids_and_errors():
-    from spectool import figures
-
-    assert figures.expand_ids(["spf-tab3..7"]) == [f"spf-tab{k}" for k in range(3, 8)]
-    assert figures.expand_ids(["sca"])[0] == "sca-fig1"
-    with pytest.raises(figures.FiguresError, match="unknown catalog id"):
-        figures.expand_ids(["mspc-fig99"])
-    with pytest.raises(figures.FiguresError, match="mode"):
-        figures.context(mode="paper")
+    code = ("import sys, spectool.plots; bad = [m for m in sys.modules if m.startswith(('spectool.train', "
+            "'spectool.papers', 'spectool.mock', 'lightning'))]; print(bad); assert not bad")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -327,7 +327,7 @@ def test_cli_predict_writes_one_row_per_spectrum(cls_run, tmp_path):
     assert res.exit_code == 0, res.output
     df = pd.read_parquet(out)
     assert len(df) == len(ds) and df["object_id"].tolist() == ds.meta["object_id"].astype(str).tolist()
-    bad = CliRunner().invoke(app, ["predict", "no-such-model", str(ds.store.path)])
+    bad = CliRunner().invoke(app, ["predict", "no-such-model", str(ds.store.path), "-o", str(tmp_path / "bad")])
     assert bad.exit_code == 2 and "error:" in bad.output
 
 

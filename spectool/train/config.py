@@ -106,6 +106,11 @@ class LossConfig:
     targets: list[str] | None = None
     weights: list[float] | None = None
     transforms: dict[str, Literal["log10", "log2", "ln", "identity"]] = field(default_factory=dict)
+    init_bias: bool = False
+    """Regression: before training, set the bias of the model's output layer to the mean
+    training target in loss space (e.g. mean log2 Teff), so a short run starts from the
+    training mean instead of 0 (``spectool.papers`` quick/medium modes; off in the papers'
+    protocols)."""
 
 
 @dataclass

@@ -266,6 +266,8 @@ def fit(config: str | Path | dict | TrainConfig, overrides: Any = (), *, run_dir
                             output_index=head.output_index,
                             transforms=[head.transforms.get(t, "identity") for t in head.targets],
                             compile=cfg.trainer.compile)
+        if ds.task == "regression" and cfg.loss.init_bias and not (resume and last.is_file()):
+            init_output_bias(task, ds, splits.train)
         aug = build_augmenter(cfg.augment, ds.wavelength, ds.preprocess)
         transform = SeededTransform(aug, cfg.seed) if aug is not None else None
         accelerator, precision = resolve_device(cfg.trainer)
@@ -295,6 +297,26 @@ def fit(config: str | Path | dict | TrainConfig, overrides: Any = (), *, run_dir
             "seconds": round(time.time() - t0, 2), "config": to_dict(cfg)}
     atomic_write_text(run_dir / DONE, json.dumps(done, indent=2, default=str))
     return FitResult(run_dir, metrics, pred, history, done)
+
+
+def init_output_bias(task, ds: SpectralDataset, rows: np.ndarray) -> bool:
+    """Set the bias of ``task.model``'s output layer (its last ``nn.Linear`` with one output
+    per model output) to the mean of the training targets in loss space; returns False when
+    the model has no such layer (nothing changed)."""
+    n_out = len(getattr(task.model, "output_names", []) or []) or None
+    linears = [m for m in task.model.modules() if isinstance(m, torch.nn.Linear) and m.bias is not None
+               and (n_out is None or m.out_features == n_out)]
+    if not linears or rows.size == 0:
+        return False
+    head = linears[-1]
+    y = torch.as_tensor(np.asarray(ds.labels[np.sort(rows)], dtype=np.float32))
+    target = task.transform_targets(y)
+    mean = torch.nanmean(target, dim=0)
+    with torch.no_grad():
+        for k, i in enumerate(task.output_index):
+            if i < head.out_features and torch.isfinite(mean[k]):
+                head.bias[i] = mean[k]
+    return True
 
 
 # ------------------------------------------------------------------ evaluation

@@ -1,5 +1,5 @@
 """What every catalog artefact shares: the data source label, result and table containers,
-and the figure helpers that apply spectool's publication style.
+the sanity-gate verdicts, and the figure helpers that apply spectool's publication style.
 
 Every figure title and table caption names its data source ("synthetic mock" or
 "real") and the mode ("quick" = tiny CPU runs, "full" = paper protocol), so a number
@@ -8,7 +8,7 @@ measured on mock data is never mistaken for a paper result.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,7 @@ from ..errors import SpectoolError
 
 
 class PlotInputError(SpectoolError):
-    """A plot function got a result object without the fields it needs."""
+    """A paper drawing function got a result object without the fields it needs."""
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,16 @@ class Table:
             lines += ["", self.caption]
         return "\n".join(lines) + "\n"
 
+    def to_html(self) -> str:
+        """An HTML fragment: bold title, the table (blank cells for missing values), caption."""
+        import html
+
+        body = self.frame.to_html(na_rep="", border=0, classes="spectool-table", float_format=lambda v: f"{v:.4g}")
+        cap = f"<p><i>{html.escape(self.caption)}</i></p>" if self.caption else ""
+        return f"<p><b>{html.escape(self.title)}</b></p>{body}{cap}"
+
     def _repr_html_(self) -> str:
-        return f"<p><b>{self.title}</b></p>{self.frame.to_html()}<p><i>{self.caption}</i></p>"
+        return self.to_html()
 
     def __repr__(self) -> str:
         return f"{self.title}\n{self.frame.to_string()}\n{self.caption}"
@@ -132,9 +140,9 @@ def figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (8.0, 4.0
     """A styled ``(fig, axes)`` pair (axes always a 2-D array)."""
     import matplotlib.pyplot as plt
 
-    from ..plotting import STYLE
+    from ..plots import style
 
-    with plt.style.context(str(STYLE)):
+    with style():
         fig, axes = plt.subplots(nrows, ncols, figsize=size, squeeze=False, constrained_layout=True, **kw)
     return fig, axes
 
@@ -157,16 +165,95 @@ def table(frame: pd.DataFrame, title: str, source: Source, caption: str = "", no
     return Table(frame, f"{title} [{source.label}]", extra)
 
 
-def styled(fn):
-    """Run a plot function under spectool's matplotlib style."""
-    import functools
+def _failed_targets(rows: pd.DataFrame) -> list[str]:
+    """Regression targets (``learned_<t>`` columns) that some run of ``rows`` did not learn."""
+    return [c[len("learned_"):] for c in rows.columns
+            if c.startswith("learned_") and rows[c].notna().any() and not rows[c].astype(bool).all()]
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        import matplotlib.pyplot as plt
 
-        from ..plotting import STYLE
+def verdicts(results: pd.DataFrame, keys: Sequence[str] = ("dataset", "label")) -> dict[tuple, str]:
+    """Sanity-gate text per row key from the ``learned``, ``learned_<target>`` and
+    ``baseline_*`` columns that :func:`spectool.papers._context.sanity_gate` adds:
+    ``"yes (...)"``, ``"PARTLY: ..."`` (regression: some targets beat their baseline) or
+    ``"NO: ..."``."""
+    if "learned" not in results.columns:
+        return {}
+    out = {}
+    for key, rows in results.groupby(list(keys), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        bases = [c for c in rows.columns if c.startswith("baseline_") and rows[c].notna().any()]
+        parts = []
+        for c in bases:
+            metric = c[len("baseline_"):]
+            b = float(rows[c].mean())
+            parts.append(f"majority class {100 * b:.1f} %" if metric == "accuracy"
+                         else f"best constant {metric.replace('mae_', 'MAE ')} {b:.4g}")
+        base = ", ".join(parts)
+        n_ok = int(rows["learned"].astype(bool).sum())
+        failed = _failed_targets(rows)
+        targets = [c[len("learned_"):] for c in rows.columns if c.startswith("learned_") and rows[c].notna().any()]
+        if n_ok == len(rows):
+            out[key] = f"yes (trivial baseline: {base})"
+        elif targets and len(failed) < len(targets):
+            out[key] = (f"PARTLY: {', '.join(failed)} do(es) not beat the best constant ({base}); those numbers "
+                        "withheld")
+        else:
+            out[key] = (f"NO: {len(rows) - n_ok} of {len(rows)} run(s) do not beat the trivial baseline ({base}); "
+                        "numbers withheld")
+    return out
 
-        with plt.style.context(str(STYLE)):
-            return fn(*args, **kwargs)
-    return wrapper
+
+def withheld_targets(results: pd.DataFrame, keys: Sequence[str] = ("dataset", "label")) -> dict[tuple, list[str]]:
+    """Per row key, the regression targets whose numbers the gate withholds (PARTLY rows)."""
+    out = {}
+    for key, rows in results.groupby(list(keys), sort=False):
+        out[key if isinstance(key, tuple) else (key,)] = _failed_targets(rows)
+    return out
+
+
+def gate_frame(frame: pd.DataFrame, results: pd.DataFrame, keys: Sequence[str] = ("dataset", "label"),
+               levels: int = 2) -> pd.DataFrame:
+    """``frame`` (indexed by ``keys`` in its first ``levels`` index levels) with a
+    ``learned?`` column; the metric cells of rows (or, for PARTLY rows, of the targets) that
+    did not beat the baseline are blanked."""
+    v = verdicts(results, keys)
+    if not v:
+        return frame
+    failed = withheld_targets(results, keys)
+    out = frame.copy()
+    col = ("learned?", "") if isinstance(out.columns, pd.MultiIndex) else "learned?"
+    texts, keys_of = [], []
+    for idx in out.index:
+        key = tuple(idx[:levels]) if isinstance(idx, tuple) else (idx,)
+        texts.append(v.get(key, ""))
+        keys_of.append(key)
+    keep = [c for c in out.columns if (c[0] if isinstance(c, tuple) else c) in ("size", "runs")]
+    for row, text, key in zip(out.index, texts, keys_of):
+        if not text.startswith(("NO", "PARTLY")):
+            continue
+        for c in out.columns:
+            name = " ".join(map(str, c)) if isinstance(c, tuple) else str(c)
+            hit = text.startswith("NO") or any(t in name.lower() for t in failed.get(key, []))
+            if c not in keep and hit:
+                out.loc[row, c] = np.nan if out[c].dtype.kind == "f" else "-"
+    out[col] = texts
+    return out
+
+
+def gate_text(results: pd.DataFrame, keys: Sequence[str] = ("dataset", "label")) -> str:
+    """One sentence naming the models that did not beat their trivial baseline ("" if none)."""
+    v = verdicts(results, keys)
+    bad = [" / ".join(map(str, k)) for k, t in v.items() if t.startswith("NO")]
+    part = [" / ".join(map(str, k)) + f" ({', '.join(withheld_targets(results, keys)[k])})"
+            for k, t in v.items() if t.startswith("PARTLY")]
+    text = ""
+    if part:
+        text = ("SANITY GATE: " + ", ".join(part) + " did not beat the best constant for the target(s) named; "
+                "those values are not a result. ")
+    if not bad:
+        return text.strip()
+    return (text + "SANITY GATE: " + ", ".join(bad) + " did not beat the trivial baseline; its curves/values show "
+            "no learning and are not a result.")
+
+
+from ..plots import styled  # noqa: E402 - one style helper for plots and papers

@@ -1,0 +1,157 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · SPFusion: red-clump mass and age from a spectrum and an image
+#
+# SPFusion (seed 002) estimates the mass (Msun) and age (Gyr) of red-clump giants from a
+# LAMOST spectrum *and* SDSS g, r, i cutouts. A 1-D ConvNeXt branch reads the spectrum, a
+# small ResNet branch the image; a *star operator* multiplies the two feature sets, a
+# MetaFormer mixes them and a squeeze-and-excitation (SE) layer weights the 96 channels
+# (photometric / fused / spectral) before the regression head.
+#
+# Walk-through: **dataset -> model -> fit -> curves -> evaluation -> SE attention -> the
+# paper's Tables 1-7 and Figs. 2-10**.
+#
+# > **Synthetic data.** The mock red-clump stars, their spectra and images are synthetic;
+# > the paper's 0.064 Msun / 0.75 Gyr are on real LAMOST + SDSS data.
+
+# %% tags=["parameters"]
+# Parameters (papermill can override them: papermill NB.ipynb out.ipynb -p mode medium -p source /data/ingested)
+mode = "quick"    # "smoke": CI code-path check (1 epoch, not a result); "quick": minutes on a CPU;
+                  # "medium": the papers' protocols at reduced size (~2 h CPU); "full": paper protocol (GPU)
+source = "mock"   # "mock": the embedded synthetic survey; or a directory of real data ingested with `spectool ingest`
+cache = None      # results cache shared with `spectool figures` (None: the user cache folder)
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+
+from spectool import datasets, explain, models, papers, plots, train
+
+ctx = papers.context(mode, source, cache)
+size = "full" if mode == "full" else "quick"
+epochs = {"smoke": 1, "quick": 12, "medium": 60, "full": 150}[mode]
+print(f"data: {ctx.src.label}; {epochs} epoch(s) for the fit below")
+
+# %% [markdown]
+# ## 1. The dataset: spectra, images and labels
+# Each row holds a preprocessed spectrum (`ds.flux`), a 3 x 128 x 128 g, r, i cutout
+# (`ds.images`) and the targets. The paper uses 3-fold cross-validation (Table 1).
+
+# %%
+ds = datasets.load("spfusion/redclump", source=source, size=size)
+print(ds, ds.targets)
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), constrained_layout=True)
+plots.histogram(ds.meta["mass"], ax=axes[0], xlabel="mass [Msun]")
+plots.histogram(ds.meta["age"], ax=axes[1], xlabel="age [Gyr]")
+axes[2].imshow(np.asarray(ds.images[0]).transpose(1, 2, 0)[..., ::-1].clip(0, 1))
+axes[2].set_title("g, r, i cutout (as RGB)")
+axes[2].set_xlabel("x [pixel]")
+axes[2].set_ylabel("y [pixel]")
+plt.show()
+papers.draw("spf-tab1", ctx=ctx)
+
+# %% [markdown]
+# ## 2. Model and fit
+# `spfusion_quick` is the authors' protocol (loss 100 x MSE(mass) + MSE(age), Adam, cosine
+# warm restarts) on the CPU-sized mock set. For a short run the regression head starts at
+# the mean training target (`loss.init_bias`), so the first epochs learn the *differences*
+# between stars instead of the average.
+
+# %%
+model = models.create("spfusion")
+print(f"SPFusion: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters (paper: 0.94 M)")
+fit = train.fit("spfusion_quick", {
+    "data.source": source, "data.size": size, "data.max_train": 24 if mode == "smoke" else 210,
+    "trainer.max_epochs": epochs, "optim.lr": 2e-3, "loss.init_bias": True, "early_stopping.enabled": False,
+    "checkpoint.evaluate": "last", "scheduler.name": "none",
+}, run_dir=ctx.cache / ctx.key / "notebooks" / "05_spfusion", progress=True)
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), constrained_layout=True)
+plots.curves(fit.history, ["train_loss", "val_loss"], ax=axes[0], ylabel="loss [100 Msun^2 + Gyr^2]")
+plots.curves(fit.history, ["val_mae_mass"], ax=axes[1], ylabel="validation MAE mass [Msun]")
+axes[0].legend()
+plt.show()
+
+# %% [markdown]
+# ## 3. Evaluation against the best constant
+# A regression that has learned nothing predicts the average star. Its MAE (the best
+# constant, the median of the test labels) is the bar a model must clear.
+
+# %%
+pred = fit.predictions
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), constrained_layout=True)
+for ax, (t, unit) in zip(axes, (("mass", "Msun"), ("age", "Gyr"))):
+    plots.pred_vs_true(pred[f"true_{t}"], pred[t], ax=ax, name=t, unit=unit)
+    truth = pred[f"true_{t}"].to_numpy(float)
+    mae, base = np.mean(np.abs(pred[t] - truth)), np.mean(np.abs(truth - np.median(truth)))
+    print(f"{t}: MAE {mae:.3f} {unit}, best constant {base:.3f} {unit} -> "
+          f"{'learned' if mae < base else 'did NOT beat the best constant'}")
+plt.show()
+
+# %% [markdown]
+# ## 4. Explanation: the SE channel weights
+# `explain.attention_weights` records the SE layer's weights for a batch: one row per star,
+# one column per channel (0-31 photometric, 32-63 fused, 64-95 spectral). Channels the
+# model relies on stay near 1 for every star; channels it switches per star vary by row.
+
+# %%
+trained = fit.load_model()
+rows = ds.indices("test", 0)[:16]
+rec = explain.attention_weights(trained, np.asarray(ds.flux[rows])[:, None], image=np.asarray(ds.images[rows]),
+                                layers=["head.se"])
+plots.heatmap(rec.weights["head.se"], label="SE weight [0-1]", xlabel="channel", ylabel="star", vmin=0, vmax=1,
+              groups=explain.SPFUSION_GROUPS, group_axis="x")
+plt.show()
+
+# %% [markdown]
+# ## 5. The paper's tables and figures
+# Table 2 and Figs. 2-6: the three spectral baselines (SSCNN, RAC-Net, ConvNeXt-1D as
+# regressors) and SPFusion trained on the same folds, beside the paper's published rows
+# (the photometric models cannot be rerun: their rows are marked as published values).
+
+# %%
+papers.draw("spf-tab2", ctx=ctx)
+
+# %%
+for fid in ("spf-fig2", "spf-fig3", "spf-fig4", "spf-fig5", "spf-fig6"):
+    papers.draw(fid, ctx=ctx)
+    plt.show()
+
+# %% [markdown]
+# Tables 3-7 and Figs. 7-8: the ablations (star operator, fusion kernel, FFN ratio, heads,
+# MetaFormer blocks), every arm. Figs. 9-10: the SE weights of one batch and the spectral
+# channels mapped back onto a spectrum below 5500 A (weights above 0.5 shaded).
+
+# %%
+for fid in ("spf-tab3", "spf-tab4", "spf-tab5", "spf-tab6", "spf-tab7"):
+    display(papers.draw(fid, ctx=ctx))  # noqa: F821 - IPython's display
+
+# %%
+for fid in ("spf-fig7", "spf-fig8", "spf-fig9", "spf-fig10"):
+    papers.draw(fid, ctx=ctx)
+    plt.show()
+
+# %% [markdown]
+# ## Reading the result honestly
+# On the mock set the spectrum carries most of the information on mass (through log g and
+# the line strengths the mock ties to it), so SPFusion and the spectral baselines land
+# close together; the paper's margin of SPFusion over ConvNeXt-1D (0.064 vs 0.069 Msun) is
+# far below what one quick fold can resolve. Age, which the mock ties to mass, follows.
+
+# %%
+res = papers.compute("spf-tab2", ctx=ctx).data.results
+print(res[["label", "mae_mass", "baseline_mae_mass", "mae_age", "baseline_mae_age", "learned"]].round(3)
+      .to_string(index=False))

@@ -1,0 +1,424 @@
+"""What every paper step shares: the :class:`Context` (mode, data source, results cache),
+the step registry, the training-experiment steps and the sanity gate.
+
+Steps call the package only (datasets, preprocessing, :func:`spectool.train.cross_validate`,
+:mod:`spectool.explain`, :mod:`spectool.models`). A step asks for another step's result
+with ``ctx.get(name)``: memoised in the context, else read from the results cache
+(:mod:`spectool.papers._cache`), else computed and cached.
+
+Modes (see :data:`MODES`): ``smoke`` only checks the code path (one epoch on a few dozen
+spectra, a few arms; the sanity gate then flags the models as not learned: used by CI);
+``quick`` trains small models that learn within minutes on a
+CPU (every dataset and arm of each table, fold 0, >= 5 epochs) and analyses the shipped
+pretrained checkpoints on a larger mock test set; ``medium`` runs the papers' protocols at
+reduced size (3 folds, capped spectra, tens of epochs; about two hours on a laptop CPU);
+``full`` runs the shipped ``*_full`` experiments (paper protocol, for GPUs).
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, SpectoolError
+from ._common import Result, RunSet, Source
+
+MODES = ("smoke", "quick", "medium", "full")
+
+
+class PapersError(SpectoolError):
+    """Bad paper-figure request: unknown id, step or mode."""
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a training step runs in a reduced mode: the spectra caps, epochs, learning rate,
+    folds and per-model slimming applied on top of the shipped ``*_full`` experiment."""
+
+    folds: tuple[int, ...]
+    epochs: int
+    max_train: int
+    max_val: int
+    max_test: int
+    lr: float | None
+    seeds: int = 1
+    slim: bool = True
+    datasets: tuple[str, ...] | None = None
+    labels: tuple[str, ...] | None = None
+    arms: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    """Per run label, model overrides that replace the run's own (CPU-sized versions of the
+    paper's large-parameter arms)."""
+
+
+#: Slim model overrides for reduced modes: CPU-sized widths that still learn the mock classes.
+SLIM: dict[str, dict[str, Any]] = {
+    "mspcnet_sdss": {"depths": [1, 1, 1, 1], "embed_dim": 32, "head_dim": 128, "drop_path_rate": 0.0},
+    "mspcnet_lamost": {"depths": [1, 1, 1, 1], "embed_dim": 32, "head_dim": 128, "drop_path_rate": 0.0},
+    "sscnn": {"channels": [16, 8], "fc_hidden": 128},
+    "racnet": {"widths": [8, 8, 16, 16, 32, 32, 64, 64], "fc_hidden": 64},
+    "convnext1d": {"dims": [32, 64, 32, 16], "depths": [1, 1, 1, 1]},
+    "scanet": {"width": 0.125, "blocks": [1, 1, 1, 1, 1], "heads": 2, "dim_head": 16},
+    "spfusion": {},
+}
+
+#: The large-parameter arms of MSPC-Net Table 18 at the slim scale (twice the slim widths),
+#: so "large vs original" keeps its meaning at CPU size.
+SLIM_LARGE = (("RACNet (large-parameter)", (("widths", [16, 16, 32, 32, 64, 64, 128, 128]), ("fc_hidden", 96))),
+              ("ConvNeXt (large-parameter)", (("dims", [64, 128, 32, 16]), ("depths", [2, 3, 3, 2]))))
+#: Slim MSPC-Net channel arms: the paper's channel counts divided by this (64/128/256 -> 16/32/64).
+SLIM_CHANNEL_DIVISOR = 4
+
+#: Training steps: the shipped full experiment and the quick / medium protocols.
+EXPERIMENTS: dict[str, tuple[str, dict[str, Protocol]]] = {
+    "mspc_classes": ("mspc_table3_full", {
+        "quick": Protocol((0,), 6, 240, 60, 120, 3e-3),
+        "medium": Protocol((0, 1, 2), 30, 1200, 200, 400, 1e-3)}),
+    "mspc_subclasses": ("mspc_table4_full", {
+        "quick": Protocol((0,), 5, 240, 60, 150, 3e-3),
+        "medium": Protocol((0, 1, 2), 30, 2500, 300, 600, 1e-3)}),
+    "mspc_full_classification": ("mspc_table6_full", {
+        "quick": Protocol((0,), 5, 300, 60, 150, 3e-3),
+        "medium": Protocol((0, 1, 2), 30, 3000, 300, 600, 1e-3)}),
+    "mspc_ablation": ("mspc_ablation_sdss_full", {
+        "quick": Protocol((0,), 5, 200, 60, 120, 3e-3, datasets=("mspc/SC-S>5",)),
+        "medium": Protocol((0, 1, 2), 25, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5", "mspc/SS-S>5"))}),
+    "mspc_large": ("mspc_table18_full", {
+        "quick": Protocol((0,), 6, 200, 60, 120, 3e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE),
+        "medium": Protocol((0, 1, 2), 25, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5", "mspc/SS-S>5"),
+                           arms=SLIM_LARGE)}),
+    "spf_models": ("spfusion_table2_full", {
+        "quick": Protocol((0,), 12, 210, 60, 90, 2e-3),
+        "medium": Protocol((0, 1, 2), 60, 3000, 600, 1000, 1e-3)}),
+    "spf_ablation": ("spfusion_ablation_full", {
+        "quick": Protocol((0,), 5, 100, 40, 90, 2e-3),
+        "medium": Protocol((0, 1, 2), 40, 2000, 400, 800, 1e-3)}),
+    "sca_variants": ("scanet_table1_full", {
+        "quick": Protocol((0,), 12, 240, 40, 60, 2e-3),
+        "medium": Protocol((0,), 40, 3000, 300, 1000, 1e-3, seeds=3)}),
+}
+
+
+#: ``smoke`` mode: the code path of every training step in seconds (CI), not a result.
+SMOKE = Protocol((0,), 1, 24, 8, 16, 3e-3)
+_SMOKE_ARMS = {"mspc_ablation": ("identity 5/8 (n_div 8)", "attention none"),
+               "mspc_large": ("ConvNeXt (selected)", "ConvNeXt (large-parameter)"),
+               "spf_ablation": ("no star operator", "star operator", "kernel 3", "ratio 2", "heads 2", "2 blocks"),
+               "sca_variants": ("M-M-T-T", "T-T-T-T")}
+for _step, (_full, _protocols) in EXPERIMENTS.items():
+    _protocols["smoke"] = Protocol(SMOKE.folds, SMOKE.epochs, SMOKE.max_train, SMOKE.max_val, SMOKE.max_test,
+                                   SMOKE.lr, datasets=_protocols["quick"].datasets, labels=_SMOKE_ARMS.get(_step),
+                                   arms=_protocols["quick"].arms)
+
+
+@dataclass
+class Context:
+    """Mode, data source and cache of one computation; memoises steps within a session."""
+
+    mode: str = "quick"
+    source: str = "mock"
+    cache: Path = field(default_factory=lambda: Path("figures") / "cache")
+    seed: int = 0
+    progress: bool = True
+    memo: dict[str, Result] = field(default_factory=dict)
+
+    @property
+    def synthetic(self) -> bool:
+        return str(self.source) == "mock"
+
+    @property
+    def src(self) -> Source:
+        return Source(synthetic=self.synthetic, mode=self.mode, name="mock" if self.synthetic else str(self.source))
+
+    @property
+    def quick(self) -> bool:
+        """True in the CPU modes that shorten measurements (``smoke`` and ``quick``)."""
+        return self.mode in ("smoke", "quick")
+
+    @property
+    def data_size(self) -> str:
+        """Mock dataset size of this mode: ``quick`` and ``medium`` use the CPU-sized mock sets
+        (hundreds to two thousand spectra each), ``full`` the paper-sized ones."""
+        return "full" if self.mode == "full" else "quick"
+
+    @property
+    def key(self) -> str:
+        """Cache sub-folder of this mode and source."""
+        if self.synthetic:
+            return f"{self.mode}-mock-seed{self.seed}"
+        return f"{self.mode}-real-{re.sub(r'[^A-Za-z0-9]+', '_', str(Path(self.source).resolve())).strip('_')[-60:]}"
+
+    def dataset(self, name: str):
+        from .. import datasets
+
+        return datasets.load(name, source=self.source, size=self.data_size, seed=self.seed)
+
+    def result(self, data: Any, note: str = "") -> Result:
+        return Result(data, self.src, note)
+
+    def get(self, name: str) -> Result:
+        """The result of step ``name``: memoised, else read from the cache, else computed."""
+        from ._cache import load_result, save_result
+
+        if name in self.memo:
+            return self.memo[name]
+        if name not in STEPS:
+            raise PapersError(f"unknown step {name!r}; known: {', '.join(STEPS)}", name)
+        folder = self.cache / self.key / "results" / name
+        result = load_result(folder)
+        if not isinstance(result, Result):
+            import torch
+
+            torch.set_num_threads(min(2, torch.get_num_threads()))
+            result = STEPS[name](self)
+            save_result(result, folder)
+        self.memo[name] = result
+        return result
+
+
+STEPS: dict[str, Callable[[Context], Result]] = {}
+
+
+def step(fn: Callable[[Context], Result]) -> Callable[[Context], Result]:
+    """Register ``fn`` as the step named after it."""
+    STEPS[fn.__name__] = fn
+    return fn
+
+
+# -------------------------------------------------------------------- training runs
+def _slim(model: str) -> dict[str, Any]:
+    for prefix, over in SLIM.items():
+        if model.startswith(prefix):
+            return dict(over)
+    return {}
+
+
+def reduced_experiment(name: str, protocol: Protocol, mode: str = "quick"):
+    """The shipped full experiment ``name`` under a reduced ``protocol`` (every run and
+    dataset unless the protocol names some; slim models; capped spectra)."""
+    from ..train import load_config, load_experiment
+
+    exp = load_experiment(name)
+    exp.name = name.replace("_full", f"_papers_{mode}")
+    if protocol.datasets:
+        exp.datasets = [d for d in exp.datasets if d in protocol.datasets]
+    if mode == "smoke":
+        exp.datasets = exp.datasets[:1]
+    exp.folds = list(protocol.folds)
+    exp.seeds = [42 + k for k in range(protocol.seeds)]
+    runs = []
+    for run in exp.runs:
+        if protocol.labels is not None and run.label not in protocol.labels:
+            continue
+        if run.datasets:
+            run.datasets = [d for d in run.datasets if d in exp.datasets]
+            if not run.datasets:
+                continue
+        cfg = load_config(Path(exp.source_file).parent / run.config)
+        model = run.set.get("model.name", cfg.model.name)
+        overrides = dict(cfg.model.overrides)
+        if protocol.slim:
+            overrides.update(_slim(model))
+        own = dict(run.set.pop("model.overrides", {}) or {})
+        arms = {label: dict(over) for label, over in protocol.arms}
+        own.update(arms.get(run.label, {}))
+        if protocol.slim and model.startswith("mspcnet") and "embed_dim" in own:
+            own["embed_dim"] = max(8, int(own["embed_dim"]) // SLIM_CHANNEL_DIVISOR)
+        overrides.update(own)
+        run.set["model.overrides"] = overrides
+        runs.append(run)
+    if not runs:
+        raise ConfigError(f"reduced grid of {name!r} selects no run (labels {protocol.labels})")
+    exp.runs = runs
+    caps = {"data.size": "quick",
+            "data.max_train": protocol.max_train, "data.max_val": protocol.max_val,
+            "data.max_test": protocol.max_test, "data.num_workers": 0, "trainer.max_epochs": protocol.epochs,
+            "trainer.precision": "32-true", "trainer.progress_bar": False, "trainer.log_every_n_steps": 1,
+            "trainer.num_sanity_val_steps": 0, "trainer.batch_size": 16, "early_stopping.enabled": False,
+            "checkpoint.evaluate": "last", "loss.init_bias": True}
+    if protocol.lr is not None:
+        caps["optim.lr"] = protocol.lr
+    exp.set = {**exp.set, **caps}
+    return exp
+
+
+def _as_dict(exp) -> dict:
+    """An experiment as a plain mapping with absolute run-config paths (no source file needed)."""
+    from ..train.config import resolve_path, to_dict
+
+    raw = to_dict(exp)
+    rel = Path(exp.source_file).parent if exp.source_file else None
+    raw["runs"] = [{**to_dict(r), "config": str(resolve_path(r.config, rel))} for r in exp.runs]
+    return raw
+
+
+def protocol_note(mode: str, p: Protocol) -> str:
+    folds = ", ".join(str(k + 1) for k in p.folds)
+    seeds = f", {p.seeds} seeds" if p.seeds > 1 else ""
+    return (f"{mode.capitalize()} mode: fold(s) {folds} of the paper's CV{seeds}, slim CPU-sized networks (MSPC-Net "
+            f"channel arms / {SLIM_CHANNEL_DIVISOR}), {p.epochs} epochs on <= {p.max_train} training spectra per "
+            f"run, evaluated on <= {p.max_test} test spectra; numbers show the shape of the result, not the "
+            "paper's values.")
+
+
+def run_experiment(ctx: Context, step_name: str) -> Result:
+    """Run (or resume) the experiment of ``step_name`` and gather a :class:`RunSet` whose
+    results carry the sanity gate (:func:`sanity_gate`)."""
+    from ..train import FitResult, cross_validate, load_experiment
+
+    full, protocols = EXPERIMENTS[step_name]
+    if ctx.mode in protocols:
+        exp = reduced_experiment(full, protocols[ctx.mode], ctx.mode)
+        note = protocol_note(ctx.mode, protocols[ctx.mode])
+    else:
+        exp = load_experiment(full)
+        note = ""
+    if not ctx.synthetic:
+        exp.set = {**exp.set, "data.source": str(ctx.source)}
+    cv = cross_validate(_as_dict(exp), root=ctx.cache / ctx.key / "runs", progress=ctx.progress,
+                        jobs=2 if ctx.mode != "full" else 1)
+    res = cv.results
+    runs = RunSet(res.copy())
+    for (dataset, label), rows in res.groupby(["dataset", "label"], sort=False):
+        fit = FitResult.load(rows.iloc[0]["run_dir"])
+        runs.predictions[(dataset, label)] = fit.predictions
+        runs.histories[(dataset, label)] = fit.history
+    for dataset in runs.datasets():
+        ds = ctx.dataset(dataset)
+        if ds.task == "classification":
+            runs.class_names[dataset] = list(ds.class_names)
+    runs.results = sanity_gate(res, ctx)
+    if ctx.mode != "full":
+        for d in res["run_dir"]:  # reduced runs keep their predictions and exported weights, not checkpoints
+            shutil.rmtree(Path(d) / "checkpoints", ignore_errors=True)
+    return ctx.result(runs, note)
+
+
+def sanity_gate(results: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+    """Add the trivial baseline of every run and whether the model beat it.
+
+    Classification: ``baseline_accuracy`` = the share of the most frequent class in the
+    evaluated spectra (what always answering that class scores). Regression:
+    ``baseline_mae_<t>`` = the MAE of the best constant (the median of the evaluated
+    truth), a stricter bar than the training mean, and ``learned_<t>`` per target.
+    ``learned`` is True when the model beats every baseline; tables and figures say so
+    plainly when it does not (and withhold only the failed targets of a regression).
+    """
+    from ..train import FitResult
+
+    out = results.copy()
+    learned = []
+    for i, row in out.iterrows():
+        pred = FitResult.load(row["run_dir"]).predictions
+        ok = True
+        if "true_label" in pred.columns:
+            base = float(pred["true_label"].astype(str).value_counts(normalize=True).iloc[0])
+            out.loc[i, "baseline_accuracy"] = base
+            ok = float(row["accuracy"]) > base
+        else:
+            for col in pred.columns:
+                if col.startswith("true_") and f"mae_{col[5:]}" in out.columns:
+                    t = pred[col].to_numpy(float)
+                    base = float(np.nanmean(np.abs(t - np.nanmedian(t))))
+                    out.loc[i, f"baseline_mae_{col[5:]}"] = base
+                    beat = float(row[f"mae_{col[5:]}"]) < base
+                    out.loc[i, f"learned_{col[5:]}"] = beat
+                    ok = ok and beat
+        learned.append(ok)
+    out["learned"] = learned
+    return out
+
+
+for _name in EXPERIMENTS:
+    STEPS[_name] = (lambda n: (lambda ctx: run_experiment(ctx, n)))(_name)
+
+
+# ------------------------------------------------------------- trained models
+def model_of(ctx: Context, step_name: str, label: str):
+    """(model, dataset name, predictions) of run ``label`` (first fold) in a training step."""
+    from ..train import FitResult
+
+    runs: RunSet = ctx.get(step_name).data
+    res = runs.results
+    rows = res[res["label"] == label]
+    if rows.empty:
+        rows = res.iloc[[-1]]
+    fit = FitResult.load(rows.iloc[0]["run_dir"])
+    return fit.load_model().eval(), rows.iloc[0]["dataset"], fit.predictions
+
+
+#: Shipped pretrained checkpoints that the analysis figures evaluate (quick and medium mode).
+PRETRAINED = {("mspc/SC-S>5", "MSPC-Net"): "mspcnet_sdss-mock-sc", ("mspc/SC-S>5", "SSCNN"): "sscnn-mock-sc",
+              ("mspc/SC-S>5", "RACNet"): "racnet-mock-sc", ("mspc/SC-S>5", "ConvNeXt"): "convnext1d-mock-sc",
+              ("spfusion/redclump", "SPFusion"): "spfusion-mock-redclump",
+              ("scanet/AFGK", "M-M-T-T"): "scanet_mmtt-mock-afgk"}
+
+
+def analysis_model(ctx: Context, dataset: str, label: str, step_name: str):
+    """(model, note) for the figures that analyse a trained model: the shipped pretrained
+    checkpoint of ``label`` on ``dataset`` for synthetic data in reduced modes, else the
+    model trained by ``step_name``."""
+    from .. import models
+
+    name = PRETRAINED.get((dataset, label))
+    why = ""
+    if ctx.synthetic and ctx.mode != "full" and name in models.list_pretrained():
+        ckpt = models.load(name).eval()
+        if card_learned(ckpt):
+            return ckpt, f"Model: shipped pretrained checkpoint {name} (synthetic mock training)."
+        why = f" (the shipped checkpoint {name} is at chance on its own mock test split, so it is not used)"
+    model, _, _ = model_of(ctx, step_name, label)
+    return model, f"Model: {label} trained by this run ({step_name}){why}."
+
+
+def card_learned(model) -> bool:
+    """False when a classifier's model card reports a test accuracy no better than 1.5 x chance
+    (a checkpoint that never learned); True otherwise (regression cards carry no baseline)."""
+    card = getattr(model, "card", None) or {}
+    acc = (card.get("metrics") or {}).get("accuracy")
+    classes = len(getattr(model, "output_names", []) or [])
+    if acc is None or card.get("task") != "classification" or classes < 2:
+        return True
+    return float(acc) > 1.5 / classes
+
+
+#: Spectra in the mock evaluation set of the analysis figures (quick / medium mode).
+EVAL_SIZE = {"smoke": 40, "quick": 600, "medium": 2000}
+
+
+def evaluation_sets(ctx: Context, dataset: str) -> list[tuple[Any, np.ndarray]]:
+    """``[(SpectralDataset, rows), ...]`` on which the analysis figures evaluate a model.
+
+    In reduced modes on mock data: freshly generated quick mock sets of ``dataset`` with
+    generator seeds ``1000 + seed``, ``1001 + seed``, ... (no shipped checkpoint was trained
+    on them) until :data:`EVAL_SIZE` spectra are reached; otherwise the test split of fold 0.
+    """
+    from .. import datasets
+
+    if not (ctx.synthetic and ctx.mode in EVAL_SIZE):
+        ds = ctx.dataset(dataset)
+        return [(ds, ds.indices("test", 0))]
+    out, n, k = [], 0, 0
+    while n < EVAL_SIZE[ctx.mode]:
+        ds = datasets.load(dataset, source="mock", size="quick", seed=1000 + ctx.seed + k)
+        rows = np.arange(min(len(ds), EVAL_SIZE[ctx.mode] - n))
+        out.append((ds, rows))
+        n += rows.size
+        k += 1
+    return out
+
+
+def predictions_on(model, ds, rows: np.ndarray) -> pd.DataFrame:
+    """Evaluate ``model`` on rows of a dataset: the prediction table of
+    :func:`spectool.train.evaluate` (``row``, ``object_id``, truth, prediction, S/N)."""
+    from ..train.data import Splits
+    from ..train.fit import evaluate
+
+    empty = np.array([], dtype=np.int64)
+    splits = Splits(train=empty, val=empty, test=np.sort(np.asarray(rows, np.int64)))
+    pred, _, _ = evaluate(model, ds, splits, batch_size=64)
+    return pred

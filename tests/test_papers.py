@@ -1,0 +1,313 @@
+"""Every catalog id of the paper layer draws a non-empty artefact of the expected structure
+from small, hand-built result objects (no training); the sanity gate withholds numbers of
+models that did not learn; the runner writes files and an HTML gallery."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from spectool import papers
+from spectool.demo import synthetic_spectrum
+from spectool.explain import SPFUSION_GROUPS, AttentionOverlay, FeatureMap, SlidingWindowResult
+from spectool.papers import CATALOG, Result, RunSet, Source, Table
+from spectool.papers.mspc import mspc_tab3
+from spectool.papers.scanet import sca_tab1, sca_tab3
+from spectool.papers.spfusion import spf_tab2, spf_tab3
+
+SRC = Source(synthetic=True, mode="quick")
+CLASSES = ["A", "F", "G", "K", "M"]
+RNG = np.random.default_rng(0)
+
+
+def _classification_runs(labels=("SSCNN", "RACNet", "ConvNeXt", "MSPC-Net"), groups=None, datasets=("mspc/SC-S>5",)):
+    rows, preds, hists = [], {}, {}
+    n = 60
+    for d in datasets:
+        for k, label in enumerate(labels):
+            for fold in (0, 1):
+                rows.append({"dataset": d, "label": label, "group": (groups or {}).get(label, ""), "fold": fold,
+                             "seed": 42, "params": 1000 * (k + 1), "accuracy": 0.5 + 0.1 * k + 0.01 * fold,
+                             "macro_f1": 0.4 + 0.1 * k})
+            true = RNG.integers(0, len(CLASSES), n)
+            pred = np.where(RNG.random(n) < 0.7, true, RNG.integers(0, len(CLASSES), n))
+            probs = RNG.dirichlet(np.ones(len(CLASSES)), n)
+            preds[(d, label)] = pd.DataFrame({
+                "object_id": [f"o{i}" for i in range(n)], "row": np.arange(n), "snr": RNG.uniform(5, 120, n),
+                "true_label": np.array(CLASSES)[true], "pred_label": np.array(CLASSES)[pred],
+                "pred_prob": probs.max(1), **{f"prob_{c}": probs[:, j] for j, c in enumerate(CLASSES)}})
+            hists[(d, label)] = pd.DataFrame({"epoch": np.arange(12), "train_acc": np.linspace(0.2, 0.9, 12),
+                                              "val_acc": np.linspace(0.2, 0.8, 12),
+                                              "train_loss": np.linspace(2, 0.3, 12), "val_loss": np.linspace(2, 0.5, 12)})
+    return RunSet(pd.DataFrame(rows), preds, hists, {d: CLASSES for d in datasets})
+
+
+def _regression_runs(labels, targets, groups=None):
+    rows, preds, hists = [], {}, {}
+    d = "spfusion/redclump" if "mass" in targets else "scanet/AFGK"
+    scale = {"mass": 0.3, "age": 3.0, "teff": 800.0, "logg": 1.0, "feh": 0.5}
+    for k, label in enumerate(labels):
+        for fold in (0, 1):
+            rows.append({"dataset": d, "label": label, "group": (groups or {}).get(label, ""), "fold": fold, "seed": 42,
+                         "params": 10_000 * (k + 1),
+                         **{f"{m}_{t}": scale[t] * (0.1 + 0.01 * k) for t in targets for m in ("mae", "rmse")}})
+        n = 50
+        cols = {"object_id": [f"o{i}" for i in range(n)], "row": np.arange(n), "snr": RNG.uniform(5, 120, n)}
+        for t in targets:
+            true = RNG.normal(1.0, 0.2, n) * scale[t] * 5
+            cols[f"true_{t}"], cols[t] = true, true + RNG.normal(0, scale[t] * 0.1, n)
+        preds[(d, label)] = pd.DataFrame(cols)
+        hists[(d, label)] = pd.DataFrame({"epoch": np.arange(25), "train_loss": np.linspace(1, 0.1, 25),
+                                          "val_loss": np.linspace(1, 0.2, 25)})
+    return RunSet(pd.DataFrame(rows), preds, hists)
+
+
+@pytest.fixture(scope="module")
+def inputs() -> dict[str, Result]:
+    """One hand-built Result per step name."""
+    from spectool import preprocess as P
+
+    sdss = synthetic_spectrum(seed=1, survey="sdss")
+    lamost = synthetic_spectrum(seed=2, survey="lamost")
+    spectra = {"sdss": (sdss, P.mspcnet(sdss)), "lamost": (lamost, P.mspcnet(lamost)), "scanet": (lamost, P.scanet(lamost))}
+    wave = np.linspace(4000, 9000, 300)
+    maps = {"embed": FeatureMap("embed", RNG.normal(size=(16, 300)), wave),
+            "mixer": FeatureMap("mixer", RNG.normal(size=(16, 300)), wave)}
+    spf_groups = {"no star operator": "Table 3 star operator", "star operator": "Table 3 star operator",
+                  "kernel 3": "Table 4 kernel size", "ratio 2": "Table 5 FFN ratio", "heads 2": "Table 6 heads",
+                  "2 blocks": "Table 7 MetaFormer blocks"}
+    mspc_groups = {"identity 5/8": "(a) identity ratio", "identity 1/4": "(a) identity ratio",
+                   "kernels [3, 9, 27]": "(b) kernel sizes", "attention none": "(d) attention"}
+    w = np.linspace(3700, 5500, 400)
+    nw = 50
+    centres = np.linspace(4010, 8080, nw)
+    sw = SlidingWindowResult(importance=RNG.random((nw, 3)), signed=RNG.normal(size=(nw, 3)), wavelength=centres,
+                             lo=centres - 7.5, hi=centres + 7.5, pixels=np.stack([np.arange(nw), np.arange(nw) + 15], 1),
+                             output_names=["teff", "logg", "feh"], input_length=4096, fill="continuum", window=15.0,
+                             step=5.0, n_samples=4, quantity="output")
+    overlay = AttentionOverlay(wavelength=w, flux=np.sin(w / 50), weight=RNG.random(w.size), position_weight=RNG.random(20),
+                               position_wavelength=np.linspace(3700, 5500, 20), threshold=0.5,
+                               regions=[(4000.0, 4100.0)], lines=[], layer="head.se", field=None)
+    r = lambda data: Result(data, SRC)  # noqa: E731
+    return {
+        "spectra": r(spectra),
+        "datasets": r(pd.DataFrame({"type": ["stellar classes"] * 2, "dataset": ["SC-S>5", "SC-L>5"], "categories": [7, 6],
+                                    "paper count": [14000, 12000], "count here": [280, 240]})),
+        "mspc_design": r(pd.DataFrame({"model": ["mspcnet_sdss"] * 2, "stage": ["stage 1", "total"],
+                                       "output size": ["128x3582", ""], "layers": ["x", "y"], "params": [1, 2]})),
+        "mspc_classes": r(_classification_runs()),
+        "mspc_eval": r(_classification_runs()),
+        "mspc_subclasses": r(_classification_runs(("ConvNeXt", "MSPC-Net"))),
+        "mspc_full_classification": r(_classification_runs(("ConvNeXt", "MSPC-Net"), datasets=("mspc/FC-S", "mspc/FC-L"))),
+        "mspc_ablation": r(_classification_runs(tuple(mspc_groups), mspc_groups)),
+        "mspc_large": r(_classification_runs(("ConvNeXt (selected)", "ConvNeXt (large-parameter)"))),
+        "mspc_embedding": r({m: pd.DataFrame({"x": RNG.normal(size=40), "y": RNG.normal(size=40),
+                                              "label": RNG.choice(CLASSES, 40)}) for m in ("SSCNN", "MSPC-Net")}),
+        "mspc_feature_maps": r({"maps": maps, "groups": {"mixer": {"k=5": (0, 4), "identity": (4, 16)}},
+                                "titles": {"embed": "regular", "mixer": "MSPC"}}),
+        "mspc_crossmatch": r(pd.DataFrame({"prediction": ["correct", "correct", "incorrect", "incorrect"],
+                                           "agreement": ["agree", "disagree", "agree", "disagree"],
+                                           "count": [40, 3, 5, 12]})),
+        "mspc_misclassified": r({"wavelength": wave, "flux": np.sin(wave / 100), "true": "G", "predicted": "K",
+                                 "object_id": "o1", "templates": {"G": np.sin(wave / 100), "K": np.cos(wave / 100)}}),
+        "spf_splits": r(pd.DataFrame({"fold": [1, 2, 3], "train": [140] * 3, "val": [60] * 3, "test": [100] * 3,
+                                      "total": [300] * 3})),
+        "spf_models": r(_regression_runs(["SSCNN", "RAC-Net", "ConvNeXt 1D", "SPFusion"], ["mass", "age"])),
+        "spf_ablation": r(_regression_runs(list(spf_groups), ["mass", "age"], spf_groups)),
+        "spf_attention": r({"weights": RNG.random((16, 96)), "groups": SPFUSION_GROUPS, "model": "test"}),
+        "spf_overlay": r(overlay),
+        "sca_labels": r(pd.DataFrame({"teff": RNG.uniform(3800, 8400, 100), "logg": RNG.uniform(1, 4.8, 100),
+                                      "feh": RNG.uniform(-2.4, 0.7, 100)})),
+        "sca_variants": r(_regression_runs(["M-M-M-M", "M-M-M-T", "M-M-T-T", "M-T-T-T", "T-T-T-T"],
+                                           ["teff", "logg", "feh"])),
+        "sca_eval": r(_regression_runs(["M-M-T-T"], ["teff", "logg", "feh"])),
+        "sca_complexity": r(pd.DataFrame({"variant": ["M-M-T-T"] * 2, "block": ["MBConv", "standard conv"],
+                                          "params (M)": [67.3, 70.1], "GMAC": [4.5, 22.6], "CPU latency (ms)": [30.0, np.nan]})),
+        "sca_sliding": r(sw),
+    }
+
+
+#: Figures: minimum number of panels with drawn data. Tables: (rows, a column that must be present).
+FIGURE_PANELS = {"mspc-fig1": 4, "mspc-fig4": 2, "mspc-fig5": 2, "mspc-fig6": 4, "mspc-fig7": 2, "mspc-fig8": 1,
+                 "mspc-fig9": 2, "spf-fig2": 2, "spf-fig3": 4, "spf-fig4": 4, "spf-fig5": 1, "spf-fig6": 1,
+                 "spf-fig7": 1, "spf-fig8": 1, "spf-fig9": 1, "spf-fig10": 1, "sca-fig1": 3, "sca-fig2": 2,
+                 "sca-fig3": 1, "sca-fig6": 2, "sca-fig7": 6, "sca-fig8": 3}
+TABLE_SHAPE = {"mspc-tab1": (2, "paper count"), "mspc-tab2": (2, "params"), "mspc-tab3": (4, ("Accuracy (%)", "Avg")),
+               "mspc-tab4": (2, ("F1-score (%)", "fold2")), "mspc-tab5": (5, ("MSPC-Net", "top-1 FN")),
+               "mspc-tab6": (4, ("Accuracy (%)", "Std")), "mspc-tab7": (4, "Accuracy (%)"),
+               "mspc-tab8-17": (4, "F1-score (%)"), "mspc-tab18": (2, "size"), "spf-tab1": (3, "test"),
+               "spf-tab2": (16, "MAE mass (Msun)"), "spf-tab3": (2, "MAE age (Gyr)"), "spf-tab4": (1, "MAE mass (Msun)"),
+               "spf-tab5": (1, "runs"), "spf-tab6": (1, "runs"), "spf-tab7": (1, "runs"), "sca-tab1": (5, "teff MAE"),
+               "sca-tab2": (2, "GMAC"), "sca-tab3": (4, "MAE Teff [K]")}
+
+
+def test_catalog_covers_figure_catalog_ids():
+    assert set(FIGURE_PANELS) | set(TABLE_SHAPE) == set(CATALOG)
+    assert not set(FIGURE_PANELS) & set(TABLE_SHAPE)
+    for fid, entry in CATALOG.items():
+        assert callable(entry.function) and entry.caption and entry.step
+        assert entry.kind == ("table" if fid in TABLE_SHAPE else "figure")
+
+
+@pytest.mark.parametrize("fid", list(FIGURE_PANELS))
+def test_figure_structure(fid, inputs):
+    import matplotlib.pyplot as plt
+
+    entry = CATALOG[fid]
+    fig = entry.function(inputs[entry.step])
+    try:
+        drawn = [ax for ax in fig.axes if ax.lines or ax.collections or ax.images or ax.patches]
+        assert len(drawn) >= FIGURE_PANELS[fid], f"{fid}: {len(drawn)} panels with data"
+        assert "synthetic mock" in fig._suptitle.get_text()
+        assert any(ax.get_xlabel() for ax in drawn) and any(ax.get_ylabel() for ax in drawn)
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("fid", list(TABLE_SHAPE))
+def test_table_structure(fid, inputs):
+    entry = CATALOG[fid]
+    tab = entry.function(inputs[entry.step])
+    assert isinstance(tab, Table)
+    rows, column = TABLE_SHAPE[fid]
+    assert len(tab.frame) == rows
+    assert column in tab.frame.columns
+    assert "synthetic mock" in tab.title
+    md = tab.to_markdown()
+    assert sum(line.startswith("|") for line in md.splitlines()) == rows + 2  # header, separator, rows
+    assert len(tab.flat().columns) >= 2
+
+
+def test_published_values_are_labelled(inputs):
+    spf = spf_tab2(inputs["spf_models"]).frame
+    assert (spf["values"] == "published values, not recomputed").sum() == 12
+    assert spf["values"].str.startswith("spectool").sum() == 4
+    sca = sca_tab3(inputs["sca_variants"]).frame
+    assert sca.loc[sca["method"] == "GSN", "MAE Teff [K]"].item() == 80.0
+    assert "measured here" in sca["values"].iloc[-1]
+
+
+def test_real_source_label():
+    src = Source(synthetic=False, mode="full", name="/data/lamost")
+    assert src.label == "real data (/data/lamost), full mode"
+
+
+def test_wrong_input_raises_typed_error(inputs):
+    with pytest.raises(papers.PlotInputError, match="mspc-tab3"):
+        mspc_tab3(inputs["datasets"])
+    with pytest.raises(papers.PlotInputError, match="spf-tab3"):
+        spf_tab3(Result(_regression_runs(["x"], ["mass", "age"]), SRC))
+
+
+def _gated(runs: RunSet, bad_label: str) -> RunSet:
+    """``runs`` with sanity-gate columns: every run learned except those of ``bad_label``."""
+    res = runs.results.copy()
+    res["learned"] = res["label"] != bad_label
+    if "accuracy" in res.columns:
+        res["baseline_accuracy"] = 0.2
+    else:
+        for c in [c for c in res.columns if c.startswith("mae_")]:
+            res[f"baseline_{c}"] = 1.0
+    return RunSet(res, runs.predictions, runs.histories, runs.class_names)
+
+
+def test_sanity_gate_withholds_numbers_of_models_that_did_not_learn():
+    tab = mspc_tab3(Result(_gated(_classification_runs(), "RACNet"), SRC))
+    frame = tab.frame
+    verdict = frame[("learned?", "")]
+    bad = [i for i in frame.index if i[1] == "RACNet"][0]
+    good = [i for i in frame.index if i[1] == "MSPC-Net"][0]
+    assert verdict[bad].startswith("NO") and "majority class 20.0 %" in verdict[bad]
+    assert verdict[good].startswith("yes")
+    assert np.isnan(frame.loc[bad, ("Accuracy (%)", "Avg")]) and frame.loc[good, ("Accuracy (%)", "Avg")] > 50
+    assert "SANITY GATE" in tab.caption and "RACNet" in tab.caption
+    sca = sca_tab1(Result(_gated(_regression_runs(["M-M-T-T", "T-T-T-T"], ["teff", "logg", "feh"]), "T-T-T-T"), SRC))
+    row = sca.frame.loc[("scanet/AFGK", "T-T-T-T")]
+    assert row["learned?"].startswith("NO") and row["teff MAE"] == "-"
+    assert sca.frame.loc[("scanet/AFGK", "M-M-T-T"), "teff MAE"] != "-"
+    withheld = sca_tab3(Result(_gated(_regression_runs(["M-M-T-T"], ["teff", "logg", "feh"]), "M-M-T-T"), SRC))
+    assert np.isnan(withheld.frame["MAE Teff [K]"].iloc[-1]) and "NOT LEARNED" in withheld.frame["values"].iloc[-1]
+
+
+def test_sanity_gate_withholds_only_the_targets_a_regression_did_not_learn():
+    runs = _gated(_regression_runs(["M-M-T-T"], ["teff", "logg", "feh"]), "M-M-T-T")
+    res = runs.results
+    res["learned_teff"], res["learned_logg"], res["learned_feh"] = True, True, False
+    tab = sca_tab1(Result(runs, SRC)).frame
+    row = tab.loc[("scanet/AFGK", "M-M-T-T")]
+    assert row["learned?"].startswith("PARTLY") and "feh" in row["learned?"]
+    assert row["feh MAE"] == "-" and row["feh RMSE"] == "-" and row["teff MAE"] != "-" and row["logg MAE"] != "-"
+    t3 = sca_tab3(Result(runs, SRC)).frame.iloc[-1]
+    assert np.isnan(t3["MAE [Fe/H] [dex]"]) and np.isfinite(t3["MAE Teff [K]"]) and "feh" in t3["values"]
+
+
+def test_figures_say_when_a_model_did_not_learn():
+    import matplotlib.pyplot as plt
+
+    fig = CATALOG["mspc-fig6"].function(Result(_gated(_classification_runs(), "SSCNN"), SRC))
+    try:
+        assert "SANITY GATE" in fig._suptitle.get_text() and "SSCNN" in fig._suptitle.get_text()
+    finally:
+        plt.close(fig)
+
+
+def test_colourbars_where_colour_carries_a_value(inputs):
+    import matplotlib.pyplot as plt
+
+    for fid in ("mspc-fig7", "spf-fig9", "sca-fig7"):
+        fig = CATALOG[fid].function(inputs[CATALOG[fid].step])
+        try:
+            bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+            images = [ax for ax in fig.axes if ax.images or any(type(c).__name__ == "PolyCollection"
+                                                                for c in ax.collections)]
+            assert len(bars) >= 1 and len(bars) >= len([a for a in images if a.get_label() != "<colorbar>"]) - 3, fid
+            assert all(b.get_ylabel() for b in bars), fid
+        finally:
+            plt.close(fig)
+
+
+def test_runner_writes_files_and_gallery(tmp_path, inputs, monkeypatch):
+    monkeypatch.setattr(papers.Context, "get", lambda self, name: inputs[name])
+    made = papers.run(["mspc-tab3", "spf-fig9", "sca"], out=tmp_path, progress=False)
+    assert [a.id for a in made][:2] == ["mspc-tab3", "spf-fig9"] and all(a.status == "ok" for a in made)
+    assert {p.name for p in made[0].files} == {"mspc-tab3.csv", "mspc-tab3.md", "mspc-tab3.html"}
+    assert (tmp_path / "spf-fig9.png").stat().st_size > 1000 and (tmp_path / "spf-fig9.pdf").is_file()
+    page = (tmp_path / "index.html").read_text()
+    assert all(f"id='{a.id}'" in page for a in made) and "synthetic mock" in page
+    assert "<table" in page and "| --- |" not in page and "|---|" not in page  # tables as HTML, not Markdown
+    assert pd.read_csv(tmp_path / "mspc-tab3.csv").shape[0] == 4
+    papers.run(["mspc-tab1"], out=tmp_path, progress=False)  # a later partial run keeps the earlier artefacts
+    page = (tmp_path / "index.html").read_text()
+    assert "id='mspc-tab1'" in page and "id='mspc-tab3'" in page
+
+
+def test_expand_ids_and_errors():
+    from spectool import figures  # the old module name still works
+
+    assert papers.expand_ids(["spf-tab3..7"]) == [f"spf-tab{k}" for k in range(3, 8)]
+    assert papers.expand_ids(["sca"])[0] == "sca-fig1"
+    with pytest.raises(papers.PapersError, match="unknown catalog id"):
+        papers.expand_ids(["mspc-fig99"])
+    with pytest.raises(figures.FiguresError, match="mode"):
+        figures.context(mode="paper")
+    assert papers.context(mode="medium").mode == "medium"
+
+
+def test_reduced_protocols_cover_every_dataset_and_arm():
+    """Quick mode keeps every dataset of Tables 3, 4, 6 and every ablation arm, >= 5 epochs."""
+    from spectool.papers._context import EXPERIMENTS, reduced_experiment
+    from spectool.train import load_experiment
+
+    for step_name, (full, protocols) in EXPERIMENTS.items():
+        ref = load_experiment(full)
+        for mode, proto in protocols.items():
+            if mode == "smoke":
+                continue
+            exp = reduced_experiment(full, proto, mode)
+            assert proto.epochs >= 5 and exp.set["trainer.max_epochs"] == proto.epochs
+            assert {r.label for r in exp.runs} == {r.label for r in ref.runs}, (step_name, mode)
+            if proto.datasets is None:
+                assert exp.datasets == ref.datasets, (step_name, mode)
+            if mode == "medium":
+                assert len(exp.folds) * len(exp.seeds) >= 3, step_name
+    assert len(load_experiment("mspc_table3_full").datasets) == 4

@@ -1,0 +1,103 @@
+"""The results cache stores a step's Result as JSON + npz + parquet and reads it back
+exactly; it refuses to store or rebuild anything outside its allow-list and never unpickles."""
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from spectool.demo import synthetic_spectrum
+from spectool.explain import FeatureMap
+from spectool.papers import Result, RunSet, Source
+from spectool.papers._cache import CACHE_VERSION, CacheError, load_result, save_result
+
+
+def _example() -> Result:
+    from spectool import preprocess as P
+
+    spec = synthetic_spectrum(seed=3)
+    runs = RunSet(pd.DataFrame({"dataset": ["d", "d"], "label": ["A", "B"], "accuracy": [0.5, np.nan],
+                                "learned": [True, False]}),
+                  predictions={("d", "A"): pd.DataFrame({"object_id": ["x", "y"], "pred_label": ["G", "K"],
+                                                         "snr": [3.5, 12.0]})},
+                  histories={("d", "A"): pd.DataFrame({"epoch": [0, 1], "val_acc": [0.2, 0.6]})},
+                  class_names={"d": ["G", "K"]})
+    table = pd.DataFrame({"a": [1, 2]}, index=pd.Index(["r1", "r2"], name="row"))
+    wide = pd.DataFrame([[1.0, 2.0]], columns=pd.MultiIndex.from_tuples([("Acc", "fold1"), ("Acc", "Avg")]))
+    return Result({"runs": runs, "spec": (spec, P.mspcnet(spec)), "fm": FeatureMap("embed", np.eye(3), np.arange(3.0)),
+                   "table": table, "wide": wide, "nan": float("nan"), "groups": {"k=5": (0, 16)},
+                   "ints": np.arange(4, dtype=np.int16), "text": np.array(["a", "bc"], dtype=object)},
+                  Source(synthetic=True, mode="quick"), note="n")
+
+
+def test_round_trip_is_exact(tmp_path):
+    res = _example()
+    save_result(res, tmp_path / "step")
+    files = sorted(p.name for p in (tmp_path / "step").iterdir())
+    assert files[0] == "arrays.npz" and "result.json" in files and all(
+        f.endswith((".npz", ".json", ".parquet")) for f in files)
+    back = load_result(tmp_path / "step")
+    assert isinstance(back, Result) and back.note == "n" and back.source == res.source
+    runs = back.data["runs"]
+    pd.testing.assert_frame_equal(runs.results, res.data["runs"].results)
+    pd.testing.assert_frame_equal(runs.predictions[("d", "A")], res.data["runs"].predictions[("d", "A")])
+    assert runs.class_names == {"d": ["G", "K"]}
+    spec, prep = back.data["spec"]
+    assert np.array_equal(spec.flux, res.data["spec"][0].flux) and spec.meta == res.data["spec"][0].meta
+    assert np.array_equal(prep.flux, res.data["spec"][1].flux) and prep.steps == res.data["spec"][1].steps
+    pd.testing.assert_frame_equal(back.data["table"], res.data["table"])
+    pd.testing.assert_frame_equal(back.data["wide"], res.data["wide"])
+    assert np.isnan(back.data["nan"]) and back.data["groups"] == {"k=5": (0, 16)}
+    assert back.data["ints"].dtype == np.int16 and back.data["text"].tolist() == ["a", "bc"]
+    assert np.array_equal(back.data["fm"].values, np.eye(3))
+
+
+def test_refuses_unknown_types_and_damaged_files(tmp_path):
+    class Opaque:
+        pass
+
+    with pytest.raises(CacheError, match="cannot store"):
+        save_result(Result({"x": Opaque()}), tmp_path / "a")
+    save_result(Result({"x": 1}), tmp_path / "b")
+    meta = json.loads((tmp_path / "b" / "result.json").read_text())
+    meta["tree"]["__dataclass__"] = "os.system"  # a foreign type name is never looked up
+    (tmp_path / "b" / "result.json").write_text(json.dumps(meta))
+    with pytest.raises(CacheError, match="unknown type"):
+        load_result(tmp_path / "b")
+    save_result(Result({"x": np.arange(3)}), tmp_path / "c")
+    with zipfile.ZipFile(tmp_path / "c" / "arrays.npz", "w") as z:  # an object array needs pickle: refused
+        with z.open("a0.npy", "w") as fh:
+            np.lib.format.write_array(fh, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(CacheError, match="unreadable"):
+        load_result(tmp_path / "c")
+
+
+def test_missing_or_old_cache_is_recomputed(tmp_path):
+    assert load_result(tmp_path / "none") is None
+    save_result(Result({"x": 1}), tmp_path / "old")
+    meta = json.loads((tmp_path / "old" / "result.json").read_text())
+    meta["version"] = CACHE_VERSION - 1
+    (tmp_path / "old" / "result.json").write_text(json.dumps(meta))
+    assert load_result(tmp_path / "old") is None
+
+
+def test_context_reads_the_cache_instead_of_recomputing(tmp_path, monkeypatch):
+    from spectool import papers
+    from spectool.papers import _context
+
+    calls = []
+
+    def fake(ctx):
+        calls.append(1)
+        return ctx.result(pd.DataFrame({"v": [1.0]}), "made")
+
+    monkeypatch.setitem(_context.STEPS, "fake_step", fake)
+    for _ in range(2):  # a new context each time: the second one reads the files
+        ctx = papers.context("quick", cache=tmp_path, progress=False)
+        assert ctx.get("fake_step").note == "made"
+    assert len(calls) == 1
+    assert (tmp_path / "quick-mock-seed0" / "results" / "fake_step" / "result.json").is_file()
+    assert not list(tmp_path.rglob("*.pkl"))
