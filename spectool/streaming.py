@@ -713,8 +713,9 @@ def predict_files(model: Any, inputs: str | os.PathLike | Iterable[str | os.Path
                           "of <file stem>.npy cutouts", "images")
     sha = weights_sha256(model, net)
     card = getattr(net, "card", None) or {}
-    provenance = {"model": str(model) if isinstance(model, (str, os.PathLike)) else card.get("name", type(net).__name__),
-                  "model_arch": card.get("name", type(net).__name__), "model_sha256": sha,
+    arch = card.get("name", type(net).__name__)
+    provenance = {"model": str(model) if isinstance(model, (str, os.PathLike)) else arch,
+                  "model_arch": arch, "model_sha256": sha,
                   "preprocess": recipe, "preprocess_options": json.dumps(options, sort_keys=True, default=str)}
     out.mkdir(parents=True, exist_ok=True)
     _check_manifest(out, {**provenance, "created_by": "spectool predict"})
