@@ -606,11 +606,15 @@ def _chunks(items: list[tuple[str, int]], positions: list[int], size: int
         yield chunk, first
 
 
-def _execute(chunks: Iterator[tuple[list, int]], model_ref: Any, out: Path, settings: dict[str, Any],
-             workers: int, scheduler: Any) -> Iterator[dict[str, Any]]:
-    """Yield each chunk's result as it finishes: in this process, or on Dask."""
+def _execute(todo: list[tuple[tuple[str, int], int]], chunk_size: int, model_ref: Any, out: Path,
+             settings: dict[str, Any], workers: int, scheduler: Any) -> Iterator[dict[str, Any]]:
+    """Yield each chunk's result as it finishes: in this process, or on Dask.
+
+    On Dask, chunks shrink (never grow) so that every worker thread gets at least two when
+    there are few inputs."""
+    items, positions = [t[0] for t in todo], [t[1] for t in todo]
     if scheduler is None and workers <= 1:
-        for chunk, pos in chunks:
+        for chunk, pos in _chunks(items, positions, chunk_size):
             yield run_chunk(model_ref, chunk, pos, str(out), settings)
         return
     try:
@@ -631,6 +635,7 @@ def _execute(chunks: Iterator[tuple[list, int]], model_ref: Any, out: Path, sett
     try:
         ref = client.scatter(model_ref, broadcast=True) if isinstance(model_ref, torch.nn.Module) else model_ref
         slots = 2 * max(1, sum(client.nthreads().values()))
+        chunks = _chunks(items, positions, max(1, min(chunk_size, -(-len(items) // slots))))
         pending = as_completed()
         for _ in range(slots):
             nxt = next(chunks, None)
@@ -673,7 +678,8 @@ def predict_files(model: Any, inputs: str | os.PathLike | Iterable[str | os.Path
     shard
         ``"I/N"``: only the inputs of shard I of N (see :func:`shard_of`).
     batch_size, chunk_size
-        Spectra per forward pass; inputs per part file (and per task).
+        Spectra per forward pass; inputs per part file (and per task; smaller on Dask when
+        there are fewer than two chunks per worker thread).
     device
         Torch device for inference (default CUDA if available, else CPU).
     images
@@ -707,8 +713,9 @@ def predict_files(model: Any, inputs: str | os.PathLike | Iterable[str | os.Path
                           "of <file stem>.npy cutouts", "images")
     sha = weights_sha256(model, net)
     card = getattr(net, "card", None) or {}
-    provenance = {"model": str(model) if isinstance(model, (str, os.PathLike)) else card.get("name", type(net).__name__),
-                  "model_arch": card.get("name", type(net).__name__), "model_sha256": sha,
+    arch = card.get("name", type(net).__name__)
+    provenance = {"model": str(model) if isinstance(model, (str, os.PathLike)) else arch,
+                  "model_arch": arch, "model_sha256": sha,
                   "preprocess": recipe, "preprocess_options": json.dumps(options, sort_keys=True, default=str)}
     out.mkdir(parents=True, exist_ok=True)
     _check_manifest(out, {**provenance, "created_by": "spectool predict"})
@@ -724,9 +731,8 @@ def predict_files(model: Any, inputs: str | os.PathLike | Iterable[str | os.Path
                 "fields": _arrow_fields(net, options), "threads": None}
     show = sys.stderr.isatty() if progress is None else progress
     n_done = n_err = n_rows = n_parts = 0
-    chunks = _chunks([t[0] for t in todo], [t[1] for t in todo], chunk_size)
     with tqdm(total=len(todo), disable=not show, unit="spectra", desc="predict", smoothing=0.1) as bar:
-        for res in _execute(chunks, ref, out, settings, workers, scheduler):
+        for res in _execute(todo, chunk_size, ref, out, settings, workers, scheduler):
             n_done += res["inputs"]
             n_err += res["errors"]
             n_rows += res["rows"]
