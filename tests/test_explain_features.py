@@ -74,9 +74,28 @@ def test_embeddings_separate_clusters_reproducibly(method):
 
 def test_embed_errors():
     with pytest.raises(ModelError, match="unknown embedding"):
-        embed(np.zeros((10, 3)), "pca")
-    with pytest.raises(ModelError):
+        embed(np.zeros((10, 3)), "isomap")
+    with pytest.raises(ModelError, match="N >= 5"):
         embed(np.zeros((3, 3)), "tsne")
+    with pytest.raises(ModelError, match="N >= 3"):
+        embed(np.zeros((2, 3)), "pca")
+
+
+def test_pca_embedding_is_the_principal_plane():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 2)) * [5.0, 1.0] @ np.array([[0.6, 0.8, 0.0], [-0.8, 0.6, 0.0]])   # a 3-D plane
+    xy = embed(x + 3.0, "pca")
+    assert xy.shape == (40, 2) and xy.dtype == np.float32
+    np.testing.assert_allclose(np.abs(xy.mean(0)), 0, atol=1e-5)                 # centred
+    np.testing.assert_allclose(np.sort(np.linalg.norm(xy, axis=1)),
+                               np.sort(np.linalg.norm(x - x.mean(0), axis=1)), rtol=1e-5)   # distances kept
+    assert xy[:, 0].var() > 10 * xy[:, 1].var()                                   # first axis = widest
+
+
+def test_extract_features_needs_the_model_contract():
+    seq = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
+    with pytest.raises(ModelError, match="forward_features"):
+        extract_features(seq, np.zeros((3, 16), np.float32), progress=False)
 
 
 def test_embedding_table_on_mock_dataset():

@@ -4,7 +4,8 @@
 layer) batch by batch and returns the features with a tidy table of ids, labels,
 predictions and S/N. :func:`embed` maps features to 2-D with t-SNE (openTSNE,
 FFT-interpolated gradients as in FIt-SNE, multi-threaded; scikit-learn if openTSNE
-is missing) or UMAP (umap-learn). :func:`embedding_table` does both and returns one
+is missing), UMAP (umap-learn) or PCA; it is the one embedding helper of spectool (the
+widgets' :class:`~spectool.widgets.EmbeddingExplorer` uses it too). :func:`embedding_table` does both and returns one
 tidy table ready for plotting (columns ``x``, ``y`` plus the table columns).
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch.nn as nn
 from ..errors import ModelError
 from . import _inputs
 
-EMBEDDINGS = ("tsne", "umap")
+EMBEDDINGS = ("tsne", "umap", "pca")
 
 
 @dataclass
@@ -129,20 +130,29 @@ def extract_features(
 
 def embed(features: np.ndarray, method: str = "tsne", seed: int | None = 0, n_jobs: int | None = None,
           **kwargs) -> np.ndarray:
-    """2-D embedding ``(N, 2)`` of ``features`` (N, F).
+    """2-D embedding ``(N, 2)`` float32 of ``features`` (N, F).
 
-    ``method="tsne"`` uses openTSNE (perplexity 30, PCA initialisation, ``n_jobs``
-    threads, default all CPUs of this process; FFT-interpolated gradients from 10,000
-    points up, Barnes-Hut below, where the FFT grid's fixed cost dominates; exact
-    neighbours below 1,000 points) and falls back to scikit-learn; ``"umap"`` uses
-    umap-learn (``n_neighbors=15``, ``min_dist=0.1``).
-    ``seed`` makes both reproducible; umap-learn runs single-threaded with a seed, so
-    pass ``seed=None`` for its parallel (non-deterministic) mode. ``kwargs`` go to the
-    underlying estimator.
+    ``method="tsne"`` uses openTSNE (perplexity ``min(30, (N - 1) / 3)``, PCA
+    initialisation, ``n_jobs`` threads, default all CPUs of this process;
+    FFT-interpolated gradients from 10,000 points up, Barnes-Hut below, where the FFT
+    grid's fixed cost dominates; exact neighbours below 1,000 points) and falls back to
+    scikit-learn; ``"umap"`` uses umap-learn (``n_neighbors=15``, ``min_dist=0.1``);
+    ``"pca"`` projects the centred features on their first two principal axes (exact,
+    deterministic, N >= 3; t-SNE and UMAP need N >= 5).
+    ``seed`` makes t-SNE and UMAP reproducible; umap-learn runs single-threaded with a
+    seed, so pass ``seed=None`` for its parallel (non-deterministic) mode. ``kwargs`` go
+    to the underlying estimator.
     """
+    if method not in EMBEDDINGS:
+        raise ModelError(f"unknown embedding {method!r}; choose from {EMBEDDINGS}", "method")
     x = np.asarray(features, dtype=np.float32)
-    if x.ndim != 2 or x.shape[0] < 5:
-        raise ModelError(f"need (N >= 5, F) features, got {x.shape}", "features")
+    n_min = 3 if method == "pca" else 5
+    if x.ndim != 2 or x.shape[0] < n_min:
+        raise ModelError(f"{method} needs (N >= {n_min}, F) features, got {x.shape}", "features")
+    if method == "pca":
+        xc = x.astype(np.float64) - x.mean(axis=0, dtype=np.float64)
+        _, _, vt = np.linalg.svd(xc, full_matrices=False)
+        return (xc @ vt[:2].T).astype(np.float32)
     jobs = n_jobs or len(os.sched_getaffinity(0))
     if method == "tsne":
         kwargs.setdefault("perplexity", min(30.0, (x.shape[0] - 1) / 3))
@@ -155,13 +165,11 @@ def embed(features: np.ndarray, method: str = "tsne", seed: int | None = 0, n_jo
         kwargs.setdefault("negative_gradient_method", "fft" if x.shape[0] >= 10_000 else "bh")
         kwargs.setdefault("neighbors", "exact" if x.shape[0] < 1_000 else "auto")
         return np.asarray(TSNE(n_components=2, random_state=seed, n_jobs=jobs, **kwargs).fit(x), dtype=np.float32)
-    if method == "umap":
-        import umap
+    import umap
 
-        kwargs.setdefault("n_neighbors", min(15, x.shape[0] - 1))
-        reducer = umap.UMAP(n_components=2, random_state=seed, n_jobs=1 if seed is not None else jobs, **kwargs)
-        return reducer.fit_transform(x).astype(np.float32)
-    raise ModelError(f"unknown embedding {method!r}; choose from {EMBEDDINGS}", "method")
+    kwargs.setdefault("n_neighbors", min(15, x.shape[0] - 1))
+    reducer = umap.UMAP(n_components=2, random_state=seed, n_jobs=1 if seed is not None else jobs, **kwargs)
+    return reducer.fit_transform(x).astype(np.float32)
 
 
 def embedding_table(model: nn.Module | None = None, data=None, method: str = "tsne",

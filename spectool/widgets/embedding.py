@@ -1,5 +1,7 @@
 """``EmbeddingExplorer``: a 2-D map (t-SNE, UMAP or PCA) of model features, linked to spectra.
 
+Coordinates come from :func:`spectool.explain.embed` (the one embedding helper).
+
 Points are coloured by true label, prediction or S/N bin; tap, lasso or box
 selection draws the selected spectra and moves a linked
 :class:`~spectool.widgets.SpectrumInspector` to the first of them.
@@ -11,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ..explain.features import embed  # noqa: F401  (the one embedding helper; re-exported here)
 from ._deps import require
 from .state import SpectraSource, WidgetInputError
 
@@ -21,27 +24,6 @@ COLOUR_BY = ("label", "prediction", "snr")
 _PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000",
             "#999999", "#882255", "#44AA99", "#117733", "#332288", "#AA4499", "#DDCC77", "#88CCEE"]
 _SNR_EDGES = (0, 5, 10, 20, 40, np.inf)
-
-
-def embed(features: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray:
-    """(N, F) features -> (N, 2) coordinates with openTSNE ("tsne"), umap-learn ("umap") or "pca"."""
-    x = np.asarray(features, dtype=np.float64)
-    if x.ndim != 2 or len(x) < 3:
-        raise WidgetInputError(f"features must be (N >= 3, F), got {x.shape}", "features")
-    if method == "pca":
-        xc = x - x.mean(axis=0)
-        _, _, vt = np.linalg.svd(xc, full_matrices=False)
-        return xc @ vt[:2].T
-    if method == "tsne":
-        from openTSNE import TSNE
-
-        perplexity = float(min(30.0, max(2.0, (len(x) - 1) / 3.0)))
-        return np.asarray(TSNE(perplexity=perplexity, random_state=seed, n_jobs=1, verbose=False).fit(x))
-    if method == "umap":
-        import umap
-
-        return umap.UMAP(n_neighbors=min(15, len(x) - 1), random_state=seed).fit_transform(x)
-    raise WidgetInputError(f"method must be tsne, umap or pca, got {method!r}", "method")
 
 
 def colour_groups(meta: pd.DataFrame, by: str, predicted: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
