@@ -41,7 +41,7 @@ from spectool import datasets, explain, models, papers, plots, train
 
 ctx = papers.context(mode, source, cache)
 size = "full" if mode == "full" else "quick"
-epochs = {"smoke": 1, "quick": 12, "medium": 60, "full": 150}[mode]
+epochs = {"smoke": 1, "quick": 8, "medium": 60, "full": 150}[mode]
 print(f"data: {ctx.src.label}; {epochs} epoch(s) for the fit below")
 
 # %% [markdown]
