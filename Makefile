@@ -14,6 +14,19 @@ CONSTRAINTS ?= requirements/constraints.txt
 # smoke | quick | medium | full (see README "Modes")
 MODE       ?= quick
 
+# clear outputs and execution counts of code cells in place (only files that have any)
+define STRIP_OUTPUTS
+import sys, nbformat
+for path in sys.argv[1:]:
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    if any(c.outputs or c.execution_count is not None for c in code):
+        for c in code:
+            c.outputs, c.execution_count = [], None
+        nbformat.write(nb, path)
+endef
+export STRIP_OUTPUTS
+
 .PHONY: venv demo test lab figures notebooks clean bench lock
 
 $(STAMP): pyproject.toml Makefile $(CONSTRAINTS)
@@ -38,8 +51,13 @@ lab: $(STAMP)
 figures: $(STAMP)
 	$(VENV)/bin/spectool figures --mode $(MODE) --out figures
 
+# The notebooks are jupytext pairs (jupytext.toml): notebooks/NN_name.py (percent script) and
+# notebooks/NN_name.ipynb. Edit either (JupyterLab with jupytext keeps both), then this syncs
+# the other from the newer one and strips outputs from the stored .ipynb (CI checks both).
 notebooks: $(STAMP)
-	$(PY) scripts/make_notebooks.py
+	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.ipynb notebooks/[0-9][0-9]_*.py
+	$(PY) -c "$$STRIP_OUTPUTS" notebooks/[0-9][0-9]_*.ipynb
+	touch notebooks/[0-9][0-9]_*.py
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done

@@ -4,10 +4,14 @@ Run: ``python benchmarks/models.py [--models 'mspcnet_*'] [--batch 32] [--thread
 
 CPU: batch 32, 2 threads, random inputs (synthetic: only the speed is measured). The
 inference pass is ``model.eval()`` under ``torch.inference_mode``; a training step is
-forward + loss + backward + Adam step in train mode. MSPC-Net is timed on both its fast
-(FFT) and direct paths; their inference passes alternate, so that both see the same
-machine (a shared machine's speed drifts by +-20% within minutes) and the fast/direct
-ratio is the median of the paired ratios. Each figure is the best and the median of
+forward + loss + backward + Adam step in train mode. MSPC-Net is timed three ways:
+``fused`` (its inference copy ``model.fused()``, what ``spectool.models.for_inference``
+returns), ``fft`` (the plain ``forward`` with the FFT token mixer, default build) and
+``direct`` (the plain ``forward`` with direct convolutions, ``fast=False``: the authors'
+code path); their inference passes alternate, so that all see the same machine (a shared
+machine's speed drifts by +-20% within minutes) and each ratio over ``direct`` is the
+median of the paired ratios. Training is timed on ``fft`` and ``direct`` (the fused copy
+does not train). Each figure is the best and the median of
 ``--iters`` timed repetitions after one warm-up (SCA-Net variants, ~60M parameters, get
 one repetition). Wall-clock and process CPU time are both recorded, with the load
 average. With CUDA, the same is measured on the GPU under bf16 autocast.
@@ -30,7 +34,6 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 import spectool.models as models
-from spectool.models.mspcnet import MSPCNet
 
 RESULTS = Path(__file__).resolve().parent / "results" / "models.json"
 IMAGE_SIZE = 128  # g, r, i cutouts (B, 3, 128, 128) for models with needs_image
@@ -73,22 +76,23 @@ def _timings(fns: list, iters: int, device: torch.device) -> list[dict]:
             for w, c in zip(walls, cpus)]
 
 
-def _model(name: str, fast: bool | None, device: torch.device) -> torch.nn.Module:
+def _model(name: str, path: str, device: torch.device) -> torch.nn.Module:
+    """``path``: "-" (the model), "fft" / "direct" (MSPC-Net built with ``fast`` True / False)
+    or "fused" (the default build's fused inference copy)."""
     torch.manual_seed(0)
-    model = models.create(name).to(device)
-    if isinstance(model, MSPCNet) and fast is not None:
-        model.set_fast(fast)
-    return model
+    overrides = {"fast": path != "direct"} if path in ("fft", "direct") else {}
+    model = models.create(name, **overrides).to(device).eval()   # same weights for every path
+    return models.for_inference(model) if path == "fused" else model
 
 
 def _autocast(device: torch.device, amp: torch.dtype | None):
     return torch.autocast(device.type, dtype=amp) if amp else torch.autocast(device.type, enabled=False)
 
 
-def bench(name: str, paths: list[bool | None], batch: int, iters: int, device: torch.device,
+def bench(name: str, paths: list[str], batch: int, iters: int, device: torch.device,
           amp: torch.dtype | None, train: list[bool]) -> list[dict]:
-    """Throughput of one model on each of ``paths`` (fast/direct, or None); result rows."""
-    nets = [_model(name, fast, device).eval() for fast in paths]
+    """Throughput of one model on each of ``paths`` (fused/fft/direct, or "-"); result rows."""
+    nets = [_model(name, path, device) for path in paths]
     x, image = _inputs(nets[0], batch, device)
 
     def infer(model: torch.nn.Module):
@@ -98,8 +102,8 @@ def bench(name: str, paths: list[bool | None], batch: int, iters: int, device: t
         return run
 
     rows = []
-    for fast, model, timing in zip(paths, nets, _timings([infer(m) for m in nets], iters, device)):
-        rows.append({"model": name, "path": {True: "fast", False: "direct", None: "-"}[fast],
+    for path, model, timing in zip(paths, nets, _timings([infer(m) for m in nets], iters, device)):
+        rows.append({"model": name, "path": path,
                      "device": device.type, "amp": str(amp).replace("torch.", "") if amp else None,
                      "batch": batch, "params": sum(p.numel() for p in model.parameters()),
                      "infer_spectra_per_s": batch / timing["best"],
@@ -125,12 +129,20 @@ def bench(name: str, paths: list[bool | None], batch: int, iters: int, device: t
     return rows
 
 
-def _ratios(fast: dict, direct: dict) -> dict:
-    """Fast over direct: inference as the median of paired ratios, training best over best."""
-    paired = [d / f for f, d in zip(fast.pop("_infer_walls"), direct.pop("_infer_walls"))]
-    out = {"infer_paired_median": statistics.median(paired)}
-    if "train_spectra_per_s" in fast and "train_spectra_per_s" in direct:
-        out["train_best"] = fast["train_spectra_per_s"] / direct["train_spectra_per_s"]
+def _ratios(rows: list[dict]) -> dict:
+    """Each path over ``direct``: inference as the median of paired ratios (with the
+    range), training best over best."""
+    direct = next(r for r in rows if r["path"] == "direct")
+    out = {}
+    for row in rows:
+        if row is direct:
+            continue
+        paired = [d / f for f, d in zip(row["_infer_walls"], direct["_infer_walls"])]
+        ratio = {"infer_paired_median": statistics.median(paired), "infer_paired_min": min(paired),
+                 "infer_paired_max": max(paired)}
+        if "train_spectra_per_s" in row and "train_spectra_per_s" in direct:
+            ratio["train_best"] = row["train_spectra_per_s"] / direct["train_spectra_per_s"]
+        out[f"{row['path']}_over_direct"] = ratio
     return out
 
 
@@ -149,8 +161,9 @@ def main() -> None:
     for name in models.list_models(args.models):
         iters = 1 if name.startswith("scanet") else args.iters
         mspc = name.startswith("mspcnet")
-        paths = [True, False] if mspc else [None]
-        train = [not args.no_train and not (fast is False and args.no_direct_train) for fast in paths]
+        paths = ["fused", "fft", "direct"] if mspc else ["-"]
+        train = [not args.no_train and path != "fused" and not (path == "direct" and args.no_direct_train)
+                 for path in paths]
         plans.append((name, paths, iters, torch.device("cpu"), None, train))
         if torch.cuda.is_available():
             plans.append((name, paths, args.iters, torch.device("cuda"), torch.bfloat16, train))
@@ -158,8 +171,8 @@ def main() -> None:
     rows, speedups = [], {}
     for name, paths, iters, device, amp, train in tqdm(plans, desc="models"):
         measured = bench(name, paths, args.batch, iters, device, amp, train)
-        if len(measured) == 2:
-            speedups[f"{name}/{device.type}"] = _ratios(*measured)
+        if len(measured) > 1:
+            speedups[f"{name}/{device.type}"] = _ratios(measured)
         for row in measured:
             row.pop("_infer_walls", None)
             row.update(date=time.strftime("%Y-%m-%d %H:%M"), load_average_before=load_before)
@@ -175,20 +188,23 @@ def main() -> None:
               f"{r['infer_spectra_per_s']:9.1f} {r['infer_spectra_per_s_median']:8.1f} {train} "
               f"{r['infer_ms_per_spectrum_cpu_time']:12.1f}")
     for key, s in speedups.items():
-        print(f"fast/direct {key}: " + ", ".join(f"{k} x{v:.2f}" for k, v in s.items()))
+        for path, ratio in s.items():
+            print(f"{key} {path}: " + ", ".join(f"{k} x{v:.2f}" for k, v in ratio.items()))
 
     old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     keep = [r for r in old.get("results", []) if not any(
-        (r["model"], r["path"], r["device"]) == (q["model"], q["path"], q["device"]) for q in rows)]
+        (r["model"], r["path"], r["device"]) == (q["model"], q["path"], q["device"]) for q in rows)
+        and r["path"] != "fast"]   # the former fused-in-forward path (now "fused")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "note": ("random (synthetic) inputs; wall-clock spectra/s, best and median of repeated "
-                 "timings; MSPC-Net fast and direct inference timed in alternation"),
+                 "timings; MSPC-Net fused, fft and direct inference timed in alternation; "
+                 "the machine may be shared (see load_average_before)"),
         "batch": args.batch, "threads": args.threads, "torch": torch.__version__,
         "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "results": sorted(keep + rows, key=lambda r: (r["model"], r["path"], r["device"])),
-        "fast_over_direct": {**old.get("fast_over_direct", {}), **speedups}}, indent=2) + "\n")
+        "speedups": {**old.get("speedups", {}), **speedups}}, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 
 

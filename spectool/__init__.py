@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "read": ("spectool.io", "read"),
     "predict": ("spectool.inference", "predict"),
+    "predict_files": ("spectool.streaming", "predict_files"),
 }
 _SUBMODULES = {"io", "preprocess", "datasets", "models", "explain", "widgets", "mock", "train", "plots",
                "lines", "wavelength", "store", "download", "ingest", "config", "figures"}
@@ -37,4 +38,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'spectool' has no attribute {name!r}")
 
 
-__all__ = ["Spectrum", "SpectoolError", "SpectoolWarning", "read", "predict", "__version__", *sorted(_SUBMODULES)]
+__all__ = ["Spectrum", "SpectoolError", "SpectoolWarning", "read", "predict", "predict_files", "__version__", *sorted(_SUBMODULES)]

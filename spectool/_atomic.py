@@ -52,9 +52,12 @@ def atomic_write_text(target: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(target, text.encode("utf-8"))
 
 
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+def file_digest(path: str | os.PathLike, algo: str = "sha256") -> str:
+    """Hex digest of the file at ``path`` with the hashlib algorithm ``algo`` (``"sha256"``, ``"md5"``, ...)."""
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, algo).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 hex digest of the file at ``path`` (:func:`file_digest`)."""
+    return file_digest(path, "sha256")

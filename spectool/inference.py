@@ -10,24 +10,46 @@ Accepted inputs:
 * a NumPy array (N, L) or (L,) of model-ready flux (with ``images`` (N, 3, 128, 128) for
   models that need an image).
 
-The result has one row per spectrum: ``object_id``; for classifiers ``pred_label``,
-``pred_index``, ``pred_prob`` and ``prob_<class>`` for every class; for regression one
-column per target in physical units (e.g. ``teff`` in K from a model that predicts
-log Teff, ``mass`` in Msun, ``age`` in Gyr).
+Raw spectra may also be given as file paths (read with :func:`spectool.read`).
+
+The result has one row per input, in input order, and always the same columns:
+
+* ``object_id``, ``source`` (file path or None), ``error`` (empty, or why this input has
+  no prediction: unreadable file, window not covered, preprocessing failure; its
+  predictions are then NaN), ``flag`` (why a prediction should not be trusted, ``;``
+  separated, empty when fine: see :mod:`spectool.trust`), ``ood_score`` (feature-space
+  Mahalanobis score; NaN without calibration statistics);
+* classifiers: ``pred_label`` (None on error rows), ``pred_index`` (-1 on error rows),
+  ``pred_prob``, ``pred_main_class`` (``K`` for ``K5``; GALAXY, QSO as they are) and
+  ``pred_main_prob`` (summed over the main class's subclasses), and ``prob_<class>``
+  for every class, calibrated when the model has calibration statistics
+  (:func:`spectool.trust.calibrated_probabilities`);
+* regressors: one column per target in physical units (e.g. ``teff`` in K from a model
+  that predicts log Teff, ``mass`` in Msun, ``age`` in Gyr) and ``<target>_err``, its
+  1-sigma uncertainty (NaN without calibration statistics);
+* the catalogue labels read with the spectrum: ``cat_class``, ``cat_subclass``,
+  ``cat_z`` (redshift) and ``cat_snr`` (median S/N per pixel).
+
+``predict(...).attrs["calibrated"]`` says whether calibration statistics were applied.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .errors import InvalidSpectrumError, ModelError
+from . import trust
+from .errors import CoverageError, InvalidSpectrumError, ModelError, SpectoolError
 from .spectrum import Spectrum
 
 _INVERSE = {"identity": lambda v: v, "log10": lambda v: 10.0 ** v, "log2": lambda v: 2.0 ** v, "ln": np.exp}
+_FORWARD = {"identity": lambda v: v, "log10": np.log10, "log2": np.log2, "ln": np.log}
+CATALOGUE = {"cat_class": "class", "cat_subclass": "subclass", "cat_z": "redshift", "cat_snr": "snr"}
+PROGRESS_MIN = 256  # inputs from which predict shows a progress bar by default
 
 
 def output_spec(model: torch.nn.Module) -> tuple[list[str], list[int], list[str]]:
@@ -56,36 +78,63 @@ def output_spec(model: torch.nn.Module) -> tuple[list[str], list[int], list[str]
     return targets, list(range(len(names))), transforms
 
 
+class _Inputs:
+    """What ``predict`` runs: model-ready rows of the inputs that could be prepared, plus
+    per-input ids, errors, error flags and catalogue values (all inputs, in order)."""
+
+    def __init__(self, n: int) -> None:
+        self.ids: list[str] = [str(i) for i in range(n)]
+        self.source: list[str | None] = [None] * n
+        self.error: list[str] = [""] * n
+        self.flag: list[str] = [""] * n
+        self.cat: dict[str, list[Any]] = {k: [None] * n for k in CATALOGUE}
+        self.flux: Any = None  # rows of the good inputs only
+        self.images: Any = None
+
+    @property
+    def ok(self) -> np.ndarray:
+        return np.array([not e for e in self.error], dtype=bool)
+
+    def fail(self, k: int, exc: BaseException, flag: str) -> None:
+        self.error[k] = f"{type(exc).__name__}: {exc}"
+        self.flag[k] = flag
+
+    def set_meta(self, k: int, meta: dict[str, Any]) -> None:
+        for col, key in CATALOGUE.items():
+            v = meta.get(key)
+            self.cat[col][k] = v.item() if hasattr(v, "item") else v
+
+
+def _catalogue_number(values: list[Any]) -> np.ndarray:
+    out = np.full(len(values), np.nan)
+    for i, v in enumerate(values):
+        try:
+            out[i] = float(v)
+        except (TypeError, ValueError):
+            pass
+    return out
+
+
 def _model_inputs(model: torch.nn.Module, spectra: Any, images: np.ndarray | None,
-                  indices: np.ndarray | None, preprocess_options: dict[str, Any]
-                  ) -> tuple[np.ndarray | Any, np.ndarray | None, list[str]]:
-    """Turn the accepted inputs into (flux rows (N, L), images or None, object ids)."""
+                  indices: np.ndarray | None, preprocess_options: dict[str, Any], progress: bool | None) -> _Inputs:
+    """Turn the accepted inputs into an :class:`_Inputs` (bad members become error rows)."""
     from .datasets import SpectralDataset
 
     if isinstance(spectra, SpectralDataset):
         idx = np.arange(len(spectra)) if indices is None else np.asarray(indices, dtype=np.int64)
-        ids = spectra.meta["object_id"].astype(str).to_numpy()[idx].tolist()
+        inp = _Inputs(len(idx))
+        meta = spectra.meta
+        inp.ids = meta["object_id"].astype(str).to_numpy()[idx].tolist()
+        for col, key in CATALOGUE.items():
+            if key in meta.columns:
+                inp.cat[col] = [v.item() if hasattr(v, "item") else v for v in meta[key].to_numpy()[idx]]
         imgs = spectra.images
-        return _Rows(spectra.flux, idx), (None if imgs is None else _Rows(imgs, idx)), ids
-    if isinstance(spectra, Spectrum):
+        inp.flux, inp.images = _Rows(spectra.flux, idx), (None if imgs is None else _Rows(imgs, idx))
+        return inp
+    if isinstance(spectra, (Spectrum, str, Path)):
         spectra = [spectra]
-    if isinstance(spectra, Sequence) and spectra and all(isinstance(s, Spectrum) for s in spectra):
-        from .preprocess import apply
-
-        card = getattr(model, "card", None) or {}
-        recipe = card.get("preprocess") or getattr(model, "preprocess", None)
-        if not recipe:
-            raise ModelError("model has no preprocess recipe (card 'preprocess' or model.preprocess)")
-        options = {**(card.get("preprocess_options") or {}), **preprocess_options}
-        rows, imgs, ids = [], [], []
-        for k, s in enumerate(spectra):
-            image = None if images is None else images[k]
-            p = apply(recipe, s, image=image, **options) if recipe == "spfusion" else apply(recipe, s, **options)
-            rows.append(p.flux)
-            imgs.append(p.image)
-            ids.append(str(s.meta.get("object_id", k)))
-        stacked = None if any(i is None for i in imgs) else np.stack(imgs)
-        return np.stack(rows).astype(np.float32), stacked, ids
+    if isinstance(spectra, Sequence) and spectra and all(isinstance(s, (Spectrum, str, Path)) for s in spectra):
+        return _prepare_spectra(model, list(spectra), images, preprocess_options, progress)
     arr = np.asarray(spectra, dtype=np.float32)
     if arr.ndim == 1:
         arr = arr[None]
@@ -95,7 +144,66 @@ def _model_inputs(model: torch.nn.Module, spectra: Any, images: np.ndarray | Non
     if arr.ndim != 2 or (length and arr.shape[1] != length):
         raise InvalidSpectrumError(f"expected model-ready flux of shape (N, {length or 'L'}) or ({length or 'L'},), "
                                    f"got {arr.shape}; pass Spectrum objects to have them preprocessed")
-    return arr, None if images is None else np.asarray(images, dtype=np.float32), [str(i) for i in range(len(arr))]
+    inp = _Inputs(len(arr))
+    inp.flux, inp.images = arr, None if images is None else np.asarray(images, dtype=np.float32)
+    return inp
+
+
+def _prepare_spectra(model: torch.nn.Module, spectra: list, images: np.ndarray | None,
+                     preprocess_options: dict[str, Any], progress: bool | None) -> _Inputs:
+    """Read (paths) and preprocess each raw spectrum; a failure becomes that input's error row."""
+    from tqdm.auto import tqdm
+
+    from .preprocess import apply
+
+    card = getattr(model, "card", None) or {}
+    recipe = card.get("preprocess") or getattr(model, "preprocess", None)
+    if not recipe:
+        raise ModelError("model has no preprocess recipe (card 'preprocess' or model.preprocess)")
+    if images is not None and len(images) != len(spectra):
+        raise ModelError(f"{len(images)} images for {len(spectra)} spectra")
+    options = {**(card.get("preprocess_options") or {}), **preprocess_options}
+    inp = _Inputs(len(spectra))
+    rows, imgs = [], []
+    show = len(spectra) >= PROGRESS_MIN if progress is None else progress
+    for k, s in enumerate(tqdm(spectra, disable=not show, desc="preprocess", unit="spectrum")):
+        if not isinstance(s, Spectrum):
+            inp.source[k], inp.ids[k] = str(s), Path(s).name.split(".")[0]
+            try:
+                got = _read_one(s)
+            except Exception as exc:  # noqa: BLE001 - any failure of one file is reported on its row
+                inp.fail(k, exc, trust.FLAG_UNREADABLE)
+                continue
+            s = got
+        inp.set_meta(k, s.meta)
+        inp.ids[k] = str(s.meta.get("object_id", inp.ids[k]))
+        inp.source[k] = s.meta.get("source_path", inp.source[k])
+        try:
+            image = None if images is None else images[k]
+            p = apply(recipe, s, image=image, **options) if recipe == "spfusion" else apply(recipe, s, **options)
+        except CoverageError as exc:
+            inp.fail(k, exc, trust.FLAG_WINDOW)
+            continue
+        except Exception as exc:  # noqa: BLE001 - a spectrum that cannot be preprocessed is reported, not fatal
+            inp.fail(k, exc, trust.FLAG_FAILED)
+            continue
+        rows.append(p.flux)
+        imgs.append(p.image)
+    length = getattr(model, "input_length", None) or (len(rows[0]) if rows else 0)
+    inp.flux = np.stack(rows).astype(np.float32) if rows else np.zeros((0, length), np.float32)
+    inp.images = None if not imgs or any(i is None for i in imgs) else np.stack(imgs)
+    return inp
+
+
+def _read_one(path: str | Path) -> Spectrum:
+    from .io import read
+
+    got = read(path)
+    if isinstance(got, list):
+        if len(got) != 1:
+            raise SpectoolError(f"file holds {len(got)} spectra; read it with spectool.read and pass the list", path)
+        got = got[0]
+    return got
 
 
 class _Rows:
@@ -111,11 +219,66 @@ class _Rows:
         return np.asarray(self.array[self.indices[sl]], dtype=np.float32)
 
 
+def _has_features(model: torch.nn.Module) -> bool:
+    from .models.base import SpectralModel
+
+    return (isinstance(model, SpectralModel) and type(model).forward_features is not SpectralModel.forward_features
+            and type(model).forward_head is not SpectralModel.forward_head)
+
+
 @torch.inference_mode()
+def model_outputs(model: torch.nn.Module, flux: Any, images: Any = None, *, batch_size: int = 64,
+                  device: str | torch.device | None = None, progress: bool = False
+                  ) -> tuple[np.ndarray | None, np.ndarray]:
+    """Penultimate features (N, F) (None for a model without ``forward_features``) and raw
+    outputs (N, K) (logits, or regression outputs in the model's space) of model-ready rows.
+
+    ``flux`` is (N, L) (any object with ``len`` and row slicing); ``images`` (N, 3, 128, 128)
+    for image models. This is the one forward path of :func:`predict` and of
+    ``scripts/calibrate_pretrained.py``.
+    """
+    from tqdm.auto import tqdm
+
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    needs_image = bool(getattr(model, "needs_image", False))
+    if needs_image and images is None:
+        raise ModelError(f"{type(model).__name__} needs (N, 3, 128, 128) images: pass images= or a dataset with images")
+    split = _has_features(model)
+    was_training = model.training
+    model.eval().to(device)
+    feats, outs = [], []
+    n = len(flux)
+    try:
+        for start in tqdm(range(0, n, batch_size), disable=not progress, desc="predict", unit="batch"):
+            rows = np.array(flux[start:start + batch_size], dtype=np.float32)  # a copy: rows may be read-only
+            x = torch.from_numpy(rows)[:, None]
+            img = None
+            if needs_image:
+                img = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size], dtype=np.float32))
+                img = img.to(device)
+            x = x.to(device)
+            if split:
+                f = model.forward_features(x, img)
+                feats.append(f.float().cpu())
+                outs.append(model.forward_head(f).float().cpu())
+            else:
+                outs.append((model(x, img) if needs_image else model(x)).float().cpu())
+    finally:
+        model.train(was_training)
+    width = len(getattr(model, "output_names", []) or [])
+    out = torch.cat(outs).numpy() if outs else np.zeros((0, width), np.float32)
+    features = (torch.cat(feats).numpy() if feats else None) if split else None
+    return features, out
+
+
 def predict(model: torch.nn.Module | str, spectra: Any, *, images: np.ndarray | None = None,
             indices: np.ndarray | None = None, batch_size: int = 64, device: str | torch.device | None = None,
-            progress: bool = False, **preprocess_options: Any) -> pd.DataFrame:
-    """Run ``model`` on ``spectra`` and return one row of predictions per spectrum.
+            progress: bool | None = None, calibrated: bool = True, **preprocess_options: Any) -> pd.DataFrame:
+    """Run ``model`` on ``spectra`` and return one row per input, in input order.
+
+    Nothing aborts on a bad member: an unreadable file, a spectrum that does not cover the
+    model's wavelength window or fails preprocessing becomes a row with ``error`` set and
+    NaN predictions. Columns are listed in the module docstring.
 
     Parameters
     ----------
@@ -123,7 +286,8 @@ def predict(model: torch.nn.Module | str, spectra: Any, *, images: np.ndarray | 
         A :class:`~spectool.models.SpectralModel` or a model/pretrained name for
         :func:`spectool.models.load` (e.g. ``"mspcnet_sdss-mock-sc"``).
     spectra
-        A SpectralDataset, Spectrum(s) or model-ready flux array (see module docstring).
+        A SpectralDataset, Spectrum(s), spectrum file path(s) or model-ready flux array
+        (see module docstring).
     images
         (N, 3, 128, 128) cutouts for image models when ``spectra`` is not a dataset.
     indices
@@ -131,7 +295,11 @@ def predict(model: torch.nn.Module | str, spectra: Any, *, images: np.ndarray | 
     batch_size, device
         Batching and device (default: CUDA if available, else CPU).
     progress
-        Show a tqdm progress bar.
+        Show tqdm progress bars; default: only for 256 inputs or more.
+    calibrated
+        Apply the model's calibration statistics (temperature, OOD score and threshold,
+        uncertainty, label range; :mod:`spectool.trust`) when it has them. ``False``
+        gives the raw softmax and no ``ood`` / ``outside_training_labels`` flags.
     preprocess_options
         Extra keyword options for the preprocessing recipe (raw spectra only).
     """
@@ -139,43 +307,75 @@ def predict(model: torch.nn.Module | str, spectra: Any, *, images: np.ndarray | 
         from .models import load
 
         model = load(model)
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    flux, imgs, ids = _model_inputs(model, spectra, images, indices, preprocess_options)
-    n = len(flux)
-    needs_image = bool(getattr(model, "needs_image", False))
-    if needs_image and imgs is None:
-        raise ModelError(f"{type(model).__name__} needs (N, 3, 128, 128) images: pass images= or a dataset with images")
-    was_training = model.training
-    model.eval().to(device)
-    outs = []
-    from tqdm.auto import tqdm
-
-    for start in tqdm(range(0, n, batch_size), disable=not progress, desc="predict", unit="batch"):
-        x = torch.from_numpy(np.ascontiguousarray(flux[start:start + batch_size], dtype=np.float32))[:, None].to(device)
-        if needs_image:
-            img = torch.from_numpy(np.ascontiguousarray(imgs[start:start + batch_size], dtype=np.float32)).to(device)
-            outs.append(model(x, img).float().cpu())
-        else:
-            outs.append(model(x).float().cpu())
-    model.train(was_training)
-    out = torch.cat(outs).numpy() if outs else np.zeros((0, len(getattr(model, "output_names", []))), np.float32)
-    return _to_frame(model, out, ids)
+    inp = _model_inputs(model, spectra, images, indices, preprocess_options, progress)
+    n_ok = len(inp.flux)
+    show = (len(inp.ids) >= PROGRESS_MIN) if progress is None else progress
+    features, out = model_outputs(model, inp.flux, inp.images, batch_size=batch_size, device=device,
+                                  progress=show and n_ok > batch_size)
+    cal = trust.calibration_of(model) if calibrated else None
+    return _to_frame(model, inp, features, out, cal)
 
 
-def _to_frame(model: torch.nn.Module, out: np.ndarray, ids: list[str]) -> pd.DataFrame:
-    df = pd.DataFrame({"object_id": ids})
+def _spread(ok: np.ndarray, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
+    """Values of the good rows placed into an all-rows array (``fill`` elsewhere)."""
+    full = np.full((len(ok),) + values.shape[1:], fill, dtype=np.float64)
+    full[ok] = values
+    return full
+
+
+def _to_frame(model: torch.nn.Module, inp: _Inputs, features: np.ndarray | None, out: np.ndarray,
+              cal: dict[str, Any] | None) -> pd.DataFrame:
+    ok = inp.ok
+    n = len(ok)
+    df = pd.DataFrame({"object_id": inp.ids, "source": inp.source, "error": inp.error})
+    flags: list[list[str] | np.ndarray] = [inp.flag]
+    ood = np.full(n, np.nan)
+    if cal and cal.get("ood") and features is not None and len(features):
+        ood[ok] = trust.feature_distance(cal["ood"], features)
+        flags.append(np.where(ood > float(cal["ood"]["threshold"]), trust.FLAG_OOD, ""))
+    snr = _catalogue_number(inp.cat["cat_snr"])
+    if cal and cal.get("snr_min") is not None:
+        flags.append(np.where(snr < float(cal["snr_min"]), trust.FLAG_LOW_SNR, ""))
     card = getattr(model, "card", None) or {}
     if card.get("task", getattr(model, "task", "classification")) == "classification":
         names = list(getattr(model, "output_names", []) or [f"class_{i}" for i in range(out.shape[1])])
-        prob = torch.softmax(torch.from_numpy(out), dim=1).numpy() if len(out) else out
-        k = prob.argmax(1) if len(prob) else np.zeros(0, int)
+        prob = _spread(ok, trust.calibrated_probabilities(out, cal) if len(out) else np.zeros((0, len(names))))
+        k = np.full(n, -1)
+        k[ok] = out.argmax(1)
         df["pred_index"] = k
-        df["pred_label"] = [names[i] for i in k]
-        df["pred_prob"] = prob[np.arange(len(k)), k] if len(k) else np.zeros(0)
+        df["pred_label"] = [names[i] if i >= 0 else None for i in k]
+        df["pred_prob"] = np.where(ok, prob[np.arange(n), np.maximum(k, 0)], np.nan)
+        df["pred_main_class"] = [trust.main_class(names[i]) if i >= 0 else None for i in k]
+        main_prob = np.full(n, np.nan)
+        main_prob[ok] = trust.main_class_probability(prob[ok], names, k[ok])
+        df["pred_main_prob"] = main_prob
+        if cal and cal.get("temperature"):
+            flags.append(np.where(main_prob < trust.MIN_CONFIDENCE, trust.FLAG_LOW_CONFIDENCE, ""))
         for j, c in enumerate(names):
             df[f"prob_{c}"] = prob[:, j]
-        return df
-    targets, index, transforms = output_spec(model)
-    for t, i, tr in zip(targets, index, transforms):
-        df[t] = _INVERSE[tr](out[:, i].astype(np.float64))
+    else:
+        targets, index, transforms = output_spec(model)
+        members = None
+        if cal and cal.get("ensemble") and features is not None and len(features):
+            members = trust.ensemble_outputs(cal["ensemble"], features)
+        ranges = (cal or {}).get("label_range") or {}
+        outside = np.zeros(n, bool)
+        for t, i, tr in zip(targets, index, transforms):
+            value = _spread(ok, _INVERSE[tr](out[:, i].astype(np.float64)))
+            df[t] = value
+            err = np.full(n, np.nan)
+            if members is not None:
+                with np.errstate(over="ignore", invalid="ignore"):  # 2**(absurd log Teff) overflows to inf
+                    spread = np.std(_INVERSE[tr](members[:, :, i]), axis=0)
+                err[ok] = spread * float(cal["ensemble"]["scale"][t])
+            df[f"{t}_err"] = err
+            if t in ranges:
+                lo, hi = ranges[t]
+                outside |= ok & ((value < lo) | (value > hi))
+        flags.append(np.where(outside, trust.FLAG_LABELS, ""))
+    df.insert(3, "flag", trust.join_flags(*flags))
+    df.insert(4, "ood_score", ood)
+    for col in CATALOGUE:
+        df[col] = _catalogue_number(inp.cat[col]) if col in ("cat_z", "cat_snr") else inp.cat[col]
+    df.attrs["calibrated"] = cal is not None
     return df

@@ -6,19 +6,17 @@
   ``127.0.0.1`` and only when explicitly asked for (``allow_insecure_localhost=True``
   or ``$SPECTOOL_ALLOW_INSECURE_LOCALHOST=1``), which the test-suite uses.
 * :func:`offline` / :func:`ensure_online` -- ``$SPECTOOL_OFFLINE=1`` forbids any download.
-* :func:`safe_extract` -- unpack tar/zip archives refusing absolute paths, ``..``
-  components, links that leave the destination and device files.
 * :func:`redact_url` -- strip query strings (tokens) from URLs before they reach
   error messages or logs.
+
+spectool unpacks no archives; code that does must use the standard library's
+``tarfile`` data filter (``extractall(filter="data")``), which the source scan in
+``tests/test_crash_safety.py`` enforces.
 """
 from __future__ import annotations
 
 import os
-import shutil
-import stat
-import tarfile
-import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import DownloadError, UnsafeInputError
@@ -101,83 +99,6 @@ def ensure_online(url: str) -> None:
                             redact_url(url))
 
 
-# ---------------------------------------------------------------------- archives
-def _safe_member_path(dest: Path, name: str, archive: Path) -> Path:
-    pure = PurePosixPath(name.replace("\\", "/"))
-    if pure.is_absolute() or (pure.parts and ":" in pure.parts[0]):
-        raise UnsafeInputError(f"archive member {name!r} has an absolute path", archive)
-    if ".." in pure.parts:
-        raise UnsafeInputError(f"archive member {name!r} escapes the destination ('..')", archive)
-    target = (dest / Path(*pure.parts)).resolve() if pure.parts else dest
-    if target != dest and dest not in target.parents:
-        raise UnsafeInputError(f"archive member {name!r} resolves outside {dest}", archive)
-    return target
-
-
-def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> list[Path]:
-    """Extract a tar (any compression) or zip ``archive`` into ``dest`` safely.
-
-    Every member is checked before anything is written: absolute paths, ``..``
-    components, symbolic/hard links pointing outside ``dest``, and device or FIFO
-    entries raise :class:`UnsafeInputError` naming the archive and the member.
-    Returns the extracted file paths.
-    """
-    archive = Path(archive)
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    dest = dest.resolve()
-    out: list[Path] = []
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
-            members = zf.infolist()
-            for info in members:
-                mode = info.external_attr >> 16
-                if stat.S_ISLNK(mode):
-                    raise UnsafeInputError(f"archive member {info.filename!r} is a symbolic link", archive)
-                _safe_member_path(dest, info.filename, archive)
-            for info in members:
-                target = _safe_member_path(dest, info.filename, archive)
-                if info.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                out.append(target)
-        return out
-    try:
-        tf = tarfile.open(archive)
-    except (tarfile.TarError, OSError) as exc:
-        raise UnsafeInputError(f"not a readable tar or zip archive ({exc})", archive) from exc
-    with tf:
-        members = tf.getmembers()
-        for m in members:
-            target = _safe_member_path(dest, m.name, archive)
-            if m.isdev() or m.isfifo():
-                raise UnsafeInputError(f"archive member {m.name!r} is a device or FIFO", archive)
-            if m.issym() or m.islnk():
-                link = PurePosixPath(m.linkname)
-                base = target.parent if m.issym() else dest
-                resolved = (base / Path(*link.parts)).resolve() if not link.is_absolute() else Path(link)
-                if link.is_absolute() or (resolved != dest and dest not in resolved.parents):
-                    raise UnsafeInputError(
-                        f"archive member {m.name!r} links to {m.linkname!r} outside the destination", archive)
-        for m in members:
-            target = _safe_member_path(dest, m.name, archive)
-            if m.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-            elif m.isfile():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                src = tf.extractfile(m)
-                assert src is not None  # a regular member always has a file object
-                with src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                out.append(target)
-            # Links were validated above but are not materialised: spectool archives hold
-            # only regular files, and skipping links removes the last escape route.
-    return out
-
-
 __all__ = [
     "DEFAULT_ALLOWED_HOSTS",
     "allowed_hosts",
@@ -186,5 +107,4 @@ __all__ = [
     "insecure_localhost_allowed",
     "offline",
     "redact_url",
-    "safe_extract",
 ]

@@ -5,6 +5,8 @@ says otherwise. SDSS and LAMOST both publish vacuum wavelengths.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 #: SDSS and LAMOST low-resolution spectra sample log10(lambda) in steps of 1e-4 dex.
@@ -45,7 +47,16 @@ def loglam_grid(start: float, stop: float, step: float = LOGLAM_STEP) -> np.ndar
     return 10.0 ** (np.arange(k0, k1 + 1) * step)
 
 
+@lru_cache(maxsize=None)
+def c_kms() -> float:
+    """The speed of light in km/s: :data:`astropy.constants.c` (exact by the SI definition), imported on first use
+    so that ``import spectool`` does not load astropy."""
+    from astropy.constants import c
+
+    return float(c.to_value("km/s"))
+
+
 def doppler_shift(wavelength: np.ndarray, velocity_kms: float) -> np.ndarray:
     """Relativistic Doppler shift of wavelengths (Angstrom) for a radial velocity (km/s)."""
-    beta = velocity_kms / 299792.458
+    beta = velocity_kms / c_kms()
     return np.asarray(wavelength) * np.sqrt((1 + beta) / (1 - beta))

@@ -40,6 +40,111 @@ def lamost_spec(directory: Path, seed: int = 0, *, layout: str = "dr8", gz: bool
     return path, spec
 
 
+#: The LAMOST DR1 and DR2-DR7 row descriptors (EXTEN0) as the surveys wrote them.
+EXTEN0_DR1 = "Flux Inverse Subcontinuum Andmask Ormask"
+EXTEN0_DR2 = "Flux, Inverse, Wavelength, Andmask, Ormask"
+
+
+def lamost_image(directory: Path, seed: int = 0, *, exten0: str | None = EXTEN0_DR1,
+                 rows: tuple[str, ...] = ("flux", "inverse", "subcontinuum", "andmask", "ormask"),
+                 wcs: str | None = "coeff", sn_prefix: str = "SN_", air: bool = False, name: str | None = None,
+                 **kw) -> tuple[Path, Spectrum]:
+    """A LAMOST DR1-DR7-style primary image written with astropy, row by row as named in ``rows``.
+
+    ``exten0`` is the EXTEN0 card (None: no card); ``rows`` the content of each image
+    row (flux, inverse, wavelength, subcontinuum = flux / continuum, andmask,
+    ormask); ``wcs`` the wavelength cards: ``"coeff"`` (COEFF0/COEFF1, DR1-DR7),
+    ``"crval"`` (only CRVAL1/CD1_1/CRPIX1/DC-FLAG) or None; ``sn_prefix`` the per-band
+    S/N keys (``"SN_"`` in DR1, ``"SNR"`` from DR2); ``air`` writes VACUUM = F with
+    the grid read as air wavelengths. The truth spectrum's andmask marks its masked pixels.
+    """
+    from astropy.io import fits
+
+    spec = star(seed, "lamost", **kw)
+    m = spec.meta
+    n = len(spec)
+    loglam = np.log10(spec.wavelength)
+    c0, c1 = float(np.round(loglam[0], 6)), 1e-4
+    andmask = spec.mask.astype(np.float32) * 4
+    content = {"flux": spec.flux, "inverse": spec.ivar, "wavelength": spec.wavelength.astype(np.float32),
+               "subcontinuum": spec.flux / np.median(spec.flux), "andmask": andmask, "ormask": andmask}
+    img = np.vstack([content[r] for r in rows]).astype(np.float32)
+    hdr = fits.Header()
+    hdr.update(TELESCOP="LAMOST", AUTHOR="LAMOST Pipeline", FILENAME=f"{m['object_id']}.fits",
+               RA=float(m["ra"]), DEC=float(m["dec"]), FIBERID=int(m["fiber"]), VACUUM=not air,
+               CLASS=str(m["class"]), SUBCLASS=str(m["subclass"]), Z=float(m["redshift"]))
+    if exten0 is not None:
+        hdr["EXTEN0"] = exten0
+    if wcs == "coeff":
+        hdr.update(COEFF0=c0, COEFF1=c1)
+    if wcs in ("coeff", "crval"):
+        hdr.update(CRVAL1=c0, CD1_1=c1, CRPIX1=1, CTYPE1="LINEAR", **{"DC-FLAG": 1})
+    m["snr_bands"] = {b: float(v) + k for k, (b, v) in enumerate(m["snr_bands"].items())}  # distinct per band
+    for b, v in m["snr_bands"].items():
+        hdr[f"{sn_prefix}{b.upper()}"] = v
+    hdr["COMMENT"] = SYNTHETIC
+    path = directory / ((name or m["object_id"]) + ".fits")
+    fits.PrimaryHDU(img, header=hdr).writeto(path)
+    return path, spec
+
+
+def lamost_table(directory: Path, seed: int = 0, *, columns: tuple[str, ...] = ("FLUX", "IVAR", "WAVELENGTH",
+                                                                                 "ANDMASK", "ORMASK"),
+                 per_pixel: bool = False, nrows: int = 1, wcs: bool = True, extname: str = "COADD",
+                 **kw) -> tuple[Path, list[Spectrum]]:
+    """A LAMOST DR8+-style table written with astropy: ``columns`` (any case; LOGLAM allowed),
+    one row of array cells (``nrows`` rows: one spectrum each) or one pixel per row."""
+    from astropy.io import fits
+
+    specs = [star(seed + k, "lamost", **kw) for k in range(nrows)]
+    m = specs[0].meta
+    n = len(specs[0])
+
+    def values(spec: Spectrum, name: str) -> np.ndarray:
+        return {"flux": spec.flux, "ivar": spec.ivar, "wavelength": spec.wavelength.astype(np.float32),
+                "loglam": np.log10(spec.wavelength), "andmask": spec.mask.astype(np.float32),
+                "ormask": spec.mask.astype(np.float32)}[name.lower()]
+
+    cols = []
+    for c in columns:
+        arr = np.vstack([values(s, c) for s in specs])
+        code = "D" if c.lower() == "loglam" else "E"
+        cols.append(fits.Column(c, code, array=arr[0]) if per_pixel else fits.Column(c, f"{n}{code}", array=arr))
+    hdr = fits.Header()
+    hdr.update(TELESCOP="LAMOST", FILENAME=f"{m['object_id']}.fits", OBSID=int(m["obsid"]), VACUUM=True,
+               CLASS=str(m["class"]), SUBCLASS=str(m["subclass"]), Z=float(m["redshift"]), DATA_V="LAMOST DR10")
+    if wcs:
+        hdr.update(COEFF0=float(np.round(np.log10(specs[0].wavelength[0]), 6)), COEFF1=1e-4)
+    m["snr_bands"] = {b: float(v) + k for k, (b, v) in enumerate(m["snr_bands"].items())}  # distinct per band
+    for b, v in m["snr_bands"].items():
+        hdr[f"SNR{b.upper()}"] = v
+    hdr["COMMENT"] = SYNTHETIC
+    path = directory / f"{m['object_id']}.fits"
+    fits.HDUList([fits.PrimaryHDU(header=hdr), fits.BinTableHDU.from_columns(cols, name=extname)]).writeto(path)
+    return path, specs
+
+
+def sdss_unnamed(directory: Path, seed: int = 0, *, table: str = "SPALL", **kw) -> tuple[Path, Spectrum]:
+    """An SDSS/BOSS spec file whose HDUs carry no EXTNAME and whose columns are upper case
+    (FLUX, LOGLAM, IVAR, AND_MASK; CLASS, Z, ...), as some archive copies are."""
+    from astropy.io import fits
+
+    path, spec = sdss_spec(directory, seed, table=table, name=f"named-{seed}", **kw)
+    with fits.open(path) as h:
+        hdus = [fits.PrimaryHDU(header=h[0].header)]
+        for hdu in h[1:]:
+            cols = [fits.Column(c.name.upper(), c.format, array=hdu.data[c.name]) for c in hdu.columns]
+            if table == "SPALL" and "CLASS" in hdu.columns.names:
+                cols.append(fits.Column("FIBER_RA", "D", array=hdu.data["PLUG_RA"]))
+            new = fits.BinTableHDU.from_columns(cols)
+            new.header.pop("EXTNAME", None)
+            hdus.append(new)
+        out = directory / f"spec-unnamed-{seed}.fits"
+        fits.HDUList(hdus).writeto(out)
+    path.unlink()
+    return out, spec
+
+
 def spplate(directory: Path, nfiber: int = 4, *, plugmap: bool = True) -> tuple[Path, list[Spectrum]]:
     """An spPlate-like file: HDU0 flux (nfiber, npix), HDU1 ivar, HDU2 and-mask, HDU3 or-mask,
     HDU4 dispersion, HDU5 plug map."""

@@ -73,3 +73,24 @@ def test_store_roundtrip_and_checks(tmp_path):
     (tmp_path / "s" / "flux.npy").write_bytes(b"garbage")
     with pytest.raises(DatasetError, match="checksum"):
         SpectrumStore.open(tmp_path / "s", verify=True)
+
+
+def test_speed_of_light_comes_from_astropy():
+    import re
+    from pathlib import Path
+
+    import astropy.constants as const
+    import astropy.units as u
+
+    from spectool.mock.survey import C_KMS
+    from spectool.wavelength import c_kms, doppler_shift
+
+    assert c_kms() == const.c.to(u.km / u.s).value == C_KMS
+    beta = 300.0 / const.c.to(u.km / u.s).value
+    np.testing.assert_allclose(doppler_shift(np.array([5000.0]), 300.0), 5000.0 * np.sqrt((1 + beta) / (1 - beta)),
+                               rtol=1e-15)
+    root = Path(__file__).resolve().parents[1] / "spectool"
+    literal = re.compile(r"299[_,]?792[.,]?458|2\.99792458")
+    hits = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py")
+            for i, line in enumerate(p.read_text().splitlines(), 1) if literal.search(line)]
+    assert hits == [], f"use spectool.wavelength.c_kms() (astropy.constants.c), not a literal: {hits}"

@@ -104,13 +104,32 @@ def test_receptive_field_measured_matches_analytic(net):
     deep = receptive_field(net, "dw")  # k=5 'same' depthwise conv after the stem: 5 patches
     ana2 = analytic_receptive_field([net.stem, net.dw], 256)
     assert (deep.start, deep.jump, deep.size) == (ana2.start, ana2.jump, ana2.size) == (-16, 8, 40)
-    assert receptive_field(net, "se", of="input").size == 40  # the feature map the SE gates
+    # the feature map the SE gates: a LayerNorm output whose channel sum is constant (unit
+    # weight, zero bias), so a channel-summed probe would measure only round-off
+    gated = receptive_field(net, "se", of="input")
+    assert (gated.start, gated.jump, gated.size) == (-16, 8, 40) and not gated.mixes_positions
     np.testing.assert_array_equal(rf.footprints()[:2], [[0, 8], [8, 16]])
     assert rf.to_pixels(np.arange(32.0))[15] == 1.0
     field = deep.to_pixels(np.ones(32), mode="field")
     assert np.allclose(field, 1.0)
     with pytest.raises(ModelError):
         receptive_field(net, "head")  # (B, n) output: not a 1-D map
+
+
+def test_receptive_field_refuses_a_map_without_input_gradient():
+    class Constant(nn.Module):
+        input_length = 64
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(1, 4, 4, stride=4)
+            self.flat = nn.Identity()
+
+        def forward(self, x):
+            return self.flat(self.conv(x) * 0.0)
+
+    with pytest.raises(ModelError, match="no field"):
+        receptive_field(Constant(), "flat")
 
 
 def test_receptive_field_global_mixing():
@@ -182,3 +201,16 @@ def test_feature_maps(net):
     assert MSPC_GROUPS["identity"] == (48, 128)
     with pytest.raises(ModelError):
         feature_maps(net, torch.rand(1, 1, 256), "nope")
+
+
+def test_plain_sequential_capture_and_feature_maps():
+    """A plain nn.Sequential: feature maps and fields work; attention capture says why not."""
+    torch.manual_seed(0)
+    seq = nn.Sequential(nn.Conv1d(1, 4, 8, stride=8), nn.GELU(), nn.Conv1d(4, 4, 3, padding=1), nn.Flatten(),
+                        nn.Linear(4 * 32, 2))
+    x = torch.rand(1, 1, 256)
+    maps = feature_maps(seq, x, ["0", "2"], wavelength=4000.0 + np.arange(256))
+    assert maps["0"].values.shape == (4, 32) and maps["2"].values.shape == (4, 32)
+    np.testing.assert_allclose(maps["0"].wavelength[:2], [4003.5, 4011.5])
+    with pytest.raises(ModelError, match="no channel-attention"):
+        attention_weights(seq, x)

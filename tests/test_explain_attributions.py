@@ -81,3 +81,33 @@ def test_errors():
         attribute(model, torch.rand(1, 1, 128), "saliency", target=7)
     with pytest.raises(ModelError, match="image"):
         attribute(ImageNet(length=128), torch.rand(1, 1, 128), "saliency")
+
+
+def _sequential() -> torch.nn.Sequential:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv1d(1, 4, 8, stride=8), torch.nn.GELU(), torch.nn.Flatten(),
+                               torch.nn.Linear(4 * 8, 3))
+
+
+@pytest.mark.parametrize("method", ["ig", "saliency", "occlusion", "deeplift"])
+def test_plain_sequential_with_default_arguments(method):
+    """Any nn.Module taking the spectrum batch: defaults work, IG stays complete (captum's
+    DeepLIFT has no rule for GELU, so its delta is not small here)."""
+    seq = _sequential()
+    x = torch.rand(2, 1, 64, generator=torch.Generator().manual_seed(1))
+    att = attribute(seq, x, method)
+    assert att.values.shape == (2, 64) and att.target == "output_0" and np.abs(att.values).sum() > 0
+    if method == "ig":
+        assert np.abs(att.delta).max() < 1e-3
+
+
+def test_float64_model_is_attributed_in_float64(toy):
+    model, x, w, grid = toy
+    model64 = LinearToy(length=64, n_out=2).double()
+    x64 = x.double()
+    att = attribute(model64, x64, "ig", target="t1", wavelength=grid)
+    # below float32 resolution (6e-8); captum's IG step weights limit it to ~1e-9
+    np.testing.assert_allclose(att.values, w[1] * x64[:, 0].numpy(), rtol=1e-8, atol=1e-12)
+    occ = attribute(model64, x64, "occlusion", target=0, window=1, stride=1, baselines="continuum")
+    base = fill_values(x64, np.arange(64.0), "continuum")[:, 0].numpy()   # float64 fill for a float64 input
+    np.testing.assert_allclose(occ.values, w[0] * (x64[:, 0].numpy() - base), rtol=1e-5, atol=1e-6)

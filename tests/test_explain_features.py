@@ -80,7 +80,6 @@ def test_embed_errors():
 
 
 def test_embedding_table_on_mock_dataset():
-    pytest.importorskip("spectool.mock.build")
     import spectool.datasets
 
     ds = spectool.datasets.load("mspc/SC-S>5", size="quick")

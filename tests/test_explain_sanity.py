@@ -114,7 +114,6 @@ class _TinyRegressor(SpectralModel):
 @pytest.mark.slow
 def test_mock_teff_importance_finds_temperature_lines():
     """On the synthetic mock SCA-Net set, Teff importance peaks sit on Balmer / metal lines."""
-    pytest.importorskip("spectool.mock.build")
     import spectool.datasets
 
     ds = spectool.datasets.load("scanet/AFGK", size="quick")

@@ -1,4 +1,4 @@
-"""Sliding-window perturbation importance: windows, fills, captum agreement, prefix cache."""
+"""Sliding-window perturbation importance: windows, fills, captum agreement, brute force."""
 from __future__ import annotations
 
 import sys
@@ -13,8 +13,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _explain_models import ImageNet, InputSkipNet, LinearToy, PatchNet  # noqa: E402
 
 from spectool import Spectrum  # noqa: E402
-from spectool.errors import InvalidSpectrumError, ModelError, SpectoolWarning  # noqa: E402
-from spectool.explain import fill_values, find_local_prefix, sliding_window_importance, windows  # noqa: E402
+from spectool.errors import InvalidSpectrumError, ModelError  # noqa: E402
+from spectool.explain import fill_values, sliding_window_importance, windows  # noqa: E402
 
 torch.set_num_threads(2)
 
@@ -94,7 +94,7 @@ def test_agrees_with_captum_occlusion():
     torch.manual_seed(0)
     model = PatchNet(length=260).eval()  # (260 - 15) / 5 is whole: captum adds no truncated last window
     x, grid = _batch(1, 260)
-    res = sliding_window_importance(model, x, grid, window=15, step=5, progress=False, cache=False)
+    res = sliding_window_importance(model, x, grid, window=15, step=5, progress=False)
     base = fill_values(x, grid, "continuum")
     probs = lambda inp: torch.softmax(model(inp), 1)  # noqa: E731
     for j in range(3):
@@ -131,39 +131,60 @@ def test_agrees_with_captum_feature_ablation_mean_abs():
                 assert np.abs(delta).mean() == pytest.approx(res.importance[k, jj], abs=1e-6)
 
 
-@pytest.mark.parametrize("stem", [(8, 8), (12, 4), (3, 1)])
-def test_prefix_cache_equals_uncached(stem):
-    k, s = stem
+def _brute_force(model, x, grid, fill="continuum", seed=0):
+    """Reference: one forward pass per (spectrum, window), in a Python loop."""
+    pixels, _, _ = windows(grid, 15, 5)
+    fills = fill_values(x, grid, fill, seed=seed)
+    classification = getattr(model, "task", "regression") == "classification"
+    f = (lambda t: torch.softmax(model(t), 1)) if classification else model
+    with torch.no_grad():
+        clean = f(x)
+        deltas = []
+        for a, b in pixels:
+            xp = x.clone()
+            xp[:, :, a:b] = fills[:, :, a:b]
+            deltas.append((f(xp) - clean).double().numpy())
+    d = np.stack(deltas)                                    # (windows, N, outputs)
+    return np.abs(d).mean(1), d.mean(1)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 50, None])
+@pytest.mark.parametrize("net", [PatchNet, InputSkipNet])
+def test_equals_brute_force_for_any_batch_size(net, batch_size):
+    """Batches span spectra (flat (spectrum, window) pairs): every batch size gives the
+    one-window-at-a-time result, also for a model that reads its input past the stem."""
     torch.manual_seed(0)
-    model = PatchNet(length=256)
-    model.stem = nn.Conv1d(1, 8, k, stride=s)
-    n_pos = (256 - k) // s + 1
-    model.head = nn.Linear(8 * n_pos, 3)
-    prefix = find_local_prefix(model, 256)
-    assert prefix is not None and (prefix.module_name, prefix.stride, prefix.size) == ("stem", s, k)
+    model = net(length=256).eval()
     x, grid = _batch(3, 256)
-    for fill in ("continuum", "noise"):
-        plain = sliding_window_importance(model, x, grid, fill=fill, cache=False, progress=False, batch_size=50)
-        cached = sliding_window_importance(model, x, grid, fill=fill, cache=True, progress=False, batch_size=50)
-        assert cached.cached and not plain.cached
-        np.testing.assert_allclose(cached.importance, plain.importance, atol=1e-6)
-        np.testing.assert_allclose(cached.signed, plain.signed, atol=1e-6)
+    res = sliding_window_importance(model, x, grid, batch_size=batch_size, progress=False)
+    importance, signed = _brute_force(model, x, grid)
+    np.testing.assert_allclose(res.importance, importance, rtol=0, atol=2e-7)
+    np.testing.assert_allclose(res.signed, signed, rtol=0, atol=2e-7)
 
 
-def test_cache_falls_back_when_model_reads_input_elsewhere():
-    model = InputSkipNet(length=256)
+def test_plain_sequential_with_default_arguments():
+    """Any nn.Module taking the spectrum batch works (no probe with extra arguments);
+    without a ``task`` it is explained through its raw outputs."""
+    torch.manual_seed(0)
+    seq = nn.Sequential(nn.Conv1d(1, 4, 8, stride=8), nn.GELU(), nn.Flatten(), nn.Linear(4 * 32, 2))
     x, grid = _batch(2, 256)
-    with pytest.warns(SpectoolWarning, match="prefix cache"):
-        res = sliding_window_importance(model, x, grid, progress=False)
-    assert not res.cached
-    ref = sliding_window_importance(model, x, grid, cache=False, progress=False)
-    np.testing.assert_allclose(res.importance, ref.importance, atol=1e-7)
+    res = sliding_window_importance(seq, x, grid, progress=False)
+    importance, signed = _brute_force(seq, x, grid)
+    assert res.quantity == "output" and res.output_names == ["output_0", "output_1"]
+    np.testing.assert_allclose(res.importance, importance, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(res.signed, signed, rtol=0, atol=1e-6)
 
 
-def test_cache_true_requires_a_prefix():
-    with pytest.raises(InvalidSpectrumError, match="local prefix"):
-        sliding_window_importance(LinearToy(64), torch.rand(1, 1, 64), window=4, step=2, cache=True,
-                                  progress=False)
+def test_float64_model_gets_float64_inputs():
+    model = LinearToy(64).double()
+    x = torch.rand(2, 1, 64, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    grid = np.arange(64.0)
+    res = sliding_window_importance(model, x, grid, window=4, step=2, fill="zero", progress=False)
+    w = model.lin.weight.detach().numpy()
+    for k, (a, b) in enumerate(res.pixels):   # closed form in float64
+        change = -(x[:, 0, a:b].numpy() @ w[:, a:b].T)
+        np.testing.assert_allclose(res.signed[k], change.mean(0), rtol=1e-12, atol=1e-13)
+    assert fill_values(x, grid).dtype == torch.float64
 
 
 def test_spectra_input_outputs_and_tables():
@@ -215,7 +236,6 @@ def test_plot_runs():
 
 
 def test_dataset_rows_padding_and_images_are_used():
-    pytest.importorskip("spectool.mock.build")
     import spectool.datasets
 
     ds = spectool.datasets.load("mspc/SC-S>5", size="quick")  # synthetic mock, NaN-padded log grid

@@ -110,6 +110,64 @@ def test_every_real_file_reads_with_its_catalogue_labels(real_dir):
         assert np.all(np.diff(spec.wavelength) > 0), row.file
         assert 3500 < spec.wavelength[0] < 4000 < spec.wavelength[-1] < 10500, row.file  # one QSO file is a 710-px cut-out
         assert float(spec.meta["redshift"]) == pytest.approx(float(row.z), rel=1e-4, abs=1e-7), row.file
+        # the manifest's S/N: LAMOST's r-band SNRR (SN_R in DR1), SDSS's SN_MEDIAN_ALL
+        snr = spec.meta["snr_bands"]["r"] if row.survey == "LAMOST" else spec.meta["snr"]
+        assert snr == pytest.approx(float(row.snr), rel=1e-3), row.file
+
+
+def _astropy_arrays(path):
+    """(layout, wavelength, flux, ivar, and-mask) of a real survey file read with astropy alone,
+    rows/columns found by their names (independent of spectool's readers)."""
+    import re
+
+    from astropy.io import fits
+
+    with fits.open(path) as h:
+        h0 = h[0].header
+        if h0.get("NAXIS") == 2:  # LAMOST DR1-DR7 image, rows named by EXTEN0
+            img = np.asarray(h[0].data, np.float64)
+            names = [n.lower() for n in re.split(r"[,\s]+", h0["EXTEN0"]) if n]
+            if "wavelength" in names:
+                layout, wave = "lamost DR2-DR7 image", img[names.index("wavelength")]
+            else:
+                layout, wave = "lamost DR1 image", 10 ** (h0["COEFF0"] + h0["COEFF1"] * np.arange(img.shape[1]))
+            return layout, wave, img[names.index("flux")], img[names.index("inverse")], img[names.index("andmask")]
+        data = h[1].data
+        cols = {c.lower(): c for c in data.columns.names}
+        if "wavelength" in cols:  # LAMOST DR8+ table, one row of arrays
+            r = data[0]
+            return ("lamost DR8+ table", r[cols["wavelength"]], r[cols["flux"]], r[cols["ivar"]],
+                    r[cols["andmask"]])
+        named = "named HDUs" if h[1].header.get("EXTNAME") else "no EXTNAME"
+        case = "upper-case columns" if "FLUX" in data.columns.names else "lower-case columns"
+        return (f"sdss spec, {named}, {case}", 10 ** np.asarray(data[cols["loglam"]], np.float64),
+                data[cols["flux"]], data[cols["ivar"]], data[cols["and_mask"]])
+
+
+def test_every_real_file_has_astropys_arrays_in_vacuum(real_dir, capsys):
+    """Flux, ivar, and-mask and vacuum wavelength of every real file equal what astropy reads
+    from the row/column the file names (wavelength to 1e-6, the stored float32 values: spectool puts it on
+    the exact 10**(COEFF0 + i COEFF1) grid); no file is in air, so none is shifted."""
+    from collections import Counter
+
+    from astropy.io import fits
+
+    layouts: Counter[str] = Counter()
+    for f in _real_fits(real_dir):
+        spec = read(f)
+        layout, wave, flux, ivar, andmask = _astropy_arrays(f)
+        layouts[layout] += 1
+        assert fits.getheader(f).get("VACUUM", True) is True, f
+        np.testing.assert_allclose(spec.wavelength, wave, rtol=1e-6, err_msg=str(f))  # < 0.01 A
+        np.testing.assert_array_equal(spec.flux, np.asarray(flux, np.float32), err_msg=str(f))
+        np.testing.assert_array_equal(spec.ivar, np.asarray(ivar, np.float32), err_msg=str(f))
+        np.testing.assert_array_equal(spec.mask, np.asarray(andmask) != 0, err_msg=str(f))
+        assert spec.meta["class"] and spec.meta["redshift"] is not None and spec.meta["snr"] > 0, f
+        assert set(spec.meta["snr_bands"]) == set("ugriz"), f
+    with capsys.disabled():
+        print(f"\nreal layouts read: {dict(layouts)}")
+    assert layouts["lamost DR1 image"] and layouts["lamost DR2-DR7 image"] and layouts["lamost DR8+ table"]
+    assert layouts["sdss spec, no EXTNAME, upper-case columns"] and layouts["sdss spec, named HDUs, lower-case columns"]
 
 
 # ------------------------------------------------------------------ synthetic SDSS
@@ -173,6 +231,121 @@ def test_lamost_layouts(tmp_path, layout, gz):
     assert m["redshift"] == pytest.approx(1e-4) and m["snr_bands"]["g"] == pytest.approx(30.0)
     # float32 wavelengths in the file are snapped back onto the exact 10**(COEFF0 + i COEFF1) grid
     np.testing.assert_allclose(spec.wavelength, 10 ** (3.5682 + 1e-4 * np.arange(3909)), rtol=1e-13)
+    np.testing.assert_array_equal(spec.flux, truth.flux)
+    np.testing.assert_array_equal(spec.mask, truth.mask)
+
+
+GRID = 10 ** (3.5682 + 1e-4 * np.arange(3909))  # the LAMOST log-linear grid, vacuum Angstrom
+
+
+def _check_lamost(spec, truth, fmt: str) -> None:
+    """A synthetic LAMOST file read back: labels, per-band S/N, exact grid, arrays."""
+    m = spec.meta
+    assert m["format"] == fmt and (m["survey"], m["class"], m["subclass"]) == ("lamost", "STAR", "K0")
+    assert m["redshift"] == pytest.approx(truth.meta["redshift"])
+    assert m["snr_bands"] == pytest.approx(truth.meta["snr_bands"])
+    np.testing.assert_allclose(spec.wavelength, GRID, rtol=1e-13)
+    np.testing.assert_array_equal(spec.flux, truth.flux)
+    np.testing.assert_array_equal(spec.ivar, truth.ivar)
+    np.testing.assert_array_equal(spec.mask, truth.mask)
+    assert truth.mask.any()  # the mask check means something
+
+
+@pytest.mark.parametrize("wcs", ["coeff", "crval"])
+def test_lamost_dr1_subcontinuum_rows_take_the_wavelength_from_the_header(tmp_path, wcs):
+    """DR1: EXTEN0 = 'Flux Inverse Subcontinuum Andmask Ormask'; row 2 is flux / continuum
+    (not a wavelength), the wavelength comes from COEFF0/COEFF1 (or CRVAL1/CD1_1,
+    DC-FLAG = 1) and the per-band S/N from SN_U..SN_Z."""
+    path, truth = ff.lamost_image(tmp_path, 9, wcs=wcs, teff=4500.0)
+    _check_lamost(read(path), truth, "lamost-lrs-dr1")
+
+
+@pytest.mark.parametrize("exten0,rows", [
+    (ff.EXTEN0_DR2, ("flux", "inverse", "wavelength", "andmask", "ormask")),  # DR2-DR7 as written
+    (None, ("flux", "inverse", "wavelength", "andmask", "ormask")),  # no EXTEN0: the DR2-DR7 order
+    (None, ("flux", "inverse", "subcontinuum", "andmask", "ormask")),  # no EXTEN0, DR1 rows: WCS
+    ("Flux;Inverse;Wavelength;Andmask;Ormask", ("flux", "inverse", "wavelength", "andmask", "ormask")),
+    ("flux | ivar | wave | andmask | ormask", ("flux", "inverse", "wavelength", "andmask", "ormask")),
+    ("Wavelength, Flux, Inverse Variance, Ormask, Andmask", ("wavelength", "flux", "inverse", "ormask", "andmask")),
+    ("Flux Inverse Andmask", ("flux", "inverse", "andmask")),  # three rows, WCS wavelength
+])
+def test_lamost_image_rows_follow_their_descriptor(tmp_path, exten0, rows):
+    path, truth = ff.lamost_image(tmp_path, 9, exten0=exten0, rows=rows, sn_prefix="SNR", teff=4500.0)
+    _check_lamost(read(path), truth, "lamost-lrs-dr1")
+
+
+def test_lamost_image_in_air_is_converted_to_vacuum(tmp_path):
+    path, truth = ff.lamost_image(tmp_path, 9, air=True, teff=4500.0)
+    spec = read(path)
+    np.testing.assert_allclose(spec.wavelength, air_to_vacuum(GRID), rtol=1e-12)
+    assert spec.wavelength[0] - GRID[0] == pytest.approx(1.05, abs=0.03)  # ~1.05 A at 3700 A
+
+
+@pytest.mark.parametrize("exten0,rows,wcs,error,match", [
+    ("Inverse Subcontinuum Andmask Ormask", ("inverse", "subcontinuum", "andmask", "ormask"), "coeff",
+     MissingDataError, "lack flux"),
+    (ff.EXTEN0_DR2, ("flux", "inverse", "subcontinuum", "andmask", "ormask"), "coeff",
+     InvalidSpectrumError, "not an increasing wavelength"),  # the descriptor lies about row 2
+    (ff.EXTEN0_DR1, ("flux", "inverse", "subcontinuum", "andmask", "ormask"), None,
+     MissingDataError, "COEFF0"),  # no wavelength row and no WCS
+])
+def test_lamost_image_variants_fail_with_typed_errors(tmp_path, exten0, rows, wcs, error, match):
+    path, _ = ff.lamost_image(tmp_path, 9, exten0=exten0, rows=rows, wcs=wcs)
+    with pytest.raises(error, match=match) as info:
+        read(path)
+    assert path.name in str(info.value)
+
+
+@pytest.mark.parametrize("columns,per_pixel,wcs", [
+    (("flux", "ivar", "wavelength", "andmask", "ormask"), False, True),  # lower-case names
+    (("FLUX", "IVAR", "WAVELENGTH", "ANDMASK"), True, True),  # one pixel per row
+    (("FLUX", "IVAR", "ANDMASK", "ORMASK"), False, True),  # no WAVELENGTH: header COEFF0/COEFF1
+    (("FLUX", "IVAR", "LOGLAM", "ANDMASK"), False, False),  # LOGLAM column
+])
+def test_lamost_table_variants(tmp_path, columns, per_pixel, wcs):
+    path, truth = ff.lamost_table(tmp_path, 9, columns=columns, per_pixel=per_pixel, wcs=wcs, teff=4500.0)
+    spec = read(path)
+    _check_lamost(spec, truth[0], "lamost-lrs-dr8")
+    assert spec.meta["data_release"] == "LAMOST DR10" and spec.meta["obsid"] == truth[0].meta["obsid"]
+
+
+def test_lamost_table_with_several_rows_gives_one_spectrum_per_row(tmp_path):
+    path, truth = ff.lamost_table(tmp_path, 9, nrows=3, teff=4500.0)
+    specs = read(path)
+    assert [s.meta["row"] for s in specs] == [0, 1, 2]
+    for s, t in zip(specs, truth):
+        np.testing.assert_array_equal(s.flux, t.flux)
+
+
+def test_lamost_medium_resolution_arm_is_not_read_as_a_low_resolution_spectrum(tmp_path):
+    path, _ = ff.lamost_table(tmp_path, 9, extname="COADD_B")
+    with pytest.raises(UnknownFormatError, match="medium-resolution"):
+        read(path)
+
+
+def test_lamost_table_without_any_wavelength_is_typed(tmp_path):
+    path, _ = ff.lamost_table(tmp_path, 9, columns=("FLUX", "IVAR"), wcs=False)
+    with pytest.raises((MissingDataError, UnknownFormatError)) as info:
+        read(path)
+    assert path.name in str(info.value)
+
+
+@pytest.mark.parametrize("table", ["SPALL", "SPECOBJ"])
+def test_sdss_without_extname_and_upper_case_columns(tmp_path, table):
+    """HDUs found by content (no EXTNAME), columns FLUX/LOGLAM/IVAR/AND_MASK and CLASS/Z in
+    any case; HDU 2 named after the layout it matches (SPALL when it has FIBER_RA)."""
+    path, truth = ff.sdss_unnamed(tmp_path, 4, table=table, teff=7000.0, snr=12.0)
+    from astropy.io import fits
+
+    with fits.open(path) as h:  # the fixture really lacks names and has upper-case columns
+        assert all("EXTNAME" not in hdu.header for hdu in h) and "LOGLAM" in h[1].columns.names
+    spec = read(path)
+    m = spec.meta
+    assert m["format"] == "sdss-spec-lite" and m["meta_hdu"] == table
+    assert (m["class"], m["subclass"]) == ("STAR", truth.meta["subclass"])
+    assert m["redshift"] == pytest.approx(1e-4) and m["snr"] == pytest.approx(12.0)
+    assert (m["plate"], m["mjd"], m["fiber"]) == (9999, 55555, truth.meta["fiber"])
+    np.testing.assert_allclose(spec.wavelength, truth.wavelength, rtol=1e-12)
     np.testing.assert_array_equal(spec.flux, truth.flux)
     np.testing.assert_array_equal(spec.mask, truth.mask)
 
@@ -324,3 +497,33 @@ def test_truncated_generic_fits_is_a_typed_error(tmp_path, kind):
     with pytest.raises(CorruptFileError) as info:
         read(cut)
     assert "cut.fits" in str(info.value)
+
+
+def test_fits_with_a_damaged_simple_card_is_not_parsed_as_text(tmp_path):
+    """A bit flip in 'SIMPLE' used to send a 3 MB header-and-binary file to the text reader
+    (seconds of pandas parsing, then an odd error); it is a CorruptFileError at once."""
+    path, _ = ff.sdss_spec(tmp_path, 2)
+    raw = bytearray(path.read_bytes())
+    raw[0] ^= 0x02  # 'S' -> 'Q'
+    bad = tmp_path / "flipped.fits"
+    bad.write_bytes(bytes(raw))
+    assert not registry.Probe(bad).is_text
+    with pytest.raises(CorruptFileError, match="flipped.fits.*no SIMPLE card"):
+        read(bad)
+
+
+@pytest.mark.parametrize("card,value", [(b"GCOUNT  =", b"-2147483649"), (b"PCOUNT  =", b"-5"), (b"BITPIX  =", b"12")])
+def test_garbled_size_cards_are_typed_not_a_hang(tmp_path, card, value):
+    """A negative GCOUNT once made the HDU walk go backwards for ever (found by fuzzing)."""
+    import time
+
+    path, _ = ff.sdss_spec(tmp_path, 2)
+    raw = bytearray(path.read_bytes())
+    at = raw.find(card, 2880) + 10  # in HDU 1's header
+    raw[at:at + 20] = value.rjust(20)
+    bad = tmp_path / "garbled.fits"
+    bad.write_bytes(bytes(raw))
+    t = time.monotonic()
+    with pytest.raises(CorruptFileError, match="garbled.fits"):
+        read(bad)
+    assert time.monotonic() - t < 5

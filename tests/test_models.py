@@ -16,7 +16,7 @@ from spectool.models import baselines, pretrained
 from spectool.models.fftconv import (conv1d_same, fft_conv1d_same, fft_size, grouped_conv1d_same,
                                      kernel_spectrum)
 from spectool.models.layers import ECA, SE, Conv1dSame, DropPath, LayerNorm1d, same_padding
-import spectool.models.mspcnet as mspcnet_module
+import spectool.models.fused as fused_module
 from spectool.models.mspcnet import MSPCNet
 from spectool.models.reference import load_reference_state, reference_key
 
@@ -122,6 +122,84 @@ def test_forward_contract(name, length, n_feat, n_attn):
         assert bool(((outs[0] > 0) & (outs[0] < 1)).all())
 
 
+
+#: small builds of every registered model for the hook contract (same module kinds)
+SMALL = {"spfusion": {}, "mspcnet_*": {"num_classes": 3, "depths": (1, 1)}, "sscnn": {"input_length": 512},
+         "racnet": {"input_length": 512}, "convnext1d": {"input_length": 512},
+         "scanet_*": {"width": 1 / 16, "blocks": (2, 1, 1, 2, 1), "heads": 2, "dim_head": 8}}
+
+
+def _small(name: str) -> nn.Module:
+    import fnmatch
+
+    overrides = next((o for pat, o in SMALL.items() if fnmatch.fnmatch(name, pat)), {})
+    torch.manual_seed(0)
+    return models.create(name, **overrides)
+
+
+def _call(model: nn.Module, x: torch.Tensor, image: torch.Tensor | None) -> torch.Tensor:
+    return model(x, image) if image is not None else model(x)
+
+
+def _owners(model: nn.Module) -> dict[str, tuple[nn.Module, list[nn.Parameter]]]:
+    """Every module that owns parameters and is called in a forward pass, with those
+    parameters (a ParameterList's parameters belong to the module holding it)."""
+    out: dict[str, tuple[nn.Module, list[nn.Parameter]]] = {}
+    for name, mod in model.named_modules():
+        params = list(mod.parameters(recurse=False))
+        if isinstance(mod, (nn.ParameterList, nn.ParameterDict)):
+            name = name.rpartition(".")[0]
+            mod = model.get_submodule(name)
+        if params:
+            out[name] = (mod, out.get(name, (mod, []))[1] + params)
+    return out
+
+
+@pytest.mark.parametrize("name", models.list_models())
+def test_forward_fires_hooks_on_every_module_that_takes_part(name):
+    """The forward contract: every module with parameters that takes part in ``forward``
+    (its parameters get a gradient) is called as a module, so its hooks fire, in train and
+    eval mode alike (CPU)."""
+    model = _small(name)
+    x = torch.randn(2, 1, 300 if name.startswith("mspcnet") else model.input_length)
+    image = torch.rand(2, 3, 128, 128) if model.needs_image else None
+    owners = _owners(model)
+    model.train()
+    _call(model, x, image).float().pow(2).sum().backward()
+    taking_part = {n for n, (_, params) in owners.items() if any(p.grad is not None for p in params)}
+    assert len(taking_part) >= 0.9 * len(owners)
+    for mode in ("train", "eval"):
+        model.train(mode == "train")
+        fired: set[str] = set()
+        handles = [mod.register_forward_hook(lambda m, a, out, n=n: fired.add(n))
+                   for n, (mod, _) in owners.items()]
+        try:
+            with torch.no_grad():
+                _call(model, x, image)
+        finally:
+            for h in handles:
+                h.remove()
+        assert taking_part <= fired, f"{mode}: hooks never fired on {sorted(taking_part - fired)[:8]}"
+
+
+def test_mspcnet_hooks_fire_on_all_58_layers_in_eval():
+    """Issue 13: on CPU in eval mode the 58 Conv1d/BatchNorm1d/Linear modules of
+    ``mspcnet_sdss`` each see the whole batch exactly once."""
+    model = models.create("mspcnet_sdss", num_classes=4).eval()
+    layers = {n: m for n, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.BatchNorm1d, nn.Linear))}
+    assert len(layers) == 58
+    seen: dict[str, list[int]] = {n: [] for n in layers}
+    handles = [m.register_forward_hook(lambda mod, a, out, n=n: seen[n].append(out.shape[0]))
+               for n, m in layers.items()]
+    try:
+        with torch.inference_mode():
+            model(torch.randn(5, 1, 3584))
+    finally:
+        for h in handles:
+            h.remove()
+    assert all(v == [5] for v in seen.values()), {n: v for n, v in seen.items() if v != [5]}
+
+
 def test_flatten_head_checks_length_and_uses_real_shapes():
     m = models.create("convnext1d", num_classes=4, input_length=3522)   # authors' formula: 220
     assert m.fc.in_features == 208
@@ -215,15 +293,20 @@ def _pair(dtype: torch.dtype, **overrides) -> tuple[MSPCNet, MSPCNet]:
 
 
 @pytest.mark.parametrize("attention", ["eca", "eca_back", "none"])
-@pytest.mark.parametrize("dtype, rtol", [(torch.float64, 1e-10), (torch.float32, 1e-4)])
-def test_mspcnet_fast_equals_direct_eval(attention, dtype, rtol):
+@pytest.mark.parametrize("dtype, rtol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+def test_mspcnet_fft_and_fused_equal_direct_eval(attention, dtype, rtol):
+    """The FFT mixer and the fused inference copy compute the direct model's function."""
     fast, direct = _pair(dtype, attention=attention, depths=(1, 1, 1))
     x = torch.randn(2, 1, 700, dtype=dtype)
+    fused = fast.eval().fused()
     with torch.no_grad():
-        a, b = fast.eval().forward_features(x), direct.eval().forward_features(x)
-        torch.testing.assert_close(a, b, rtol=0, atol=rtol * b.abs().max())
-        la, lb = fast.forward_head(a), direct.forward_head(b)
-        torch.testing.assert_close(la, lb, rtol=0, atol=rtol * lb.abs().max())
+        b = direct.eval().forward_features(x)
+        lb = direct.forward_head(b)
+        for model in (fast, fused):
+            a = model.forward_features(x)
+            torch.testing.assert_close(a, b, rtol=0, atol=rtol * b.abs().max())
+            torch.testing.assert_close(model.forward_head(a), lb, rtol=0, atol=rtol * lb.abs().max())
+            torch.testing.assert_close(model(x), lb, rtol=0, atol=rtol * lb.abs().max())
 
 
 def test_mspcnet_fast_equals_direct_training_step():
@@ -248,54 +331,55 @@ def test_mspcnet_fast_equals_direct_training_step():
 @pytest.fixture
 def small_stream(monkeypatch):
     """Sub-batches of 2 spectra at 600 px (the default streams 4 at 3584 px)."""
-    monkeypatch.setattr(mspcnet_module, "STREAM_COLUMNS", 1200)
+    monkeypatch.setattr(fused_module, "STREAM_COLUMNS", 1200)
 
 
-def test_mspcnet_streamed_inference_equals_direct_and_keeps_input(small_stream):
+def test_fused_streams_equal_direct_and_keep_input(small_stream):
     fast, direct = _pair(torch.float64, depths=(2, 2))
-    fast.eval(), direct.eval()
+    fused = fast.eval().fused()
     x = torch.randn(5, 1, 600, dtype=torch.float64)   # 5 = 2 + 2 + 1: a short last sub-batch
     x0 = x.clone()
-    assert fast.streams(x) and not direct.streams(x)
     with torch.no_grad():
-        a, b = fast(x), direct(x)
-    torch.testing.assert_close(a, b, rtol=0, atol=1e-10 * b.abs().max())
+        torch.testing.assert_close(fused(x), direct.eval()(x), rtol=0, atol=1e-10 * direct(x).abs().max())
     assert torch.equal(x, x0)   # the in-place work never touches the caller's tensor
     h = torch.randn(5, 128, 600, dtype=torch.float64)
     h0 = h.clone()
+    stage = fused_module._FusedStage(fast.stages[0])   # a stage without stem or merge gets x itself
     with torch.no_grad():
-        torch.testing.assert_close(fast.stages[0].stream(h), direct.stages[0](h), rtol=0, atol=1e-9)
+        torch.testing.assert_close(stage(h, stream=True), direct.stages[0](h), rtol=0, atol=1e-9)
     assert torch.equal(h, h0)
-    # with autograd (eval mode, e.g. attributions) it streams too, without in-place ops
-    xg = x.clone().requires_grad_()
-    fast(xg)[:, 1].sum().backward()
-    xd = x.clone().requires_grad_()
-    direct(xd)[:, 1].sum().backward()
-    torch.testing.assert_close(xg.grad, xd.grad, rtol=0, atol=1e-9 * xd.grad.abs().max())
 
 
-def test_mspcnet_hooks_see_the_whole_batch(small_stream):
-    fast, direct = _pair(torch.float64, depths=(2,))
-    fast.eval(), direct.eval()
-    x = torch.randn(5, 1, 600, dtype=torch.float64)
+def test_fused_copy_is_inference_only_snapshot_without_the_models_hooks():
+    model, _ = _pair(torch.float32, depths=(1, 1))
+    model.eval()
     seen = []
-    handle = fast.stages[0].blocks[1].register_forward_hook(lambda m, a, out: seen.append(out.shape[0]))
+    handle = model.fc.register_forward_hook(lambda m, a, out: seen.append(out.shape[0]))
     try:
-        assert not fast.streams(x)
-        with torch.no_grad():
-            out = fast(x)
+        fused = models.for_inference(model)
+        x = torch.randn(3, 1, 400, requires_grad=True)
+        out = fused(x)
     finally:
         handle.remove()
-    assert seen == [5] and fast.streams(x)
-    with torch.no_grad():
-        torch.testing.assert_close(out, direct(x), rtol=0, atol=1e-10)
+    assert isinstance(fused, fused_module.FusedMSPCNet) and seen == [] and not out.requires_grad
+    assert fused.output_names == model.output_names and fused.preprocess == model.preprocess
+    assert set(fused.state_dict()).isdisjoint(model.state_dict())   # not the model's modules
+    with pytest.raises(ModelError, match="inference-only"):
+        fused.train()
+    with torch.no_grad():   # a snapshot: later weight changes do not reach it
+        before = fused(x)
+        model.fc.bias.add_(1.0)
+        torch.testing.assert_close(fused(x), before)
+    other = models.create("convnext1d", num_classes=2, input_length=512)
+    assert models.for_inference(other) is other and not other.training
 
 
-def test_mspcnet_fast_path_under_autocast():
+def test_mspcnet_fused_under_autocast():
     m = models.create("mspcnet_sdss", num_classes=3, depths=(1, 1)).eval()
+    fused = m.fused()
     x = torch.randn(2, 1, 500)
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        out = m(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = fused(x)
     with torch.no_grad():
         ref = m(x)
     assert out.shape == (2, 3) and torch.isfinite(out.float()).all()

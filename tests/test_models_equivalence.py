@@ -2,8 +2,8 @@
 
 Each fixture holds reference weights, an input batch (3, 1, 3584) and the reference
 logits/features in float64 and float32 (see the README there). We load the weights into
-spectool's modules through the explicit key mapping and reproduce the outputs, for the
-direct and the fast (FFT) MSPC-Net paths. The float64 tolerance (1e-10) is far below
+spectool's modules through the explicit key mapping and reproduce the outputs, for
+MSPC-Net's direct and FFT token mixers and for its fused inference copy (``fused()``). The float64 tolerance (1e-10) is far below
 the smallest implementation mistake the README lists (BatchNorm eps 1e-6: 6.7e-7).
 """
 from __future__ import annotations
@@ -41,18 +41,24 @@ def _fixture(name: str) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-def _model(name: str, fixture: dict[str, np.ndarray], fast: bool) -> nn.Module:
+def _model(name: str, fixture: dict[str, np.ndarray], path: str) -> nn.Module:
+    """``path``: "direct" (literal convolutions), "fft" (MSPC-Net's FFT mixer, the default)
+    or "fused" (MSPC-Net's fused inference copy, built at the dtype it is run in)."""
     preset, overrides = FIXTURES[name]
     meta = json.loads(str(fixture["meta"]))
-    model = models.create(preset, num_classes=meta["num_classes"], **overrides)
     if preset.startswith("mspcnet"):
-        model.set_fast(fast)
+        overrides = {**overrides, "fast": path != "direct"}
+    model = models.create(preset, num_classes=meta["num_classes"], **overrides)
     load_reference_state(model, fixture)
-    return model.eval()
+    model.eval()
+    model.fused_path = path == "fused"
+    return model
 
 
 def _run(model: nn.Module, x: np.ndarray, dtype: torch.dtype) -> tuple[np.ndarray, np.ndarray]:
     model = model.to(dtype)
+    if model.fused_path:
+        model = model.fused()
     with torch.no_grad():
         features = model.forward_features(torch.from_numpy(x).to(dtype))
         logits = model.forward_head(features)
@@ -61,15 +67,15 @@ def _run(model: nn.Module, x: np.ndarray, dtype: torch.dtype) -> tuple[np.ndarra
 
 def _cases():
     for name, (preset, _) in FIXTURES.items():
-        for fast in ((True, False) if preset.startswith("mspcnet") else (False,)):
-            yield pytest.param(name, fast, id=f"{name}-{'fast' if fast else 'direct'}")
+        for path in (("fft", "direct", "fused") if preset.startswith("mspcnet") else ("direct",)):
+            yield pytest.param(name, path, id=f"{name}-{path}")
 
 
-@pytest.mark.parametrize("name, fast", list(_cases()))
-def test_reference_equivalence(name, fast):
+@pytest.mark.parametrize("name, path", list(_cases()))
+def test_reference_equivalence(name, path):
     fixture = _fixture(name)
     meta = json.loads(str(fixture["meta"]))
-    model = _model(name, fixture, fast)
+    model = _model(name, fixture, path)
     assert sum(p.numel() for p in model.parameters()) == meta["trainable_parameters"]
 
     logits, features = _run(model, fixture["input"], torch.float64)
@@ -99,7 +105,7 @@ def _gelu_tanh(model: nn.Module) -> None:
 def test_tolerance_catches_smallest_mutations(mutate):
     """The README's two smallest MSPC-Net mutations must fail the float64 tolerance."""
     fixture = _fixture("mspcnet_sdss")
-    model = _model("mspcnet_sdss", fixture, fast=True)
+    model = _model("mspcnet_sdss", fixture, "fft")
     mutate(model)
     logits, features = _run(model, fixture["input"], torch.float64)
     assert np.abs(logits - fixture["logits_f64"]).max() > 100 * ATOL_F64

@@ -1,4 +1,5 @@
-"""The numbered notebooks: generated from scripts/make_notebooks.py, outputs stripped,
+"""The numbered notebooks: each is a jupytext pair (``notebooks/NN_name.py`` percent script +
+``notebooks/NN_name.ipynb``, see jupytext.toml) kept in sync, outputs stripped,
 parameterised, and every one executes in quick mode (marker ``notebooks``).
 
 The executed notebooks share one results cache, so each quick training runs once for the
@@ -6,8 +7,7 @@ whole session (the same cache layout as ``spectool figures``).
 """
 from __future__ import annotations
 
-import subprocess
-import sys
+import re
 from pathlib import Path
 
 import nbformat
@@ -15,15 +15,52 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+# a cell that draws a matplotlib figure: an explicit figure, Spectrum.plot or a paper figure
+# (catalog ids with "-tab" are tables); cells that draw only under a condition (``if ...:``,
+# e.g. when real data is present) are not required to
+DRAWS = re.compile(r"plt\.subplots\(|\.plot\(|figures\.draw\(\"[a-z]+-fig")
 EXPECTED = ["00_quickstart", "01_data_and_preprocessing", "02_mspcnet_training", "03_mspcnet_analysis",
             "04_mspcnet_ablations", "05_spfusion", "06_scanet", "07_interactive_inspection", "08_real_data"]
 
 
-def test_notebooks_present_and_up_to_date():
+def _cells(nb) -> list[tuple[str, str, list[str]]]:
+    """What a pair must agree on: each cell's type, source and tags."""
+    return [(c.cell_type, c.source.strip(), list(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+def test_notebooks_present_and_paired():
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_notebooks.py"), "--check"],
-                         capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode == 0, out.stdout + out.stderr
+    scripts = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+    assert scripts == EXPECTED, "every notebook needs its jupytext percent script (make notebooks)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_pair_in_sync(path):
+    """The .py script and the .ipynb hold the same cells: editing either one is safe, and
+    ``make notebooks`` (jupytext --sync) propagates an edit to the other."""
+    import jupytext
+
+    script = path.with_suffix(".py")
+    assert script.read_text().startswith("# ---\n# jupyter:"), f"{script.name}: not a jupytext percent script"
+    assert "# %%" in script.read_text()
+    from_py = jupytext.read(script, fmt="py:percent")
+    from_ipynb = jupytext.read(path)
+    assert from_ipynb.metadata.get("jupytext", {}).get("formats") == "ipynb,py:percent"
+    a, b = _cells(from_py), _cells(from_ipynb)
+    stale = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    assert len(a) == len(b) and not stale, (
+        f"{path.stem}: .py and .ipynb differ ({len(a)} vs {len(b)} cells, first differing cell "
+        f"{stale[:1] or min(len(a), len(b))}); run `make notebooks` (jupytext --sync notebooks/*.ipynb)")
+
+
+def test_sync_check_detects_an_edit(tmp_path):
+    """The pair check can fail: an edit to one side only is reported."""
+    import jupytext
+
+    src = NOTEBOOKS[0]
+    nb = jupytext.read(src.with_suffix(".py"), fmt="py:percent")
+    nb.cells[-1].source += "\nprint('edited in the script only')"
+    assert _cells(nb) != _cells(jupytext.read(src))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -39,10 +76,11 @@ def test_notebook_stripped_and_parameterised(path):
 
 
 def test_every_catalog_id_is_shown_in_a_notebook():
-    from spectool.plots import CATALOG
+    from spectool.figures import expand_ids
 
-    text = "\n".join(p.read_text() for p in NOTEBOOKS)
-    missing = [fid for fid in CATALOG if f'figures.compute(\\"{fid}\\"' not in text]
+    text = "\n".join(p.with_suffix(".py").read_text() for p in NOTEBOOKS)
+    shown = set(re.findall(r"\.(?:compute|draw)\(\s*\"([a-z0-9-]+)\"", text))
+    missing = [fid for fid in expand_ids(None) if fid not in shown]
     assert not missing
 
 
@@ -53,8 +91,13 @@ def results_cache(tmp_path_factory) -> Path:
 
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_executes_quick(path, results_cache, tmp_path):
+def test_notebook_executes_quick(path, results_cache, tmp_path, monkeypatch):
+    import os
+
     import papermill as pm
+
+    # the kernel runs in notebooks/: make it import this checkout's spectool, not another install
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
 
     out = tmp_path / path.name
     pm.execute_notebook(str(path), str(out), parameters={"mode": "quick", "source": "mock", "cache": str(results_cache)},
@@ -64,3 +107,35 @@ def test_notebook_executes_quick(path, results_cache, tmp_path):
     assert not errors
     shown = sum(bool(c.outputs) for c in nb.cells if c.cell_type == "code")
     assert shown >= 2
+    # every cell that draws with matplotlib shows its figure (a lost interactive mode once
+    # left all figures after the first one of the kernel undrawn)
+    drawing = [c for c in nb.cells if c.cell_type == "code" and DRAWS.search(c.source)
+               and not c.source.lstrip().startswith("if ")]
+    blank = [c.source.splitlines()[0] for c in drawing
+             if not any("image/png" in o.get("data", {}) for o in c.outputs)]
+    assert not blank, f"cells that draw but show no figure: {blank}"
+
+
+def test_style_keeps_interactive_mode_switched_on_inside():
+    """In Jupyter the inline backend turns interactive mode on when the first figure is made;
+    if that happens inside spectool's style block, leaving the block must not turn it off
+    again (it did: every later figure of the kernel stopped rendering)."""
+    import matplotlib
+
+    from spectool.plots import style
+
+    before = matplotlib.is_interactive()
+    try:
+        matplotlib.interactive(False)
+        with style():
+            matplotlib.interactive(True)   # what matplotlib_inline's activation does
+            assert matplotlib.rcParams["font.size"] == 9   # the style is applied inside
+        assert matplotlib.is_interactive()
+        assert matplotlib.rcParams["font.size"] != 9 or matplotlib.rcParamsDefault["font.size"] == 9
+        with pytest.raises(ValueError):
+            with style():
+                matplotlib.interactive(False)
+                raise ValueError("boom")
+        assert not matplotlib.is_interactive()
+    finally:
+        matplotlib.interactive(before)

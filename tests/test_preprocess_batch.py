@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from spectool import preprocess as pp
-from spectool.errors import CoverageError, InvalidImageError, InvalidSpectrumError, SpectoolWarning
+from spectool.errors import ConfigError, CoverageError, InvalidImageError, InvalidSpectrumError, SpectoolWarning
 from spectool.mock import generate_stars
 from spectool.mock.images import cutouts
 from spectool.mock.stars import draw_subclass_labels
@@ -108,3 +108,64 @@ def test_batch_errors_name_the_row(batch):
         pp.scanet_batch(wave, flux[:2], ivar[:2], mask[:2], continuum="none")
     assert any(issubclass(w.category, SpectoolWarning) and "2 spectra have no catalogue redshift" in str(w.message)
                for w in caught)
+
+
+def test_custom_pipeline_batch_equals_per_spectrum(batch):
+    """Pipeline.batch runs the steps' one implementation: padding excluded from later statistics, as per spectrum."""
+    wave, flux, ivar, mask, _ = batch
+    pipe = pp.Pipeline([pp.steps.RepairBadPixels("zero"), pp.steps.Crop(4500, 8500, inclusive=True),
+                        pp.steps.Pad(3000), pp.steps.ZScore(), pp.steps.MinMax()], name="mine")
+    got = pipe.batch(wave, flux, ivar, mask)
+    ref = _one_by_one(pipe, wave, flux, ivar, mask)
+    for name in ("flux", "ivar", "mask"):
+        np.testing.assert_array_equal(getattr(got, name), _stack(ref, name), err_msg=name)
+    np.testing.assert_array_equal(got.wavelength, ref[0].wavelength)
+    assert got.recipe == "mine" and len(got.steps) == len(ref[0].steps) == 5
+    assert ref[0].steps[1].startswith("crop 4500 <= lambda <= 8500 A")
+    for key in ("n_bad", "mean", "std", "min", "max"):
+        np.testing.assert_array_equal(got.params[key], [r.params[key] for r in ref], err_msg=key)
+    real = np.isfinite(got.wavelength)
+    assert got.params["n_real"] == real.sum() and np.all(got.flux[:, real].max(1) == 1)
+
+
+def test_batch_refuses_what_needs_a_shared_grid(batch):
+    wave, flux, ivar, mask, z = batch
+    with pytest.raises(ConfigError, match="Crop needs one wavelength grid"):
+        pp.Pipeline([pp.steps.RestFrame(), pp.steps.Crop(4000, 8000)]).batch(wave, flux, ivar, mask, z)
+    with pytest.raises(ConfigError, match="must resample"):
+        pp.Pipeline([pp.steps.RestFrame()]).batch(wave, flux, ivar, mask, z)
+    with pytest.raises(ConfigError, match="one spectrum only"):
+        pp.Pipeline([pp.steps.MinMax(), lambda state: state]).batch(wave, flux, ivar, mask)
+    one = pp.Pipeline([pp.steps.RestFrame(), pp.steps.Crop(4000, 8000)])(Spectrum(wave, flux[0], meta={"redshift": 0.1}))
+    assert one.rest_frame and np.nanmax(one.wavelength) < 8000  # a single spectrum shifts its own grid
+
+
+def test_continuum_of_a_batch_equals_row_by_row(batch):
+    wave, flux, ivar, mask, z = batch
+    res = pp.scanet_batch(wave, flux, ivar, mask, redshift=z, continuum="none")
+    f = res.flux.astype(np.float64)
+    good = ~res.mask
+    together = pp.polynomial_continuum(res.wavelength, f, good)
+    rows = np.stack([pp.polynomial_continuum(res.wavelength, f[i], good[i]) for i in range(len(f))])
+    np.testing.assert_allclose(together, rows, rtol=1e-9)
+    np.testing.assert_array_equal(pp.percentile_continuum(f, good),
+                                  np.stack([pp.percentile_continuum(f[i], good[i]) for i in range(len(f))]))
+    dark = f.copy()
+    dark[5] = -1.0
+    with pytest.raises(InvalidSpectrumError, match="row 5: continuum estimate is not positive"):
+        pp.polynomial_continuum(res.wavelength, dark)
+    with pytest.raises(InvalidSpectrumError, match="^continuum estimate is not positive"):
+        pp.polynomial_continuum(res.wavelength, dark[5])
+
+
+def test_unclipped_unfloored_continuum_is_least_squares():
+    """``max_iter=0, floor=False``: the plain Legendre least-squares fit (what explain's continuum fill needs)."""
+    rng = np.random.default_rng(0)
+    lam = np.linspace(4000.0, 9000.0, 3522)
+    f = rng.normal(size=(3, lam.size)) + np.sin(lam / 700.0)  # z-scored-like: median ~ 0, no floor possible
+    u = 2.0 * (lam - lam[0]) / (lam[-1] - lam[0]) - 1.0
+    basis = np.polynomial.legendre.legvander(u, 5)
+    want = (basis @ np.linalg.lstsq(basis, f.T, rcond=None)[0]).T
+    np.testing.assert_allclose(pp.polynomial_continuum(lam, f, degree=5, max_iter=0, floor=False), want, atol=1e-12)
+    with pytest.raises(InvalidSpectrumError, match="not positive"):
+        pp.polynomial_continuum(lam, f - 5.0, degree=5, max_iter=0)

@@ -327,7 +327,7 @@ def test_cli_predict_writes_one_row_per_spectrum(cls_run, tmp_path):
     assert res.exit_code == 0, res.output
     df = pd.read_parquet(out)
     assert len(df) == len(ds) and df["object_id"].tolist() == ds.meta["object_id"].astype(str).tolist()
-    bad = CliRunner().invoke(app, ["predict", "no-such-model", str(ds.store.path)])
+    bad = CliRunner().invoke(app, ["predict", "no-such-model", str(ds.store.path), "-o", str(tmp_path / "bad")])
     assert bad.exit_code == 2 and "error:" in bad.output
 
 
@@ -366,7 +366,9 @@ def test_classifier_architecture_as_regressor(tmp_path, stores, tiny_models):
     model = res.load_model()
     assert model.card["task"] == "regression" and model.card["output_names"] == ["teff", "logg"]
     again = spectool.predict(model, np.zeros((2, 64), np.float32))
-    assert list(again.columns) == ["object_id", "teff", "logg"]
+    targets = ["teff", "teff_err", "logg", "logg_err"]
+    assert [c for c in again.columns if c in targets] == targets
+    assert again.columns[0] == "object_id" and (again["error"] == "").all()
     with pytest.raises(ConfigError, match="already a regression model"):
         fit(tiny_config(stores["reg"], tmp_path, name="asreg2", model={"name": "tiny_reg", "as_regressor": True},
                         loss={"name": "mse"}))

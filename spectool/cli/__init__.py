@@ -17,4 +17,6 @@ from . import mock as _mock  # noqa: E402,F401
 from . import info as _info  # noqa: E402,F401
 from . import ingest as _ingest  # noqa: E402,F401
 from . import train as _train  # noqa: E402,F401
+from . import predict as _predict  # noqa: E402,F401
 from . import figures as _figures  # noqa: E402,F401
+from . import models as _models  # noqa: E402,F401

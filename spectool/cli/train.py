@@ -1,4 +1,4 @@
-"""``spectool train``, ``spectool cv`` and ``spectool predict``."""
+"""``spectool train`` and ``spectool cv`` (``spectool predict`` lives in :mod:`spectool.cli.predict`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -60,36 +60,3 @@ def cv(
     typer.echo(res.experiment.description or res.experiment.name)
     typer.echo(res.table().to_string())
     typer.echo(f"\nresults: {res.root / 'results.csv'}  ({len(res.results)} runs, {res.seconds:.0f} s)")
-
-
-@app.command()
-def predict(
-    model: str = typer.Argument(..., help="pretrained name (spectool models list) or a saved .safetensors"),
-    inputs: list[Path] = typer.Argument(..., help="spectrum files (FITS, ...) or one store directory"),
-    out: Path = typer.Option(Path("predictions.csv"), "--out", "-o", help=".csv or .parquet"),
-    batch_size: int = typer.Option(64, "--batch-size", min=1),
-) -> None:
-    """Predict classes or parameters for spectra and write one row per spectrum."""
-    import spectool
-    from ..inference import predict as run_predict
-
-    try:
-        net = spectool.models.load(model)
-        if len(inputs) == 1 and (inputs[0] / "info.json").is_file():
-            from ..datasets import SpectralDataset
-            from ..store import SpectrumStore
-
-            spectra = SpectralDataset(SpectrumStore.open(inputs[0]))
-        else:
-            spectra = []
-            for p in inputs:
-                got = spectool.read(p)
-                spectra.extend(got if isinstance(got, list) else [got])
-        df = run_predict(net, spectra, batch_size=batch_size)
-    except SpectoolError as exc:
-        raise _fail(exc) from exc
-    from .._atomic import atomic_path
-
-    with atomic_path(out) as tmp:
-        df.to_parquet(tmp, index=False) if out.suffix == ".parquet" else df.to_csv(tmp, index=False)
-    typer.echo(f"{len(df)} predictions -> {out}")

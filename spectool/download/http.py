@@ -24,7 +24,6 @@ Guarantees
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import threading
@@ -39,6 +38,7 @@ import requests
 from tqdm.auto import tqdm
 
 from .. import __version__
+from .._atomic import file_digest
 from ..errors import DownloadError, SpectoolError, UnsafeInputError
 from ..safety import LOOPBACK_HOST, check_url, ensure_online, redact_url
 
@@ -155,14 +155,6 @@ def _session(url: str) -> requests.Session:
     return sessions[key]
 
 
-def _digest(path: Path, algo: str) -> str:
-    h = hashlib.new(algo)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _mismatch(path: Path, task: DownloadTask, total: int | None = None) -> str | None:
     """Why ``path`` is not the file ``task`` describes, or None if it matches."""
     size = path.stat().st_size
@@ -171,8 +163,9 @@ def _mismatch(path: Path, task: DownloadTask, total: int | None = None) -> str |
         return f"size mismatch: got {size} bytes, expected {want}"
     for algo in ("sha256", "md5"):
         expected = getattr(task, algo)
-        if expected and _digest(path, algo) != expected.lower():
-            return f"{algo} mismatch: got {_digest(path, algo)}, expected {expected.lower()}"
+        got = file_digest(path, algo) if expected else None
+        if expected and got != expected.lower():
+            return f"{algo} mismatch: got {got}, expected {expected.lower()}"
     return None
 
 

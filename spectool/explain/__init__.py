@@ -35,16 +35,15 @@ from .attributions import Attribution, attribute
 from .feature_maps import MSPC_GROUPS, FeatureMap, feature_maps, plot_feature_maps
 from .features import FeatureSet, embed, embedding_table, extract_features
 from .overlay import AttentionOverlay, attention_overlay
-from .prefix import LocalPrefix, find_local_prefix
 from .receptive import ReceptiveField, analytic_receptive_field, receptive_field
 from .sliding import SlidingWindowResult, fill_values, sliding_window_importance, windows
 
 __all__ = [
     "SPFUSION_GROUPS", "MSPC_GROUPS",
-    "AttentionRecord", "AttentionOverlay", "Attribution", "FeatureMap", "FeatureSet", "LocalPrefix",
+    "AttentionRecord", "AttentionOverlay", "Attribution", "FeatureMap", "FeatureSet",
     "ReceptiveField", "SlidingWindowResult",
     "analytic_receptive_field", "attention_modules", "attention_overlay", "attention_weights", "attribute",
     "capture_attention", "embed", "embedding_table", "extract_features", "feature_maps", "fill_values",
-    "find_local_prefix", "plot_attention_heatmap", "plot_feature_maps", "receptive_field",
+    "plot_attention_heatmap", "plot_feature_maps", "receptive_field",
     "sliding_window_importance", "windows",
 ]

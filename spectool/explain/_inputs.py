@@ -17,8 +17,11 @@ from ..errors import InvalidSpectrumError, ModelError
 from ..spectrum import Spectrum
 
 
-def as_batch(x, wavelength: np.ndarray | None = None, where: str = "x") -> tuple[torch.Tensor, np.ndarray]:
-    """Return ``(x (N, 1, L) float32 tensor, wavelength (L,) float64)``.
+def as_batch(x, wavelength: np.ndarray | None = None, where: str = "x",
+             dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, np.ndarray]:
+    """Return ``(x (N, 1, L) tensor of ``dtype``, wavelength (L,) float64)``.
+
+    Explain functions pass the dtype of the model's parameters (:func:`model_dtype`).
 
     ``x`` may also be a :class:`~spectool.datasets.SpectralDataset` (all its spectra are
     loaded into memory; its ``wavelength`` is the grid; see :func:`dataset_rows` to
@@ -39,10 +42,10 @@ def as_batch(x, wavelength: np.ndarray | None = None, where: str = "x") -> tuple
                 raise InvalidSpectrumError(
                     "spectra must share one model-input wavelength grid (preprocess them first)",
                     s.meta.get("object_id") or s.meta.get("source_path") or where)
-        flux = torch.from_numpy(np.stack([s.flux for s in x]).astype(np.float32))
+        flux = torch.from_numpy(np.stack([s.flux for s in x]))
         wavelength = grid if wavelength is None else wavelength
         x = flux
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).float()
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).to(dtype)
     if t.dim() == 1:
         t = t[None, None]
     elif t.dim() == 2:
@@ -78,11 +81,11 @@ def dataset_rows(data, indices, image=None) -> tuple[object, np.ndarray | None, 
     return np.asarray(data.flux[rows], dtype=np.float32), data.wavelength, image
 
 
-def as_image(image, n: int) -> torch.Tensor | None:
-    """``None`` or a float32 (N, 3, H, W) tensor matching the batch size ``n``."""
+def as_image(image, n: int, dtype: torch.dtype = torch.float32) -> torch.Tensor | None:
+    """``None`` or a (N, 3, H, W) tensor of ``dtype`` matching the batch size ``n``."""
     if image is None:
         return None
-    img = torch.as_tensor(np.asarray(image) if not isinstance(image, torch.Tensor) else image).float()
+    img = torch.as_tensor(np.asarray(image) if not isinstance(image, torch.Tensor) else image).to(dtype)
     if img.dim() == 3:
         img = img[None]
     if img.dim() != 4 or img.shape[0] != n:
@@ -96,6 +99,15 @@ def model_device(model: nn.Module, device: str | torch.device | None = None) -> 
         return torch.device(device)
     p = next(iter(model.parameters()), None)
     return p.device if p is not None else torch.device("cpu")
+
+
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The floating dtype of the model's parameters (float32 for a model without any):
+    explain functions cast their inputs to it."""
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
 
 
 def check_image(model: nn.Module, image) -> None:

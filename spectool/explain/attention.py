@@ -133,8 +133,8 @@ def attention_weights(model: nn.Module, x, image=None, layers: list[str] | None 
     return the captured :class:`AttentionRecord`."""
     model.eval()
     dev = _inputs.model_device(model, device)
-    xt, _ = _inputs.as_batch(x)
-    img = _inputs.as_image(image, xt.shape[0])
+    xt, _ = _inputs.as_batch(x, dtype=_inputs.model_dtype(model))
+    img = _inputs.as_image(image, xt.shape[0], xt.dtype)
     _inputs.check_image(model, img)
     with capture_attention(model, layers, keep_inputs) as rec, torch.inference_mode():
         for s in _inputs.progress(list(_inputs.batches(xt.shape[0], batch_size)), None, "attention", progress):
@@ -151,7 +151,7 @@ def plot_attention_heatmap(weights: np.ndarray, groups: dict[str, tuple[int, int
     """
     import matplotlib.pyplot as plt
 
-    from ..plotting import style
+    from ..plots import style
 
     w = np.asarray(weights)
     if w.ndim != 2:

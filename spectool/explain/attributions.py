@@ -118,8 +118,8 @@ def attribute(
         raise ModelError(f"unknown attribution method {method!r}; choose from {METHODS}", "method")
     model.eval()
     dev = _inputs.model_device(model, device)
-    xt, grid = _inputs.as_batch(x, wavelength)
-    img = _inputs.as_image(image, xt.shape[0])
+    xt, grid = _inputs.as_batch(x, wavelength, dtype=_inputs.model_dtype(model))
+    img = _inputs.as_image(image, xt.shape[0], xt.dtype)
     _inputs.check_image(model, img)
     xt = xt.to(dev)
     img = img.to(dev) if img is not None else None

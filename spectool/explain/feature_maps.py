@@ -4,8 +4,8 @@ MSPC-Net Fig. 7 compares the output of a regular convolution with that of the MS
 module for the same spectrum: channels x length images where, in the MSPC module,
 channels 1-48 are the three multiscale kernels (5, 45, 405; 16 channels each) and
 49-128 pass through unchanged. :func:`feature_maps` records the ``(C, P)`` outputs of
-any named 1-D layers (MSPC-Net's mixer runs as a module only when the model is built
-with ``fast=False``; the fast path fuses it), with each position's centre wavelength from
+any named 1-D layers (every model calls its submodules as modules, so any layer can be
+hooked), with each position's centre wavelength from
 :func:`spectool.explain.receptive.receptive_field`; :func:`plot_feature_maps` draws
 them side by side with optional channel-group separators.
 """
@@ -40,10 +40,10 @@ def feature_maps(model: nn.Module, x, layers: list[str] | str, wavelength: np.nd
                  image=None) -> dict[str, FeatureMap]:
     """Outputs of ``layers`` (module names) for one model-ready spectrum."""
     names = [layers] if isinstance(layers, str) else list(layers)
-    xt, grid = _inputs.as_batch(x, wavelength)
+    xt, grid = _inputs.as_batch(x, wavelength, dtype=_inputs.model_dtype(model))
     if xt.shape[0] != 1:
         raise ModelError(f"feature_maps explains one spectrum, got {xt.shape[0]}", "x")
-    img = _inputs.as_image(image, 1)
+    img = _inputs.as_image(image, 1, xt.dtype)
     _inputs.check_image(model, img)
     captured: dict[str, torch.Tensor] = {}
     handles = []
@@ -63,8 +63,7 @@ def feature_maps(model: nn.Module, x, layers: list[str] | str, wavelength: np.nd
             h.remove()
     missing = [n for n in names if n not in captured]
     if missing:
-        raise ModelError(f"layer(s) {missing} were not called in the forward pass (MSPC-Net: its fused fast "
-                         "path skips the mixer module; build it with fast=False)", "layers")
+        raise ModelError(f"layer(s) {missing} were not called in the forward pass", "layers")
     out = {}
     for n in names:
         v = captured[n]
@@ -81,7 +80,7 @@ def plot_feature_maps(maps: dict[str, FeatureMap], groups: dict[str, dict[str, t
     separators and labels (e.g. :data:`MSPC_GROUPS`). Returns the axes."""
     import matplotlib.pyplot as plt
 
-    from ..plotting import style
+    from ..plots import style
 
     with style():
         if axes is None:

@@ -89,12 +89,17 @@ def extract_features(
         Per-spectrum columns for array input (override the dataset's); given for all
         input rows, they are subset by ``indices`` too.
     """
+    if not (callable(getattr(model, "forward_features", None)) and callable(getattr(model, "forward_head", None))):
+        raise ModelError(f"{type(model).__name__} has no forward_features/forward_head: penultimate features "
+                         "are defined by the spectool model contract (spectool.models.SpectralModel)",
+                         "forward_features")
     model.eval()
     dev = _inputs.model_device(model, device)
     flux, ds_grid, image = _inputs.dataset_rows(data, indices, image)
-    xt, _ = _inputs.as_batch(flux, ds_grid if wavelength is None else wavelength)
+    xt, _ = _inputs.as_batch(flux, ds_grid if wavelength is None else wavelength,
+                             dtype=_inputs.model_dtype(model))
     rows = np.arange(xt.shape[0]) if indices is None else np.asarray(indices, dtype=np.int64)
-    img = _inputs.as_image(image, xt.shape[0])
+    img = _inputs.as_image(image, xt.shape[0], xt.dtype)
     _inputs.check_image(model, img)
     feats, preds = [], []
     with torch.inference_mode():

@@ -53,7 +53,7 @@ class AttentionOverlay:
         """Spectrum with shaded high-attention regions, the weight curve and lines."""
         import matplotlib.pyplot as plt
 
-        from ..plotting import style
+        from ..plots import style
 
         with style():
             if ax is None:
@@ -129,7 +129,7 @@ def attention_overlay(model: nn.Module, x, layer: str, wavelength: np.ndarray | 
     mode
         ``"footprint"`` or ``"field"`` (see :meth:`ReceptiveField.to_pixels`).
     """
-    xt, grid = _inputs.as_batch(x, wavelength)
+    xt, grid = _inputs.as_batch(x, wavelength, dtype=_inputs.model_dtype(model))
     if xt.shape[0] != 1:
         raise ModelError(f"attention_overlay explains one spectrum, got {xt.shape[0]}", "x")
     rec = attention_weights(model, xt, image=image, layers=[layer], keep_inputs=True)

@@ -155,11 +155,15 @@ def receptive_field(model: nn.Module, module_name: str, input_length: int | None
     """Measure the field of the 1-D output ``(B, C, P)`` of submodule ``module_name``
     (or of its first input, with ``of="input"``: e.g. the feature map an SE/ECA gates).
 
-    The gradient of the channel-summed activation at interior positions with respect
-    to a random input gives each field's support for convolutional stacks: pixels
-    with ``|grad| > rel_tol * max |grad|``, computed on a float64 copy of the model so
-    that round-off of FFT-based convolutions stays far below ``rel_tol`` (a lower bound
-    if ReLUs happen to cut paths). Channel-attention gates (ECA / SE) pool
+    The gradient of a random (seeded, Gaussian) combination of the channels at interior
+    positions with respect to a random input gives each field's support for
+    convolutional stacks: pixels with ``|grad| > rel_tol * max |grad|``, computed on a
+    float64 copy of the model so that round-off of FFT-based convolutions stays far
+    below ``rel_tol`` (a lower bound if ReLUs happen to cut paths). A random combination,
+    not the plain channel sum: the channel sum of a normalised map (LayerNorm with its
+    initial unit weight and zero bias) is constant, so its gradient is pure round-off
+    whose pattern (and whether it is exactly zero) depends on the CPU's vector units.
+    A position whose gradient is zero or not finite raises :class:`ModelError`. Channel-attention gates (ECA / SE) pool
     over the whole map, so during the probe their outputs are held constant (gradients
     stopped): the field is the *local* field, the one positions and footprints refer to.
     Models that need an image get ``image`` or a random one.
@@ -207,11 +211,17 @@ def receptive_field(model: nn.Module, module_name: str, input_length: int | None
         raise ModelError(f"{module_name!r} outputs {tuple(out.shape)}, not a 1-D feature map (1, C, P)", "module_name")
     P = out.shape[-1]
 
+    mix = torch.randn(out.shape[1], generator=g, dtype=torch.float64).to(out.device)
+
     def support(p: int) -> tuple[int, int]:
-        (grad,) = torch.autograd.grad(out[0, :, p].sum(), x, retain_graph=True)
+        (grad,) = torch.autograd.grad((out[0, :, p] * mix).sum(), x, retain_graph=True)
         g_abs = grad[0, 0].abs()
-        nz = torch.nonzero(g_abs > rel_tol * g_abs.max()).flatten()
-        return (int(nz.min()), int(nz.max()) + 1) if nz.numel() else (0, 0)
+        top = g_abs.max()
+        if not bool(torch.isfinite(top)) or float(top) == 0.0:
+            raise ModelError(f"the input gradient of {module_name!r} at position {p} is {float(top)}: "
+                             "no field can be measured there", "module_name")
+        nz = torch.nonzero(g_abs > rel_tol * top).flatten()
+        return int(nz.min()), int(nz.max()) + 1
 
     if P == 1:
         lo, hi = support(0)

@@ -26,15 +26,22 @@ Fills (per spectrum)
     sigma is the robust (1.4826 MAD) scatter of the flux about the continuum (seeded).
 
 Speed
-    Many (spectrum, window) pairs go through each forward pass (``batch_size``
-    evaluations), built by broadcasting, never with a Python loop per window; CUDA runs
-    under autocast (bfloat16 where supported). When the model starts with a local,
-    unpadded layer (:mod:`spectool.explain.prefix`), that layer's clean output is
-    computed once per spectrum and only the positions a window touches are recomputed.
+    The (spectrum, window) pairs are enumerated flat and go through the model in full
+    batches of ``batch_size`` perturbed copies (the last one shorter), each built with
+    one gather and one ``where`` (no Python loop per window), under
+    ``torch.inference_mode``; the clean prediction of each spectrum is computed once
+    and reused; every output is explained from the same forward passes. CUDA runs under
+    autocast (bfloat16 where supported). ``benchmarks/explain.py`` measures the rate
+    against captum's ``Occlusion`` and the model's own forward throughput.
+
+Models
+    Any ``nn.Module`` whose ``forward`` takes the spectrum batch ``(B, 1, L)`` (plus
+    the image batch for models with ``needs_image``); inputs follow the dtype of the
+    model's parameters. Models without ``task = "classification"`` are explained
+    through their raw outputs.
 """
 from __future__ import annotations
 
-import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -43,10 +50,10 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from ..errors import InvalidSpectrumError, SpectoolWarning
+from ..errors import InvalidSpectrumError
 from ..lines import get_lines, nearest_line
+from ..preprocess.continuum import polynomial_continuum
 from . import _inputs
-from .prefix import LocalPrefix, find_local_prefix, replay_prefix, spliced_prefix_output
 
 FILLS = ("continuum", "zero", "mean", "noise")
 
@@ -86,7 +93,6 @@ class SlidingWindowResult:
     step: float
     n_samples: int
     quantity: str
-    cached: bool = False
     meta: dict = field(default_factory=dict)
 
     def to_frame(self, lines: str | list[str] = "absorption", max_distance: float | None = None) -> pd.DataFrame:
@@ -146,7 +152,7 @@ class SlidingWindowResult:
         """SCA-Net Fig. 8: importance against wavelength, one panel per output, lines marked."""
         import matplotlib.pyplot as plt
 
-        from ..plotting import style
+        from ..plots import style
 
         idx = _inputs.resolve_names(self.output_names, outputs)
         with style():
@@ -200,7 +206,9 @@ def windows(wavelength: np.ndarray, window: float, step: float) -> tuple[np.ndar
 
 def fill_values(x: torch.Tensor, wavelength: np.ndarray, fill: str = "continuum", degree: int = 5,
                 seed: int = 0) -> torch.Tensor:
-    """Replacement flux ``(N, 1, L)`` for ``x (N, 1, L)`` (see the module docstring)."""
+    """Replacement flux ``(N, 1, L)`` for ``x (N, 1, L)``, in ``x``'s dtype and device (see
+    the module docstring). The continuum is :func:`spectool.preprocess.continuum.polynomial_continuum`
+    as a plain least-squares fit (no clipping iterations, no floor)."""
     if fill not in FILLS:
         raise InvalidSpectrumError(f"unknown fill {fill!r}; choose from {FILLS}", "fill")
     flux = x[:, 0].detach().cpu().double().numpy()
@@ -212,20 +220,14 @@ def fill_values(x: torch.Tensor, wavelength: np.ndarray, fill: str = "continuum"
     elif fill == "mean":
         out[:, good] = f.mean(axis=1, keepdims=True)
     else:
-        lam = wavelength[good]
-        u = 2.0 * (lam - lam[0]) / (lam[-1] - lam[0]) - 1.0
-        basis = np.polynomial.legendre.legvander(u, degree)  # (Lv, degree+1), well conditioned on [-1, 1]
-        coef, *_ = np.linalg.lstsq(basis, f.T, rcond=None)
-        cont = (basis @ coef).T
-        bad = ~np.all(np.isfinite(cont), axis=1)
-        cont[bad] = np.median(f[bad], axis=1, keepdims=True)
+        cont = polynomial_continuum(wavelength[good], f, degree=degree, max_iter=0, floor=False)
         cont = np.clip(cont, f.min(axis=1, keepdims=True), f.max(axis=1, keepdims=True))
         if fill == "noise":
             resid = f - cont
             sigma = 1.4826 * np.median(np.abs(resid - np.median(resid, axis=1, keepdims=True)), axis=1, keepdims=True)
             cont = cont + np.random.default_rng(seed).standard_normal(cont.shape) * sigma
         out[:, good] = cont
-    return torch.from_numpy(out.astype(np.float32))[:, None].to(x.device)
+    return torch.from_numpy(out).to(x.device, x.dtype)[:, None]
 
 
 def _autocast(device: torch.device, amp: bool):
@@ -252,7 +254,6 @@ def sliding_window_importance(
     image=None,
     indices=None,
     batch_size: int | None = None,
-    cache: bool | str = "auto",
     amp: bool = True,
     device: str | torch.device | None = None,
     seed: int = 0,
@@ -263,7 +264,8 @@ def sliding_window_importance(
     Parameters
     ----------
     model
-        Any spectool model (``forward(x, image=None)``); put in eval mode here.
+        Any ``nn.Module`` taking the spectrum batch (and ``image`` for models with
+        ``needs_image``); put in eval mode here.
     x
         ``(N, 1, L)`` or ``(N, L)`` model-ready flux, a list of model-ready
         :class:`~spectool.Spectrum`, or a :class:`~spectool.datasets.SpectralDataset`.
@@ -275,7 +277,7 @@ def sliding_window_importance(
     fill
         ``"continuum"``, ``"zero"``, ``"mean"`` or ``"noise"``.
     outputs
-        Output indices or names to explain (default: all).
+        Output indices or names to explain (default: all; the cost is the same).
     image
         ``(N, 3, H, W)`` cutouts for models that need them (SPFusion); a dataset's own
         cutouts are used when omitted.
@@ -284,107 +286,52 @@ def sliding_window_importance(
         dataset.
     batch_size
         Perturbed copies per forward pass (default 256 on CPU, 2048 on CUDA).
-    cache
-        ``"auto"``: use the prefix cache when the model has a local prefix and the
-        cached result matches the plain one on a first batch; ``True``: require it;
-        ``False``: never.
     amp
         Autocast on CUDA (ignored on CPU).
     """
     model.eval()
     dev = _inputs.model_device(model, device)
+    dtype = _inputs.model_dtype(model)
     x, ds_grid, image = _inputs.dataset_rows(x, indices, image)
-    xt, grid = _inputs.as_batch(x, ds_grid if wavelength is None else wavelength)
-    img = _inputs.as_image(image, xt.shape[0])
+    xt, grid = _inputs.as_batch(x, ds_grid if wavelength is None else wavelength, dtype=dtype)
+    img = _inputs.as_image(image, xt.shape[0], dtype)
     _inputs.check_image(model, img)
     classification = _inputs.task_of(model) == "classification"
     pixels, lo, hi = windows(grid, window, step)
     centres = np.array([grid[a:b].mean() for a, b in pixels])
-    fills = fill_values(xt, grid, fill, seed=seed)
     N, _, L = xt.shape
-    start_all = torch.as_tensor(pixels[:, 0], device=dev)
-    stop_all = torch.as_tensor(pixels[:, 1], device=dev)
-    n_win = start_all.numel()
+    xt = xt.to(dev)
+    img = img.to(dev) if img is not None else None
+    fills = fill_values(xt, grid, fill, seed=seed)
+    start = torch.as_tensor(pixels[:, 0], device=dev)
+    stop = torch.as_tensor(pixels[:, 1], device=dev)
+    n_win = start.numel()
+    per_fwd = max(1, batch_size or (2048 if dev.type == "cuda" else 256))
 
-    with torch.inference_mode():
-        prefix = _choose_prefix(model, cache, L, img.to(dev) if img is not None else None)
-        probe = _predict(model, xt[:1].to(dev), img[:1].to(dev) if img is not None else None, classification)
-        targets = _inputs.resolve_targets(model, outputs, probe.shape[1])
-        names = [_inputs.output_names(model, probe.shape[1])[j] for j in targets]
-        n_k = _max_affected(prefix, start_all, stop_all, L) if prefix else 0
-        if prefix is not None and cache == "auto":
-            probe_w = torch.as_tensor(np.unique(np.linspace(0, n_win - 1, 4).round().astype(np.int64)), device=dev)
-            prefix = prefix if _cache_agrees(model, prefix, n_k, xt[:2].to(dev), fills[:2].to(dev),
-                                             img[:2].to(dev) if img is not None else None,
-                                             start_all[probe_w], stop_all[probe_w], classification) else None
-        per_fwd = max(1, batch_size or (2048 if dev.type == "cuda" else 256))
-        spc = max(1, min(N, per_fwd // n_win)) if n_win < per_fwd else 1  # spectra per chunk
-        wpc = min(n_win, max(1, per_fwd // spc))  # windows per chunk
+    with torch.inference_mode(), _autocast(dev, amp):
+        # the clean predictions, once (reused by every window)
+        base = torch.cat([_predict(model, xt[s], img[s] if img is not None else None, classification)
+                          for s in _inputs.batches(N, per_fwd)])
+        targets = _inputs.resolve_targets(model, outputs, base.shape[1])
+        names = [_inputs.output_names(model, base.shape[1])[j] for j in targets]
+        base = base[:, targets]
         abs_sum = torch.zeros(n_win, len(targets), device=dev, dtype=torch.float64)
         signed_sum = torch.zeros_like(abs_sum)
+        pixel = torch.arange(L, device=dev)
         bar = _inputs.progress_bar(N * n_win, "sliding windows", progress)
-        with _autocast(dev, amp):
-            for s in _inputs.batches(N, spc):
-                xs, fs = xt[s].to(dev), fills[s].to(dev)
-                ims = img[s].to(dev) if img is not None else None
-                base = _predict(model, xs, ims, classification)[:, targets]
-                h_clean = model.get_submodule(prefix.module_name)(xs) if prefix else None
-                for w in _inputs.batches(n_win, wpc):
-                    pert = _perturbed_predict(model, prefix, n_k, xs, fs, ims, h_clean, start_all[w],
-                                              stop_all[w], classification)[:, targets]
-                    delta = (pert.reshape(xs.shape[0], -1, len(targets)) - base[:, None]).double()
-                    abs_sum[w] += delta.abs().sum(0)
-                    signed_sum[w] += delta.sum(0)
-                    bar.update(xs.shape[0] * (w.stop - w.start))
+        for s in _inputs.batches(N * n_win, per_fwd):   # (spectrum, window) pairs, spectrum-major
+            pair = torch.arange(s.start, s.stop, device=dev)
+            n, w = pair // n_win, pair % n_win
+            inside = (pixel >= start[w, None]) & (pixel < stop[w, None])               # (P, L)
+            xp = torch.where(inside[:, None], fills[n], xt[n])                         # (P, 1, L)
+            pert = _predict(model, xp, img[n] if img is not None else None, classification)[:, targets]
+            delta = (pert - base[n]).double()
+            abs_sum.index_add_(0, w, delta.abs())
+            signed_sum.index_add_(0, w, delta)
+            bar.update(s.stop - s.start)
         bar.close()
     return SlidingWindowResult(
         importance=(abs_sum / N).cpu().numpy(), signed=(signed_sum / N).cpu().numpy(), wavelength=centres,
         lo=lo, hi=hi, pixels=pixels, output_names=names, input_length=L, fill=fill, window=float(window),
         step=float(step), n_samples=N, quantity="probability" if classification else "output",
-        cached=prefix is not None,
     )
-
-
-def _choose_prefix(model: nn.Module, cache: bool | str, length: int, image) -> LocalPrefix | None:
-    if cache is False:
-        return None
-    prefix = find_local_prefix(model, length, image)
-    if prefix is None and cache is True:
-        raise InvalidSpectrumError(f"{type(model).__name__} has no local prefix to cache (pass cache='auto')",
-                                   "cache")
-    return prefix
-
-
-def _max_affected(prefix: LocalPrefix, start: torch.Tensor, stop: torch.Tensor, length: int) -> int:
-    first, last = prefix.affected(start, stop, length)
-    return int((last - first).max().item()) + 1
-
-
-def _perturbed_predict(model, prefix, n_k, xs, fs, ims, h_clean, start, stop, classification) -> torch.Tensor:
-    """Predictions ``(B * W, O)`` for every (spectrum, window) pair, sample-major."""
-    B, W = xs.shape[0], start.numel()
-    ims_rep = ims.repeat_interleave(W, dim=0) if ims is not None else None
-    if prefix is None:
-        ar = torch.arange(xs.shape[-1], device=xs.device)
-        mask = (ar >= start[:, None]) & (ar < stop[:, None])  # (W, L)
-        xp = torch.where(mask[None, :, None], fs[:, None], xs[:, None]).reshape(B * W, 1, -1)
-        return _predict(model, xp, ims_rep, classification)
-    module = model.get_submodule(prefix.module_name)
-    h = spliced_prefix_output(prefix, module, h_clean, xs, fs, start, stop, n_k)
-    with replay_prefix(model, prefix, h):
-        dummy = xs[:1].expand(B * W, *xs.shape[1:])
-        return _predict(model, dummy, ims_rep, classification)
-
-
-def _cache_agrees(model, prefix, n_k, xs, fs, ims, start, stop, classification, tol: float = 1e-4) -> bool:
-    """Check cached against plain evaluation on a few windows; warn and refuse on mismatch."""
-    h_clean = model.get_submodule(prefix.module_name)(xs)
-    cached = _perturbed_predict(model, prefix, n_k, xs, fs, ims, h_clean, start, stop, classification)
-    plain = _perturbed_predict(model, None, n_k, xs, fs, ims, None, start, stop, classification)
-    scale = float(plain.abs().max().clamp_min(1.0))
-    if float((cached - plain).abs().max()) <= tol * scale:
-        return True
-    warnings.warn(f"{type(model).__name__}: the prefix cache on {prefix.module_name!r} does not reproduce the "
-                  "plain forward pass (the model reads its input elsewhere); evaluating without it",
-                  SpectoolWarning, stacklevel=3)
-    return False

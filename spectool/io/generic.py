@@ -87,11 +87,12 @@ def _header_meta(meta: dict[str, Any], getter) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- FITS tables
 def _fits_table(probe: Probe):
-    """(hdu index, lower->real column map, wave column, flux column) of the first spectral table."""
-    for i, hdu in enumerate(probe.hdul):
-        if i == 0 or not hasattr(hdu, "columns"):
+    """(hdu index, lower->real column map, wave column, flux column) of the first spectral binary table."""
+    for i in range(1, probe.n_hdus()):
+        columns = probe.column_names(i)
+        if not columns:
             continue
-        names = {c.lower(): c for c in hdu.columns.names}
+        names = {c.lower(): c for c in columns}
         w, f = _pick(names, WAVE_NAMES), _pick(names, FLUX_NAMES)
         if w and f:
             return i, names, w, f
@@ -102,15 +103,17 @@ def _is_fits_table(probe: Probe) -> bool:
     return probe.is_fits and _fits_table(probe) is not None
 
 
-def _unit_scale(hdu, column: str) -> float:
-    """Factor converting a column's TUNIT to Angstrom (1 if absent or unknown)."""
+def _unit_scale(header: dict, column: str) -> float:
+    """Factor converting a column's TUNITn to Angstrom (1 if absent or unknown)."""
     import astropy.units as u
 
-    unit = hdu.columns[column].unit
-    if not unit:
+    k = next((k for k in range(1, int(header.get("TFIELDS", 0)) + 1)
+              if str(header.get(f"TTYPE{k}", "")).strip() == column), None)
+    unit = header.get(f"TUNIT{k}") if k is not None else None
+    if not isinstance(unit, str) or not unit.strip():
         return 1.0
     try:
-        return float(u.Unit(unit).to(u.AA, equivalencies=u.spectral()))
+        return float(u.Unit(unit.strip()).to(u.AA, equivalencies=u.spectral()))
     except (ValueError, u.UnitsError):
         return 1.0
 
@@ -119,11 +122,10 @@ def _unit_scale(hdu, column: str) -> float:
 def read_fits_table(probe: Probe) -> Spectrum | list[Spectrum]:
     """Generic FITS binary table with wavelength + flux columns (one pixel per row, or array columns)."""
     idx, names, wcol, fcol = _fits_table(probe)
-    hdu = probe.hdul[idx]
     data = probe.table(idx)  # typed CorruptFileError on truncated or damaged data, never a raw TypeError
-    hdr0, hdr = probe.hdul[0].header, hdu.header
+    hdr0, hdr = probe.primary_header, probe.header(idx)
     loglam = wcol.lower() == "loglam"
-    scale = 1.0 if loglam else _unit_scale(hdu, wcol)
+    scale = 1.0 if loglam else _unit_scale(hdr, wcol)
     icol, ecol, mcol = _pick(names, IVAR_NAMES), _pick(names, ERR_NAMES), _pick(names, MASK_NAMES)
     air = is_air(hdr0) or is_air(hdr)
 
@@ -152,9 +154,12 @@ def read_fits_table(probe: Probe) -> Spectrum | list[Spectrum]:
 
 # ---------------------------------------------------------------- FITS images
 def _image_hdu(probe: Probe):
-    for i, hdu in enumerate(probe.hdul):
-        h = hdu.header
-        if h.get("NAXIS", 0) in (1, 2) and not hasattr(hdu, "columns") and ("CRVAL1" in h or "COEFF0" in h):
+    """Index of the first 1-D image (or image of at most 3 rows) with a wavelength WCS."""
+    for i in range(probe.n_hdus()):
+        h = probe.header(i)
+        if str(h.get("XTENSION", "IMAGE")).strip() not in ("IMAGE", "IUEIMAGE"):
+            continue
+        if h.get("NAXIS", 0) in (1, 2) and ("CRVAL1" in h or "COEFF0" in h):
             if h.get("NAXIS") == 1 or int(h.get("NAXIS2", 0)) <= 3:
                 return i
     return None
@@ -168,8 +173,10 @@ def _is_fits_image(probe: Probe) -> bool:
 def read_fits_image(probe: Probe) -> Spectrum:
     """Generic 1-D FITS image with a linear or log-linear wavelength WCS (CRVAL1/CDELT1/CRPIX1, DC-FLAG)."""
     idx = _image_hdu(probe)
-    h = probe.hdul[idx].header
+    h = probe.header(idx)
     data = np.atleast_2d(np.asarray(probe.image(idx), np.float64))  # typed error when truncated
+    if data.ndim != 2 or data.size == 0:
+        raise MissingDataError(f"image HDU {idx} has no pixels (shape {data.shape})", probe.path)
     flux = data[0]
     n = flux.size
     crpix = float(h.get("CRPIX1", 1.0))
@@ -193,9 +200,9 @@ def read_fits_image(probe: Probe) -> Spectrum:
         kind = str(h.get("ROW2", "ivar")).lower()
         with np.errstate(divide="ignore"):
             ivar = second if kind.startswith("ivar") else np.where(second > 0, 1.0 / second**2, 0.0)
-    h0 = probe.hdul[0].header
+    h0 = probe.primary_header
     meta = _header_meta(_base_meta(probe, "fits-image"), lambda c: header_get(h, c) or header_get(h0, c))
-    return _build(coord, flux, ivar, None, meta, loglam=loglam, air=is_air(h) or is_air(probe.hdul[0].header))
+    return _build(coord, flux, ivar, None, meta, loglam=loglam, air=is_air(h) or is_air(h0))
 
 
 # ----------------------------------------------------------------------- text

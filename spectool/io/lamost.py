@@ -9,6 +9,10 @@ The rows of the DR1-DR7 image are named by the header card ``EXTEN0``:
 ``'Flux Inverse Subcontinuum Andmask Ormask'`` in DR1, where row 2 is the
 continuum-normalised flux and the wavelength comes from the header's log-linear
 WCS (``COEFF0``/``COEFF1``, equal to ``CRVAL1``/``CD1_1``).
+
+Per-band S/N keys differ by release: ``SNRU``..``SNRZ`` (DR2 on), ``SN_U``..``SN_Z``
+(DR1); both fill ``meta["snr_bands"]`` (the catalogue S/N, e.g. ``snr_bands["r"]``),
+while ``meta["snr"]`` is the median per-pixel S/N computed from flux and ivar.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MissingDataError
+from ..errors import InvalidSpectrumError, MissingDataError, UnknownFormatError
 from ..spectrum import Spectrum
 from ._common import header_get, is_air, linear_snap, median_snr, to_vacuum
 from .registry import Probe, register_reader
@@ -29,32 +33,59 @@ def _is_lamost(probe: Probe) -> bool:
     if not probe.is_fits:
         return False
     hdr = probe.primary_header
-    return "LAMOST" in str(hdr.get("TELESCOP", "")).upper() or "LAMOST" in str(hdr.get("AUTHOR", "")).upper()
+    return any("LAMOST" in str(hdr.get(k, "")).upper() for k in ("TELESCOP", "AUTHOR", "ORIGIN"))
 
 
-def _table_columns(probe: Probe) -> dict[str, str] | None:
+#: Canonical name of each LAMOST row/column name found in EXTEN0 descriptors and table columns.
+SYNONYMS = {
+    "flux": "flux", "inverse": "inverse", "ivar": "inverse", "invvar": "inverse", "inverse_variance": "inverse",
+    "wavelength": "wavelength", "wave": "wavelength", "lambda": "wavelength", "loglam": "loglam",
+    "andmask": "andmask", "and_mask": "andmask", "ormask": "ormask", "or_mask": "ormask",
+    "subcontinuum": "subcontinuum", "normalization": "normalization",
+}
+
+
+def _table_hdu(probe: Probe) -> int | None:
+    """Index of the spectrum table: HDU 1 when it is a table with a FLUX column."""
     names = probe.column_names(1)
-    return None if names is None else {c.upper(): c for c in names}
+    return 1 if names is not None and "flux" in {c.lower() for c in names} else None
+
+
+def _table_columns(probe: Probe, index: int) -> dict[str, str]:
+    """Canonical name -> real column name of table HDU ``index`` (any letter case)."""
+    return {SYNONYMS.get(c.lower(), c.lower()): c for c in probe.column_names(index) or []}
+
+
+def _has_wcs(hdr) -> bool:
+    """The header has a wavelength WCS: COEFF0/COEFF1, or CRVAL1 with CD1_1 or CDELT1."""
+    def num(key: str) -> bool:
+        return isinstance(hdr.get(key), (int, float)) and not isinstance(hdr.get(key), bool)
+
+    return (num("COEFF0") and num("COEFF1")) or (num("CRVAL1") and (num("CD1_1") or num("CDELT1")))
 
 
 def _is_lamost_dr8(probe: Probe) -> bool:
     if not _is_lamost(probe):
         return False
-    cols = _table_columns(probe)
-    return cols is not None and "FLUX" in cols and "WAVELENGTH" in cols
+    index = _table_hdu(probe)
+    if index is None:
+        return False
+    cols = _table_columns(probe, index)
+    return "wavelength" in cols or "loglam" in cols or _has_wcs(probe.primary_header)
 
 
 def _is_lamost_dr1(probe: Probe) -> bool:
     if not _is_lamost(probe):
         return False
     hdr = probe.primary_header
-    return hdr.get("NAXIS") == 2 and int(hdr.get("NAXIS2", 0)) >= 3
+    return hdr.get("NAXIS") == 2 and int(hdr.get("NAXIS2", 0)) >= 2
 
 
 def _meta(probe: Probe, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, layout: str) -> dict[str, Any]:
     hdr = probe.primary_header
     fname = header_get(hdr, "FILENAME") or probe.name
-    bands = {b: header_get(hdr, f"SNR{b.upper()}") for b in BANDS}
+    bands = {b: header_get(hdr, f"SNR{b.upper()}", f"SN_{b.upper()}") for b in BANDS}
+    bands = {b: float(v) for b, v in bands.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     obsid = header_get(hdr, "OBSID")
     return {
         "survey": "lamost",
@@ -65,7 +96,7 @@ def _meta(probe: Probe, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, la
         "redshift": header_get(hdr, "Z"),
         "redshift_err": header_get(hdr, "Z_ERR"),
         "snr": median_snr(flux, ivar, mask),
-        "snr_bands": {b: v for b, v in bands.items() if v is not None},
+        "snr_bands": bands,
         "ra": header_get(hdr, "RA", "RA_OBS"),
         "dec": header_get(hdr, "DEC", "DEC_OBS"),
         "mjd": header_get(hdr, "MJD"),
@@ -81,63 +112,127 @@ def _meta(probe: Probe, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, la
 
 
 def _finish(probe: Probe, wave, flux, ivar, andmask, layout: str) -> Spectrum:
+    """Spectrum in vacuum Angstrom (air converted when VACUUM = F), ivar ones when absent."""
     hdr = probe.primary_header
+    wave = np.asarray(wave, np.float64)
+    if np.size(flux) == 0:
+        raise MissingDataError("the spectrum has no pixels", probe.path)
+    if wave.shape != np.shape(flux):
+        raise MissingDataError(f"wavelength has {wave.size} pixels, flux {np.size(flux)}", probe.path)
+    if not (np.all(np.isfinite(wave)) and np.all(wave > 0)):
+        raise InvalidSpectrumError("wavelength has non-positive, NaN or inf values", probe.path)
     wave = to_vacuum(linear_snap(wave, header_get(hdr, "COEFF0"), header_get(hdr, "COEFF1")), is_air(hdr))
     flux = np.asarray(flux, np.float32)
-    ivar = np.asarray(ivar, np.float32)
-    mask = np.asarray(andmask) != 0
+    ivar = np.ones_like(flux) if ivar is None else np.asarray(ivar, np.float32)
+    mask = np.zeros(flux.shape, bool) if andmask is None else np.asarray(andmask) != 0
     return Spectrum(wave, flux, ivar, mask, _meta(probe, flux, ivar, mask, layout))
 
 
 @register_reader("lamost-lrs", _is_lamost_dr8, priority=100)
-def read_lamost_dr8(probe: Probe) -> Spectrum:
-    """LAMOST low-resolution spectrum, DR8+ layout (one-row table: FLUX, IVAR, WAVELENGTH, ANDMASK, ...)."""
-    cols = _table_columns(probe)
-    data = probe.table(1)
+def read_lamost_dr8(probe: Probe) -> Spectrum | list[Spectrum]:
+    """LAMOST low-resolution spectrum, DR8+ layout (table: FLUX, IVAR, WAVELENGTH, ANDMASK, ...).
+
+    Column names in any letter case. The usual file has one row whose cells are
+    arrays; a table of one pixel per row is read as one spectrum, and a table of
+    several array rows as one spectrum per row. Without a WAVELENGTH column the
+    wavelength comes from a LOGLAM column or the header WCS (COEFF0/COEFF1).
+    """
+    index = _table_hdu(probe)
+    if index is None:
+        raise MissingDataError("HDU 1 is not a table with a FLUX column", probe.path)
+    if str(probe.hdu_name(index) or "").startswith("COADD_"):  # COADD_B / COADD_R: one arm of an MRS file
+        raise UnknownFormatError(f"HDU {index} is {probe.hdu_name(index)}: a LAMOST medium-resolution (MRS) "
+                                 "file; spectool reads the low-resolution survey (LRS) only", probe.path)
+    cols = _table_columns(probe, index)
+    data = probe.table(index)
     if len(data) == 0:
-        raise MissingDataError("LAMOST table HDU 1 has no rows", probe.path)
-    row = data[0]
+        raise MissingDataError(f"LAMOST table HDU {index} has no rows", probe.path)
+    per_pixel = np.ndim(data[cols["flux"]]) == 1  # one pixel per row instead of one spectrum per row
 
-    def col(name: str, default=None):
-        return np.asarray(row[cols[name]]) if name in cols else default
+    def one(rows) -> Spectrum:
+        def col(name: str):
+            return None if name not in cols else np.asarray(rows[cols[name]], np.float64 if "wave" in name or
+                                                            name == "loglam" else None)
 
-    flux = col("FLUX")
-    ivar = col("IVAR", np.ones_like(flux))
-    andmask = col("ANDMASK", np.zeros_like(flux))
-    return _finish(probe, col("WAVELENGTH"), flux, ivar, andmask, "lamost-lrs-dr8")
+        flux = col("flux")
+        wave = col("wavelength")
+        if wave is None and "loglam" in cols:
+            wave = 10.0 ** col("loglam")
+        if wave is None:
+            wave = _wcs_wavelength(probe, flux.size)
+        return _finish(probe, wave, flux, col("inverse"), col("andmask"), "lamost-lrs-dr8")
+
+    if per_pixel:
+        return one(data)
+    out = [one(row) for row in data]
+    if len(out) > 1:
+        for k, spec in enumerate(out):
+            spec.meta["row"] = k
+            spec.meta["object_id"] = f"{spec.meta['object_id']}-{k}"
+    return out[0] if len(out) == 1 else out
 
 
-#: Row names of the DR1-DR7 image when the header has no ``EXTEN0`` card.
+#: Row names of the DR1-DR7 image when the header has no ``EXTEN0`` card (the DR2-DR7 order).
 DEFAULT_ROWS = ("flux", "inverse", "wavelength", "andmask", "ormask")
 
 
 def image_rows(header) -> dict[str, int]:
     """Row index of each named row of a DR1-DR7 image, read from ``EXTEN0``.
 
-    Names are lower-cased; ``'Flux, Inverse, Wavelength, ...'`` and
-    ``'Flux Inverse Subcontinuum ...'`` both split on commas and blanks.
+    Names are lower-cased and mapped to canonical names (``Inverse``/``IVAR`` ->
+    ``inverse``, ``Wave`` -> ``wavelength``, ...); ``'Flux, Inverse, Wavelength, ...'``
+    splits on commas (or semicolons, bars, slashes), ``'Flux Inverse Subcontinuum ...'``
+    on blanks. Without ``EXTEN0`` the DR2-DR7 order :data:`DEFAULT_ROWS` is assumed
+    (the caller checks that the ``wavelength`` row really is one).
     """
     desc = header_get(header, "EXTEN0")
-    names = re.split(r"[\s,;]+", str(desc).strip().lower()) if desc else list(DEFAULT_ROWS)
-    return {n: i for i, n in enumerate(n for n in names if n)}
+    if not isinstance(desc, str):
+        return {n: i for i, n in enumerate(DEFAULT_ROWS)}
+    text = desc.strip().lower()
+    parts = re.split(r"\s*[,;|/]\s*", text) if re.search(r"[,;|/]", text) else text.split()
+    rows: dict[str, int] = {}
+    for i, part in enumerate(parts):
+        name = re.sub(r"[\s-]+", "_", part.strip())
+        name = SYNONYMS.get(name, SYNONYMS.get(name.split("_")[0], name))
+        rows.setdefault(name, i)
+    return rows
 
 
 def _wcs_wavelength(probe: Probe, npix: int) -> np.ndarray:
-    """Wavelength (Angstrom) of each pixel from the header's log-linear WCS."""
+    """Wavelength (Angstrom) of each pixel from the header WCS.
+
+    ``COEFF0``/``COEFF1`` (log10 of the first pixel's wavelength and the log10 step),
+    else ``CRVAL1`` with ``CD1_1``/``CDELT1`` and ``CRPIX1``, log-linear when
+    ``DC-FLAG = 1`` (or, without DC-FLAG, when CRVAL1 < 5, i.e. a log10 value)
+    and linear in Angstrom otherwise.
+    """
     hdr = probe.primary_header
-    c0 = header_get(hdr, "COEFF0", "CRVAL1")
-    c1 = header_get(hdr, "COEFF1", "CD1_1", "CDELT1")
-    try:
-        c0, c1 = float(c0), float(c1)
-    except (TypeError, ValueError):
-        raise MissingDataError("no wavelength row and no COEFF0/COEFF1 (or CRVAL1/CD1_1) in the header",
-                               probe.path) from None
-    crpix = header_get(hdr, "CRPIX1", default=1)
-    try:
-        offset = float(crpix) - 1.0 if "COEFF0" not in hdr else 0.0
-    except (TypeError, ValueError):
-        offset = 0.0
-    return 10.0 ** (c0 + (np.arange(npix) - offset) * c1)
+
+    def number(*keys):
+        v = header_get(hdr, *keys)
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) else None
+
+    c0, c1 = number("COEFF0"), number("COEFF1")
+    offset = 0.0
+    log = True
+    if c0 is None or c1 is None:
+        c0, c1 = number("CRVAL1"), number("CD1_1", "CDELT1")
+        offset = (number("CRPIX1") or 1.0) - 1.0
+        flag = header_get(hdr, "DC-FLAG")
+        log = flag == 1 if isinstance(flag, int) and not isinstance(flag, bool) else (c0 is not None and c0 < 5)
+    if c0 is None or c1 is None or c1 <= 0:
+        raise MissingDataError("no wavelength row/column and no usable COEFF0/COEFF1 (or CRVAL1/CD1_1) in the "
+                               "header", probe.path)
+    coord = c0 + (np.arange(npix) - offset) * c1
+    if log and (coord[0] < 2.0 or coord[-1] > 6.0):  # 100 A .. 1e6 A; a garbled card must not overflow
+        raise InvalidSpectrumError(f"log-linear WCS {c0} + i * {c1} is not a plausible log10 wavelength",
+                                   probe.path)
+    return 10.0 ** coord if log else coord
+
+
+def _is_wavelength_row(row: np.ndarray) -> bool:
+    """True when ``row`` can be a wavelength in Angstrom: finite, increasing, 1000-30000 A."""
+    return bool(np.all(np.isfinite(row)) and np.all(np.diff(row) > 0) and 1000 < row[0] and row[-1] < 30000)
 
 
 @register_reader("lamost-lrs-dr1", _is_lamost_dr1, priority=95)
@@ -148,6 +243,7 @@ def read_lamost_dr1(probe: Probe) -> Spectrum:
     wavelength is the ``wavelength`` row when there is one (DR2-DR7) and the
     header WCS otherwise (DR1, whose row 2 is the continuum-normalised
     ``subcontinuum`` flux, not read: spectool normalises the flux itself).
+    Without ``EXTEN0``, row 2 is used as the wavelength only if it looks like one.
     """
     img = np.asarray(probe.image(0))
     if img.ndim != 2 or img.shape[0] < 2:
@@ -159,11 +255,18 @@ def read_lamost_dr1(probe: Probe) -> Spectrum:
 
     def row(name: str):
         i = rows.get(name)
-        return img[i] if i is not None and i < img.shape[0] else None
+        return np.asarray(img[i], np.float64 if name in ("wavelength", "loglam") else None) \
+            if i is not None and i < img.shape[0] else None
 
     wave = row("wavelength")
+    if wave is None and row("loglam") is not None:
+        wave = 10.0 ** row("loglam")
+    has_exten0 = isinstance(header_get(probe.primary_header, "EXTEN0"), str)
+    if wave is not None and not has_exten0 and not _is_wavelength_row(wave):
+        wave = None  # no descriptor and row 2 is not a wavelength (a DR1 file without EXTEN0)
     if wave is None:
         wave = _wcs_wavelength(probe, img.shape[1])
-    andmask = row("andmask")
-    return _finish(probe, wave, row("flux"), row("inverse"),
-                   andmask if andmask is not None else np.zeros(img.shape[1]), "lamost-lrs-dr1")
+    elif not _is_wavelength_row(wave):
+        raise InvalidSpectrumError(f"EXTEN0 names row {rows.get('wavelength', rows.get('loglam'))} the "
+                                   "wavelength, but it is not an increasing wavelength in Angstrom", probe.path)
+    return _finish(probe, wave, row("flux"), row("inverse"), row("andmask"), "lamost-lrs-dr1")

@@ -80,6 +80,8 @@ class Probe:
     def is_text(self) -> bool:
         if not self.head or self.is_fits or self.is_hdf5 or self.is_npy:
             return False
+        if len(self.head) >= 2880 and b"\n" not in self.head and b"\r" not in self.head:
+            return False  # no line break in 2880 bytes: not a table (e.g. a FITS file whose SIMPLE card is damaged)
         try:
             self.head.decode("utf-8")
         except UnicodeDecodeError:
@@ -167,8 +169,9 @@ class Probe:
         """Binary table HDU ``index`` as a numpy structured array (one record per row).
 
         Read straight from the bytes by :class:`~spectool.io._fitsfast.FitsIndex`
-        (10x faster than astropy for wide catalogue rows); variable-length, bit,
-        scaled or TDIM columns fall back to astropy.
+        (10x faster than astropy for wide catalogue rows, astropy's values: logical columns
+        as bool, pseudo-unsigned integers, TDIM shapes); variable-length, bit, substring or
+        TSCAL/TZERO-scaled columns fall back to astropy, converted the same way.
         """
         if self.column_names(index) is None:
             raise MissingDataError(f"HDU {index} is not a binary table", self.path)
@@ -182,7 +185,7 @@ class Probe:
         if data is not None:
             return data
         try:  # astropy fallback: garbled headers surface as KeyError/IndexError/TypeError deep inside it
-            return np.asarray(self.hdul[index].data)
+            return _converted_table(self.hdul[index].data)
         except Exception as exc:  # noqa: BLE001 - only astropy runs here; any failure means undecodable bytes
             raise CorruptFileError(f"cannot decode table HDU {index}: {type(exc).__name__}: {exc}", self.path) from exc
 
@@ -201,6 +204,28 @@ class Probe:
         if self._hdul is not None:
             self._hdul.close()
             self._hdul = None
+
+
+def _converted_table(data) -> np.ndarray:
+    """An astropy ``FITS_rec`` as a plain structured array of the values astropy gives.
+
+    ``np.asarray(FITS_rec)`` would return the stored bytes (logical columns as 84/70,
+    unsigned 64-bit ids as negative numbers, TSCAL/TZERO not applied); this takes
+    every column through astropy's conversion instead, keeping character columns as
+    stored ``bytes`` like the fast parser does.
+    """
+    if data is None:
+        return np.zeros(0, dtype=[])
+    raw = np.asarray(data)
+    fields = []
+    for name in raw.dtype.names:
+        col = data[name]
+        fields.append(raw[name] if raw.dtype[name].kind == "S" else np.asarray(col))
+    dtype = np.dtype([(n, (c.dtype, c.shape[1:])) for n, c in zip(raw.dtype.names, fields)])
+    out = np.empty(len(raw), dtype)
+    for n, c in zip(raw.dtype.names, fields):
+        out[n] = c
+    return out
 
 
 @dataclass(order=True)

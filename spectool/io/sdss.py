@@ -99,7 +99,8 @@ def read_sdss_spec(probe: Probe) -> Spectrum:
         "run2d": clean(row.get("RUN2D")) or header_get(hdr, "RUN2D"),
         "flux_unit": "1e-17 erg / (s cm2 Angstrom)",
         "source_path": str(probe.path),
-        "format": "sdss-spec" if probe.header(3) is not None else "sdss-spec-lite",
+        # lite files stop after HDU 3 (SPZLINE); full files add one HDU per exposure from HDU 4
+        "format": "sdss-spec" if probe.header(4) is not None else "sdss-spec-lite",
         "meta_hdu": meta_hdu,
     }
     return Spectrum(wave, flux, ivar, mask, meta)

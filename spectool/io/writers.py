@@ -100,7 +100,8 @@ def write_sdss_spec(spec: Spectrum, path: str | os.PathLike, *, lite: bool = Tru
 
 
 def write_lamost(spec: Spectrum, path: str | os.PathLike, *, layout: str = "dr8") -> Path:
-    """Write a LAMOST low-resolution file: ``layout="dr8"`` (table HDU) or ``"dr1"`` (5-row image, DR1-DR7).
+    """Write a LAMOST low-resolution file: ``layout="dr8"`` (table HDU) or ``"dr1"`` (5-row image in the
+    DR2-DR7 row order named by ``EXTEN0``: flux, inverse variance, wavelength, and-mask, or-mask).
 
     CLASS, SUBCLASS, Z, SNRU..SNRZ, OBSID, RA, DEC come from ``spec.meta``.
     """
@@ -124,6 +125,7 @@ def write_lamost(spec: Spectrum, path: str | os.PathLike, *, layout: str = "dr8"
     andmask = spec.mask.astype(np.float32)
     if layout == "dr1":
         img = np.vstack([spec.flux, spec.ivar, wave, andmask, andmask]).astype(np.float32)
+        hdr["EXTEN0"] = "Flux, Inverse, Wavelength, Andmask, Ormask"  # the DR2-DR7 row descriptor
         hdul = fits.HDUList([fits.PrimaryHDU(img, header=hdr)])
     else:
         n = len(spec)

@@ -24,7 +24,7 @@ from .images import cutouts, synthetic_colours
 from .spectype import DWARF_TEFF
 from .stars import draw_afgk, draw_redclump, draw_subclass_labels
 
-MOCK_VERSION = 1
+MOCK_VERSION = 2  # 2: weaker, randomised telluric residuals; domain-randomised flux calibration, dichroic joins, extinction, sky, masks; redder galaxies; QSO hosts and dust
 CHUNK = 1000
 PREP_BLOCK = 64  # rows preprocessed together: the float64 work arrays stay in cache
 SIZES = ("quick", "full")
@@ -46,12 +46,15 @@ def store_path(p: Preset, size: str, seed: int) -> Path:
 
 
 def build_preset(p: Preset, size: str = "quick", seed: int = 0, rebuild: bool = False, out: str | Path | None = None,
-                 progress: bool = True) -> SpectrumStore:
+                 progress: bool = True, scale: int = 1) -> SpectrumStore:
     """Generate (or open the cached) synthetic store of preset ``p``.
 
     ``size`` is "quick" (tiny, seconds on a CPU) or "full" (paper-sized). ``out`` writes the
-    store to that directory instead of the cache.
+    store to that directory instead of the cache. ``scale`` multiplies the quick size (e.g. the
+    training sets of ``scripts/train_pretrained.py``); it needs ``out``.
     """
+    if scale != 1 and (out is None or size != "quick"):
+        raise DatasetError("scale != 1 needs size='quick' and an explicit out directory", p.name)
     if size not in SIZES:
         raise DatasetError(f"size must be one of {SIZES}, got {size!r}", p.name)
     path = Path(out) if out is not None else store_path(p, size, seed)
@@ -59,8 +62,8 @@ def build_preset(p: Preset, size: str = "quick", seed: int = 0, rebuild: bool = 
         return SpectrumStore.open(path)
     if path.exists():
         shutil.rmtree(path)
-    rng = np.random.default_rng([seed, MOCK_VERSION, sum(map(ord, p.name))])
-    plan = plan_rows(p, size, rng)
+    rng = np.random.default_rng([seed, MOCK_VERSION, sum(map(ord, p.name))] + ([scale] if scale != 1 else []))
+    plan = plan_rows(p, size, rng, scale)
     flux, ivar, wave, images, meta = _generate(p, plan, rng, path, progress)
     meta.insert(0, "object_id", [f"mock-{p.slug}-s{seed}-{i:07d}" for i in range(len(meta))])
     for k, col in enumerate(make_splits(p, meta, rng)):
@@ -69,7 +72,7 @@ def build_preset(p: Preset, size: str = "quick", seed: int = 0, rebuild: bool = 
         "name": p.name, "task": p.task, "class_names": list(p.class_names), "targets": list(p.targets),
         "preprocess": p.preprocess, "survey": p.survey, "n_folds": p.n_folds, "synthetic": True,
         "provenance": PROVENANCE.format(v=MOCK_VERSION, seed=seed, size=size, survey=p.survey.upper(), prep=p.preprocess),
-        "mock": {"version": MOCK_VERSION, "seed": seed, "size": size},
+        "mock": {"version": MOCK_VERSION, "seed": seed, "size": size, "scale": scale},
         "title": f"{p.name} (synthetic mock)",
     }
     scratch = path.with_name(path.name + ".scratch")
@@ -84,21 +87,23 @@ def _snr(n: int, rng: np.random.Generator, floor: float, median: float, sd: floa
     return floor + rng.lognormal(np.log(median), sd, n)
 
 
-def plan_rows(p: Preset, size: str, rng: np.random.Generator) -> pd.DataFrame:
-    """One row per spectrum to generate: kind (star/galaxy/qso), label, requested S/N and labels."""
+def plan_rows(p: Preset, size: str, rng: np.random.Generator, scale: int = 1) -> pd.DataFrame:
+    """One row per spectrum to generate: kind (star/galaxy/qso), label, requested S/N and labels.
+
+    ``scale`` multiplies the quick counts."""
     quick = size == "quick"
     if p.paper == "spfusion":
-        rows = draw_redclump(p.quick_total if quick else p.n_total, rng)
+        rows = draw_redclump(p.quick_total * scale if quick else p.n_total, rng)
         rows["snr_requested"] = _snr(len(rows), rng, 10.0, 50.0, 0.5)
     elif p.paper == "scanet":
-        rows = draw_afgk(p.quick_total if quick else p.n_total, rng)
+        rows = draw_afgk(p.quick_total * scale if quick else p.n_total, rng)
         rows["snr_requested"] = _snr(len(rows), rng, p.snr_min * 1.12, 40.0)
     else:
         if "abundance" in p.extra:
-            total = p.quick_total if quick else p.n_total
+            total = p.quick_total * scale if quick else p.n_total
             counts = {c: max(5, int(round(a * total))) for c, a in p.extra["abundance"].items()}
         else:
-            counts = {c: p.quick_per_class if quick else p.per_class for c in p.class_names}
+            counts = {c: p.quick_per_class * scale if quick else p.per_class for c in p.class_names}
         labels = np.repeat(list(counts), list(counts.values()))
         rows = pd.DataFrame({"label": labels, "kind": np.where(labels == "GALAXY", "galaxy", np.where(labels == "QSO", "qso", "star"))})
         star = rows["kind"].to_numpy() == "star"

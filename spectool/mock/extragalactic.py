@@ -8,7 +8,12 @@ decrement 2.86 at T=10^4 K, Osterbrock & Ferland 2006), AGN (Seyfert/LINER ratio
 the Kauffmann et al. 2003 line) and BROADLINE (broad Balmer lines, FWHM 1500-6000 km/s).
 SDSS calls a galaxy STARBURST when EW(H alpha) > 50 A.
 
-QSOs: power law f_nu ~ nu^alpha (alpha ~ N(-0.44, 0.3)) with broad and narrow lines whose
+Mock version 2 widens the old-population mixture (K/M giants up to 70%/30% of the light
+at 5500 A) and the internal dust of passive galaxies (E(B-V) 0-0.3), because real SDSS
+galaxies are ~0.4 mag redder over 4600-7200 A than the v1 mixtures.
+
+QSOs: power law f_nu ~ nu^alpha (alpha ~ N(-0.44, 0.5); v1: sigma 0.3) reddened by SMC-like
+intrinsic dust (E(B-V) exponential, mean 0.04 mag; red quasars), with broad and narrow lines whose
 rest equivalent widths follow the SDSS composite of Vanden Berk et al. (2001, AJ 122, 549),
 FWHM lognormal around 4000 km/s, Fe II pseudo-continua, and Lyman-alpha forest absorption
 with tau_eff = 0.0018 (1+z)^3.92 (Faucher-Giguere et al. 2008).
@@ -19,7 +24,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from .emulator import StellarEmulator, rest_grid
-from .survey import PIX_KMS
+from .survey import C_KMS, PIX_KMS
 
 GALAXY_SUBCLASSES = ("", "STARFORMING", "STARBURST", "AGN", "BROADLINE")
 # (Teff K, log g, [Fe/H]) of the population basis: young -> old.
@@ -50,9 +55,9 @@ class GalaxyModel:
         n = sub.size
         young = np.where(np.isin(sub, ["STARBURST"]), rng.uniform(0.4, 0.9, n),
                          np.where(sub == "STARFORMING", rng.uniform(0.15, 0.6, n), rng.beta(1.2, 6.0, n)))
-        w = np.stack([0.15 * young, 0.85 * young, 0.5 * (1 - young) * rng.uniform(0.1, 0.4, n),
-                      (1 - young) * rng.uniform(0.2, 0.4, n), (1 - young) * rng.uniform(0.3, 0.5, n),
-                      (1 - young) * rng.uniform(0.05, 0.2, n), (1 - young) * rng.uniform(0.02, 0.08, n)], 1)
+        w = np.stack([0.15 * young, 0.85 * young, 0.5 * (1 - young) * rng.uniform(0.0, 0.4, n),
+                      (1 - young) * rng.uniform(0.1, 0.4, n), (1 - young) * rng.uniform(0.3, 0.7, n),
+                      (1 - young) * rng.uniform(0.05, 0.3, n), (1 - young) * rng.uniform(0.02, 0.1, n)], 1)
         sigma = np.clip(rng.lognormal(np.log(150.0), 0.35, n), 50.0, 340.0)
         bin_ = np.abs(np.asarray(_SIGMAS)[None, :] - sigma[:, None]).argmin(1)
         flux = np.empty((n, self.wave.size))
@@ -62,7 +67,7 @@ class GalaxyModel:
         flux /= flux[:, (self.wave > 5400) & (self.wave < 5600)].mean(1, keepdims=True)
         import extinction
 
-        ebv_int = np.where(np.isin(sub, ["STARFORMING", "STARBURST"]), rng.uniform(0.05, 0.4, n), rng.uniform(0.0, 0.15, n))
+        ebv_int = np.where(np.isin(sub, ["STARFORMING", "STARBURST"]), rng.uniform(0.05, 0.4, n), rng.uniform(0.0, 0.3, n))
         curve = extinction.calzetti00(self.wave, 1.0, 4.05)
         flux *= 10 ** (-0.4 * 4.05 * ebv_int[:, None] * curve[None, :])
         cont_ha = flux[:, np.searchsorted(self.wave, 6564.6)]
@@ -110,7 +115,7 @@ def _add_gaussian(flux: np.ndarray, lnw: np.ndarray, centre: float, sigma_kms: n
     a, b = max(j - half, 0), min(j + half, lnw.size)
     if b <= a:
         return
-    s = np.asarray(sigma_kms, float)[:, None] / 299792.458
+    s = np.asarray(sigma_kms, float)[:, None] / C_KMS
     x = (lnw[None, a:b] - np.log(centre)) / s
     flux[:, a:b] += np.asarray(area)[:, None] / (np.sqrt(2 * np.pi) * s * centre) * np.exp(-0.5 * x**2)
 
@@ -136,8 +141,11 @@ class QSOModel:
         z = np.asarray(z, float)
         n = z.size
         w = self.wave[None, :]
-        alpha = rng.normal(-0.44, 0.3, n)
+        alpha = rng.normal(-0.44, 0.5, n)
         flux = (w / 3000.0) ** (-2.0 - alpha[:, None])
+        # SMC-like intrinsic reddening, A_lambda / E(B-V) ~ 1.39 (1e4 / lambda)^1.2 (Prevot et al. 1984 approx.)
+        ebv_qso = rng.exponential(0.04, n)
+        flux *= 10 ** (-0.4 * ebv_qso[:, None] * 1.39 * (1e4 / w) ** 1.2)
         # Balmer continuum + blended Fe II pseudo-continua (approximate shapes)
         flux *= 1.0 + rng.uniform(0.05, 0.2, n)[:, None] * np.exp(-0.5 * ((w - 3200.0) / 300.0) ** 2) * (w < 3646)
         fe = rng.uniform(0.5, 1.5, n)[:, None]
@@ -157,4 +165,4 @@ class QSOModel:
         tau = gaussian_filter1d(tau, 1.5, axis=1)
         tau += np.where(self.wave[None, forest] < 912.0, rng.uniform(0.5, 3.0, (n, 1)), 0.0)
         flux[:, forest] *= np.exp(-tau)
-        return flux, {"alpha_nu": alpha, "fwhm_kms": fwhm}
+        return flux, {"alpha_nu": alpha, "fwhm_kms": fwhm, "ebv_qso": ebv_qso}

@@ -8,7 +8,9 @@ Every step is vectorised over a batch of N spectra (arrays (N, L)):
    3800-9200 A, LAMOST 3700-9100 A, vacuum) by linear interpolation in log lambda;
 3. Milky-Way extinction, Fitzpatrick (1999) law with R_V = 3.1 (``extinction``
    package), A_V = 3.1 E(B-V);
-4. a smooth multiplicative flux-calibration distortion (Legendre, order 3);
+4. a smooth multiplicative flux-calibration distortion (domain-randomised, see
+   :class:`Randomisation`: Legendre tilt and curvature of ln flux up to order 5, a step
+   at a random dichroic join in 5700-6100 A, and poorly calibrated blue and red ends);
 5. incompletely corrected telluric O2 A/B and H2O bands, sky-subtraction
    residuals at [O I] 5577/6300, Na D and an approximate OH forest;
 6. photon (source + sky) and read noise scaled so the median per-pixel S/N of
@@ -24,11 +26,51 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from ..errors import DatasetError
-from ..wavelength import LOGLAM_STEP, air_to_vacuum, loglam_grid
+from ..wavelength import LOGLAM_STEP, air_to_vacuum, c_kms, loglam_grid
 
-C_KMS = 299792.458
+C_KMS = c_kms()  # astropy.constants.c in km/s
 PIX_KMS = C_KMS * np.log(10.0) * LOGLAM_STEP  # 69.03 km/s per 1e-4 dex pixel
 MILES_FWHM_KMS = C_KMS * 2.5 / 5500.0  # MILES 2.5 A FWHM expressed at 5500 A
+
+
+@dataclass
+class Randomisation:
+    """Domain randomisation of what a survey does not control (mock version 2).
+
+    Each switch turns one group of randomised survey effects on; off restores the mock
+    version 1 behaviour of that group (used by the ablation in ``benchmarks/mock.py``).
+    The module-level :data:`RANDOMISATION` is what the generators use.
+
+    * ``flux_calibration``: ln-flux distortion with Legendre sigmas (P1..P5) 0.20, 0.08,
+      0.05, 0.03, 0.02 over the survey range (v1: 0.06, 0.03, 0.02 for P1..P3), plus blue-end
+      (e-folding 300 A from the blue edge, sigma 0.15 in ln flux) and red-end (400 A,
+      sigma 0.10) calibration errors. Real LAMOST spectra are relative-flux calibrated and
+      SDSS spectrophotometry is good to ~5-10%, but reddening and target selection spread
+      the observed continuum of one MK type by ~0.3 mag over 4600-7200 A: the continuum
+      shape must not decide the class.
+    * ``dichroic``: a smooth step in ln flux (sigma 0.06, width 20-150 A) at a random
+      wavelength in 5700-6100 A where the blue and red arms join.
+    * ``extinction``: stellar E(B-V) exponential with mean 0.15 mag, clipped at 1.0 (v1:
+      mean 0.05); many LAMOST targets lie at low Galactic latitude.
+    * ``sky``: sky-line subtraction residual sigma 0.15 (v1: 0.06) of the sky-line flux,
+      and a random scale 0.3-3 of the sky (v1 0.5-2).
+    * ``masks``: Poisson(2) runs of 1-40 masked pixels per spectrum (v1: Poisson(1), 1-11).
+    * ``telluric``: the uncorrected fraction of the telluric optical depth is uniform in
+      0-0.3 (SDSS) or 0-0.5 (LAMOST) (v1: 0.05-0.4 and 0.3-1.0 times 1-1.5). The real LAMOST
+      validation spectra show at most shallow O2 A-band residuals; v1 gave every mock LAMOST
+      spectrum a deep (to ~20% of the continuum) A band that no real spectrum has.
+    """
+
+    flux_calibration: bool = True
+    dichroic: bool = True
+    extinction: bool = True
+    sky: bool = True
+    masks: bool = True
+    telluric: bool = True
+
+
+#: Switches in use by :func:`observe` and the generators (all on in mock version 2).
+RANDOMISATION = Randomisation()
 
 
 @dataclass(frozen=True)
@@ -39,7 +81,8 @@ class Survey:
     lo: float
     hi: float
     resolution: float
-    telluric_residual: tuple[float, float]  # range of the uncorrected fraction of telluric optical depth
+    telluric_residual: tuple[float, float]  # v1 range of the uncorrected fraction of telluric optical depth
+    telluric_residual_v2: tuple[float, float]  # the same with Randomisation.telluric
     zero_masked_flux: bool
 
     @property
@@ -57,8 +100,8 @@ class Survey:
 
 
 SURVEYS = {
-    "sdss": Survey("sdss", 3800.0, 9200.0, 2000.0, (0.05, 0.4), False),
-    "lamost": Survey("lamost", 3700.0, 9100.0, 1800.0, (0.3, 1.0), True),
+    "sdss": Survey("sdss", 3800.0, 9200.0, 2000.0, (0.05, 0.4), (0.0, 0.3), False),
+    "lamost": Survey("lamost", 3700.0, 9100.0, 1800.0, (0.3, 1.0), (0.0, 0.5), True),
 }
 
 
@@ -143,7 +186,7 @@ class _GridTerms:
 
     wave: np.ndarray  # vacuum Angstrom
     k0: int  # log10-lambda index of wave[0]
-    exponent: np.ndarray  # (5, L): ln-attenuation per unit E(B-V), Legendre P1..P3, -telluric tau
+    exponent: np.ndarray  # (9, L): ln-attenuation per unit E(B-V), Legendre P1..P5, -telluric tau, blue end, red end
     sky: np.ndarray  # (L,) sky continuum + lines
     sky_lines: np.ndarray  # (L,) sky lines only
 
@@ -157,7 +200,10 @@ def _grid_terms(srv: Survey, wave_range: tuple[float, float] | None) -> _GridTer
     x = np.linspace(-1.0, 1.0, wave.size)
     # Fitzpatrick (1999), R_V = 3.1: A_lambda = 3.1 E(B-V) * curve, i.e. ln(attenuation) = -0.4 ln(10) 3.1 E(B-V) curve
     ext = -0.4 * np.log(10.0) * 3.1 * extinction.fitzpatrick99(wave, 1.0, 3.1)
-    exponent = np.stack([ext, x, 1.5 * x**2 - 0.5, 2.5 * x**3 - 1.5 * x, -telluric_tau(wave)]).astype(np.float32)
+    leg = np.polynomial.legendre.legvander(x, 5)[:, 1:].T  # P1..P5
+    blue = np.exp(-(wave - srv.lo) / 300.0)
+    red = np.exp(-(srv.hi - wave) / 400.0)
+    exponent = np.concatenate([ext[None], leg, -telluric_tau(wave)[None], blue[None], red[None]]).astype(np.float32)
     sky_c, sky_l = sky_spectrum(wave)
     terms = _GridTerms(wave, k0, exponent, (sky_c + sky_l).astype(np.float32), sky_l.astype(np.float32))
     for a in (terms.wave, terms.exponent, terms.sky, terms.sky_lines):
@@ -194,16 +240,25 @@ def observe(rest: np.ndarray, rest_k0: int, z: np.ndarray, srv: Survey, snr: np.
     wave = terms.wave
     flux = shift_to_grid(rest, rest_k0, z, terms.k0, wave.size).astype(np.float32, copy=False)
     # per-spectrum draws: telluric residual, flux-calibration distortion, sky level, read noise, masks, sky-line residual
-    lo, hi = srv.telluric_residual
-    tell = rng.uniform(lo, hi, n) * rng.uniform(1.0, 1.5, n)
-    coef = np.empty((n, 5), np.float32)
+    dr = RANDOMISATION
+    lo, hi = srv.telluric_residual_v2 if dr.telluric else srv.telluric_residual
+    tell = rng.uniform(lo, hi, n) * (1.0 if dr.telluric else rng.uniform(1.0, 1.5, n))
+    coef = np.zeros((n, 9), np.float32)
     coef[:, 0] = 0.0 if ebv is None else np.asarray(ebv, float)
-    coef[:, 1:4] = rng.normal(0.0, [0.06, 0.03, 0.02], (n, 3))
-    coef[:, 4] = tell
-    sky_scale = rng.uniform(0.5, 2.0, n).astype(np.float32)
+    if dr.flux_calibration:
+        coef[:, 1:6] = rng.normal(0.0, [0.20, 0.08, 0.05, 0.03, 0.02], (n, 5))
+        coef[:, 7:9] = rng.normal(0.0, [0.15, 0.10], (n, 2))
+    else:
+        coef[:, 1:4] = rng.normal(0.0, [0.06, 0.03, 0.02], (n, 3))
+    coef[:, 6] = tell
+    if dr.dichroic:
+        join = rng.uniform(5700.0, 6100.0, n).astype(np.float32)
+        join_w = rng.uniform(20.0, 150.0, n).astype(np.float32)
+        join_a = rng.normal(0.0, 0.06, n).astype(np.float32)
+    sky_scale = (rng.uniform(0.3, 3.0, n) if dr.sky else rng.uniform(0.5, 2.0, n)).astype(np.float32)
     read = rng.uniform(0.05, 0.3, n).astype(np.float32)
-    mask = _bad_pixels(n, wave.size, rng)
-    sky_resid = rng.normal(0.0, 0.06, n)
+    mask = _bad_pixels(n, wave.size, rng, 2.0 if dr.masks else 1.0, 41 if dr.masks else 12)
+    sky_resid = rng.normal(0.0, 0.15 if dr.sky else 0.06, n)
     snr = np.broadcast_to(np.asarray(snr, float), (n,))
     noisy = np.empty((n, wave.size), np.float32)
     ivar = np.empty((n, wave.size), np.float32)
@@ -213,6 +268,8 @@ def observe(rest: np.ndarray, rest_k0: int, z: np.ndarray, srv: Survey, snr: np.
         # extinction, flux-calibration distortion and telluric residual in one exponent
         f = flux[b]
         f *= np.exp(coef[b] @ terms.exponent)
+        if dr.dichroic:  # smooth step at the blue/red arm join
+            f *= np.exp(join_a[b, None] * (0.5 + 0.5 * np.tanh((wave[None, :] - join[b, None]) / join_w[b, None]))).astype(np.float32)
         f /= f.mean(axis=1, keepdims=True)
         np.clip(f, 0.0, None, out=f)  # the noise-free model
         var0 = terms.sky[None, :] * sky_scale[b, None]
@@ -237,14 +294,14 @@ def observe(rest: np.ndarray, rest_k0: int, z: np.ndarray, srv: Survey, snr: np.
     return Observed(wave, noisy, ivar, mask, flux, delivered)
 
 
-def _bad_pixels(n: int, length: int, rng: np.random.Generator) -> np.ndarray:
-    """Boolean (n, length) with a few runs of masked pixels (bad columns, cosmic rays)."""
+def _bad_pixels(n: int, length: int, rng: np.random.Generator, mean_runs: float = 1.0, max_run: int = 12) -> np.ndarray:
+    """Boolean (n, length) with Poisson(``mean_runs``) runs of 1..``max_run``-1 masked pixels (bad columns, cosmic rays)."""
     mask = np.zeros((n, length), bool)
-    counts = rng.poisson(1.0, n)
+    counts = rng.poisson(mean_runs, n)
     rows = np.repeat(np.arange(n), counts)
     starts = rng.integers(0, length, rows.size)
-    lengths = rng.integers(1, 12, rows.size)
-    cols = starts[:, None] + np.arange(11)[None, :]
+    lengths = rng.integers(1, max_run, rows.size)
+    cols = starts[:, None] + np.arange(max_run - 1)[None, :]
     inside = (cols < (starts + lengths)[:, None]) & (cols < length)
     mask[np.broadcast_to(rows[:, None], cols.shape)[inside], cols[inside]] = True
     return mask

@@ -15,15 +15,15 @@ Block (FasterNet style, shortcut taken *before* the token mixer)::
            Conv1d(k_g, 'same' padding, no bias); the remaining channels pass unchanged.
     MLP:   [ECA] -> Conv1x1(C -> C*r) -> BatchNorm -> GELU -> Conv1x1(C*r -> C) [-> ECA]
 
-The 45- and 405-tap convolutions dominate the cost of the direct evaluation. With
-``fast=True`` (default, for inference and training) they run through one shared FFT
-(:mod:`spectool.models.fftconv`) and the block is evaluated with fewer passes over the
-activations (see :meth:`MSPCBlock.forward_fast`; on CPU, inference also streams sub-batches
-through each stage, see :meth:`MSPCNet.streams`); ``fast=False`` (or
-:meth:`MSPCNet.set_fast`) applies the submodules literally. Both compute the same
-function (tested to 1e-10 relative in float64). In inference the kernel spectra are
-cached per input length (about 41 MB for ``mspcnet_sdss`` and 18 MB for
-``mspcnet_lamost`` at 3584 pixels, float32).
+``forward`` applies the submodules one by one in every mode (every submodule's hooks
+fire). The 45- and 405-tap convolutions dominate the cost of the direct evaluation; with
+``fast=True`` (default) the token mixer runs them through one shared FFT
+(:mod:`spectool.models.fftconv`) inside its own ``forward``; ``fast=False`` uses the
+direct convolution. Both compute the same function (tested to 1e-10 relative in
+float64). Without autograd the kernel spectra are cached per input length (about 41 MB
+for ``mspcnet_sdss`` and 18 MB for ``mspcnet_lamost`` at 3584 pixels, float32).
+Fast CPU inference is a separate, explicit copy: :meth:`MSPCNet.fused` (see
+:mod:`spectool.models.fused`), which :func:`spectool.models.for_inference` returns.
 Presets: ``mspcnet_sdss`` (depths [2,2,6,2], n_div 8: 16-channel groups, 80 identity
 channels; 2,098,644 parameters at 24 classes) and ``mspcnet_lamost`` (Table 2 of the
 paper: depths [4,4,8,4], n_div 16: 8-channel groups, 104 identity channels).
@@ -34,8 +34,6 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-from torch.nn.modules import module as _nn_module
 
 from ..errors import ModelError
 from ._registry import register_model
@@ -86,58 +84,21 @@ class PartialMultiScaleConv(nn.Module):
         return f"group={self.group}, kernel_sizes={self.kernel_sizes}, fast={self.fast}"
 
 
-def _folded_norm(norm: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """(scale, shift) with ``norm(h) == h * scale + shift`` per channel for an eval-mode
-    BatchNorm with running statistics; None when it normalises with batch statistics."""
-    if norm.training or norm.running_mean is None:
-        return None
-    scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
-    return scale, norm.bias - norm.running_mean * scale
-
-
 class _ConvBN(nn.Module):
-    """Unpadded, bias-free Conv1d followed by BatchNorm1d (embedding and merge layers).
+    """Unpadded, bias-free Conv1d followed by BatchNorm1d (embedding and merge layers)."""
 
-    With ``fast``: in eval mode the BatchNorm is folded into the convolution (one pass
-    over the output instead of two), and with a single input channel (the embedding) the
-    conv runs as one matmul of the kernel with the unfolded input: the same sums, without
-    the very slow 1-input-channel path of the CPU convolution library.
-    """
-
-    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int, fast: bool = False) -> None:
+    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int) -> None:
         super().__init__()
         self.conv = nn.Conv1d(c_in, c_out, kernel_size, stride=stride, bias=False)
         self.norm = nn.BatchNorm1d(c_out)
-        self.fast = fast
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.fast:
-            return self.norm(self.conv(x))
-        folded = _folded_norm(self.norm)
-        if self.conv.in_channels > 1:
-            if folded is None:
-                return self.norm(self.conv(x))
-            scale, shift = folded
-            weight = self.conv.weight * scale[:, None, None]
-            return F.conv1d(x, weight, shift, stride=self.conv.stride)
-        k, stride = self.conv.kernel_size[0], self.conv.stride[0]
-        windows = x.unfold(-1, k, stride).squeeze(1).transpose(1, 2)   # (B, k, L_out)
-        weight = self.conv.weight.squeeze(1)                            # (C, k)
-        if folded is None:
-            return self.norm(torch.matmul(weight, windows))
-        scale, shift = folded
-        # the folded BatchNorm's shift rides on an extra all-ones input row
-        windows = torch.cat([windows, windows.new_ones(x.shape[0], 1, windows.shape[-1])], dim=1)
-        weight = torch.cat([weight * scale[:, None], shift[:, None]], dim=1).to(windows.dtype)
-        return torch.bmm(weight.expand(x.shape[0], -1, -1), windows)
+        return self.norm(self.conv(x))
 
 
 class MSPCBlock(nn.Module):
-    """One MSPC block: ``x + DropPath(MLP(PConv(x)))`` with the MLP of the module docstring.
-
-    With ``mixer.fast`` the block runs an algebraically identical, lighter evaluation
-    (see :meth:`forward_fast`); otherwise it applies its submodules one by one.
-    """
+    """One MSPC block: ``x + DropPath(MLP(PConv(x)))`` with the MLP of the module docstring,
+    applied submodule by submodule (every submodule's hooks fire)."""
 
     def __init__(self, channels: int, n_div: int, kernel_sizes: Sequence[int], mlp_ratio: float,
                  attention: str, drop_path: float, fast: bool) -> None:
@@ -153,65 +114,9 @@ class MSPCBlock(nn.Module):
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mixer.fast:
-            return self.forward_fast(x)
         y = self.eca_front(self.mixer(x))
         y = self.eca_back(self.fc2(self.act(self.norm(self.fc1(y)))))
         return x + self.drop_path(y)
-
-    def forward_fast(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-        """The same function with fewer passes over the (B, C, L) activations.
-
-        * the mixer's long kernels run through the FFT;
-        * the mixed and identity channels are never concatenated: ``fc1`` is split into
-          the columns acting on each, and the ECA channel weights (computed from the
-          per-channel means, through ``eca_front.gate`` so hooks still see them) scale
-          those columns per sample instead of the activations;
-        * in eval mode the BatchNorm is folded into ``fc1`` (its shift rides on an extra
-          all-ones input row), and ``x + fc2(h)`` is one fused matmul-add.
-
-        ``inplace=True`` (only without autograd, when the caller owns ``x``) applies the
-        GELU in place and adds the residual into ``x``, which is returned.
-        """
-        groups, ident = self.mixer.group_forward(x)
-        batch, length = x.shape[0], x.shape[-1]
-        dtype = groups[0].dtype
-        w1 = self.fc1.weight.squeeze(-1).expand(batch, -1, -1)                  # (B, H, C)
-        if isinstance(self.eca_front, ECA):
-            pooled = torch.cat([g.mean(-1) for g in groups] + [ident.mean(-1)], dim=1)   # (B, C)
-            w1 = w1 * self.eca_front.gate(pooled.unsqueeze(-1)).unsqueeze(1)        # gate(B, C, 1)
-        folded = _folded_norm(self.norm)
-        if folded is not None:
-            w1 = w1 * folded[0][:, None]
-        n_mixed = sum(g.shape[1] for g in groups)
-        w_mixed, w_ident = w1.to(dtype).split([n_mixed, ident.shape[1]], dim=-1)
-        if folded is not None:
-            shift = folded[1].to(dtype)[:, None].expand(batch, -1, 1)
-            w_mixed = torch.cat([w_mixed, shift], dim=-1)
-            groups = [*groups, groups[0].new_ones(batch, 1, length)]
-        h = torch.bmm(w_mixed, torch.cat(groups, dim=1))
-        h = h.baddbmm_(w_ident, ident.to(dtype))   # h is fresh: in place is safe
-        if folded is None:
-            h = self.norm(h)
-        h = torch.ops.aten.gelu_(h) if inplace else self.act(h)
-        w2 = self.fc2.weight.squeeze(-1).to(dtype)
-        if isinstance(self.eca_back, ECA) or (self.training and isinstance(self.drop_path, DropPath)):
-            return x + self.drop_path(self.eca_back(torch.matmul(w2, h)))
-        if inplace and x.dtype == dtype:
-            return x.baddbmm_(w2.expand(batch, -1, -1), h)
-        return torch.baddbmm(x.to(dtype), w2.expand(batch, -1, -1), h)
-
-
-#: CPU inference streams sub-batches of about this many samples x input positions through
-#: each stage, so that a block's activations stay in cache (batch 32 at 3584 px is 59 MB).
-STREAM_COLUMNS = 16384
-
-
-def _hooked(module: nn.Module) -> bool:
-    """Whether any forward hook could observe ``module`` or its submodules."""
-    if _nn_module._global_forward_hooks or _nn_module._global_forward_pre_hooks:
-        return True
-    return any(m._forward_hooks or m._forward_pre_hooks for m in module.modules())
 
 
 class MSPCStage(nn.Module):
@@ -220,29 +125,12 @@ class MSPCStage(nn.Module):
     def __init__(self, channels: int, merge: bool, merge_kernel: int, drop_paths: Sequence[float],
                  fast: bool = True, **block_kw) -> None:
         super().__init__()
-        self.downsample = (_ConvBN(channels, channels, merge_kernel, 2, fast) if merge
-                           else nn.Identity())
+        self.downsample = _ConvBN(channels, channels, merge_kernel, 2) if merge else nn.Identity()
         self.blocks = nn.Sequential(*(MSPCBlock(channels, drop_path=p, fast=fast, **block_kw)
                                       for p in drop_paths))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.downsample(x))
-
-    def stream(self, x: torch.Tensor, stem: nn.Module | None = None) -> torch.Tensor:
-        """``self(stem(x))`` evaluated in sub-batches of :data:`STREAM_COLUMNS` samples x
-        positions with the blocks' fast path (eval mode; bypasses module hooks, so callers
-        check that there are none). Without autograd the blocks work in place."""
-        step = max(1, STREAM_COLUMNS // x.shape[-1])
-        chunks = [self._stream(chunk, stem) for chunk in x.split(step)]
-        return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
-
-    def _stream(self, x: torch.Tensor, stem: nn.Module | None) -> torch.Tensor:
-        y = self.downsample(x if stem is None else stem(x))
-        if torch.is_grad_enabled():
-            return self.blocks(y)
-        for i, block in enumerate(self.blocks):   # y is ours except a chunk of the caller's x
-            y = block.forward_fast(y, inplace=i > 0 or y is not x)
-        return y
 
 
 class MSPCNet(SpectralModel):
@@ -276,7 +164,8 @@ class MSPCNet(SpectralModel):
     embed_kernel, merge_kernel
         Kernel sizes of the unpadded embedding (stride 1) and merge (stride 2) convs.
     fast
-        Run long kernels through the FFT (same function, much faster on CPU).
+        Run the mixer's long kernels through the FFT (same function, much faster on CPU;
+        stored in the model card, so it is kept across save/load).
     """
 
     preprocess = "mspcnet"
@@ -297,7 +186,7 @@ class MSPCNet(SpectralModel):
                            kernel_sizes=list(kernel_sizes), mlp_ratio=mlp_ratio, attention=attention,
                            drop_path_rate=drop_path_rate, head_dim=head_dim)
         rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
-        self.embed = _ConvBN(1, embed_dim, embed_kernel, 1, fast)
+        self.embed = _ConvBN(1, embed_dim, embed_kernel, 1)
         stages, start = [], 0
         for i, depth in enumerate(depths):
             stages.append(MSPCStage(embed_dim, merge=i > 0, merge_kernel=merge_kernel,
@@ -310,33 +199,22 @@ class MSPCNet(SpectralModel):
         self.head_act = nn.GELU()
         self.fc = nn.Linear(head_dim, len(self.output_names))
 
-    def set_fast(self, fast: bool) -> MSPCNet:
-        """Switch every token mixer between the FFT (``True``) and direct (``False``) path."""
-        for m in self.modules():
-            if isinstance(m, (PartialMultiScaleConv, _ConvBN)):
-                m.fast = fast
-        return self
-
-    def streams(self, x: torch.Tensor) -> bool:
-        """Whether a forward pass on ``x`` streams sub-batches through the stages: inference
-        (eval mode) on CPU with the fast path and no hooks attached. The function is the
-        same; at batch 32 it is about 1.1-1.2x faster than one pass over the whole batch, whose
-        activations (59 MB per tensor at 3584 px) do not fit in cache. With hooks the whole
-        batch runs at once, so that every hook sees it in one call."""
-        return (not self.training and x.device.type == "cpu" and self.stages[0].blocks[0].mixer.fast
-                and not _hooked(self))
-
     def forward_features(self, x: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
-        if self.streams(x):
-            x = self.stages[0].stream(x, stem=self.embed)
-            for stage in self.stages[1:]:
-                x = stage.stream(x)
-        else:
-            x = self.stages(self.embed(x))
+        x = self.stages(self.embed(x))
         return self.head_act(self.head_conv(x.mean(dim=-1, keepdim=True))).flatten(1)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.fc(features)
+
+    def fused(self) -> nn.Module:
+        """An inference-only copy of this model's eval-mode function, several times faster
+        on CPU (see :class:`spectool.models.fused.FusedMSPCNet`): BatchNorms folded, one
+        FFT for the long kernels, streamed sub-batches and in-place ops. A snapshot of the
+        current weights, without this model's submodules: hooks registered here do not
+        see it. Use it through :func:`spectool.models.for_inference`."""
+        from .fused import FusedMSPCNet
+
+        return FusedMSPCNet(self)
 
 
 @register_model

@@ -41,3 +41,21 @@ def pretrained_card(name: str) -> dict:
     """The model card of the pretrained model ``name`` (without loading the weights)."""
     from .io import read_card
     return read_card(pretrained_path(name))
+
+
+def pretrained_calibration(name: str) -> dict | None:
+    """The ``"calibration"`` key of the JSON card of the pretrained model ``name`` (None if absent).
+
+    Written by ``scripts/calibrate_pretrained.py`` into the JSON card only (the weights
+    file, and the card in its metadata, are left untouched); see :mod:`spectool.trust`.
+    """
+    import json
+
+    path = pretrained_dir() / f"{name}.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("calibration")
+    except json.JSONDecodeError as exc:
+        from ..errors import CorruptFileError
+        raise CorruptFileError(f"model card is not valid JSON ({exc})", path) from exc

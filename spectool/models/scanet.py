@@ -59,6 +59,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ModelError
+from ..preprocess.fold import fold
 from ._registry import register_model
 from .base import SpectralModel
 from .layers import SE
@@ -71,17 +72,13 @@ FULL_BLOCKS = (2, 2, 6, 14, 2)
 
 def fold_spectrum(x: torch.Tensor, mode: Literal["s", "row"] = "s",
                   side: int = SIDE) -> torch.Tensor:
-    """Fold (B, 1, side*side) spectra to (B, 1, side, side) images.
+    """Fold (B, 1, side*side) spectra to (B, 1, side, side) images with :func:`spectool.preprocess.fold`.
 
     ``mode="s"``: element (i, j) = x[side*i + j] on even rows and x[side*i + side-1-j] on
     odd rows (boustrophedon, so neighbouring pixels stay adjacent across row ends);
     ``mode="row"``: plain row-major reshape.
     """
-    img = x.reshape(x.shape[0], 1, side, side)
-    if mode == "row":
-        return img
-    rows = torch.arange(side, device=x.device) % 2 == 1
-    return torch.where(rows[:, None], img.flip(-1), img)
+    return fold(x.reshape(x.shape[0], 1, side * side), mode)
 
 
 # ------------------------------------------------------------------------ conv blocks

@@ -13,11 +13,26 @@ WAVELENGTH_LABEL = "Wavelength (vacuum) [Angstrom]"
 
 @contextmanager
 def style():
-    """Context manager applying spectool's publication style."""
+    """Context manager applying spectool's publication style.
+
+    Only the style's rcParams are restored on exit, not matplotlib's interactive mode: in
+    Jupyter the inline backend is loaded by the first figure and switches interactive mode
+    on; if that first figure is drawn inside this block, restoring the old ``interactive``
+    value (False) would stop every later figure of the kernel from rendering.
+    """
+    import matplotlib
     import matplotlib.pyplot as plt
 
-    with plt.style.context(str(STYLE)):
-        yield
+    interactive = None
+    try:
+        with plt.style.context(str(STYLE)):
+            try:
+                yield
+            finally:
+                interactive = matplotlib.is_interactive()
+    finally:
+        if interactive is not None:
+            matplotlib.interactive(interactive)
 
 
 def styled(fn):

@@ -6,7 +6,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..spectrum import Spectrum
-from .result import Preprocessed, as_spectrum, initial_state
+from ..errors import ConfigError
+from .result import Preprocessed, PreprocessedBatch, as_spectrum, initial_state
 
 Step = Callable[[Preprocessed], Preprocessed]
 
@@ -19,9 +20,13 @@ class Pipeline:
     >>> x = p(spec)                     # Spectrum, (2, L) array or (wavelength, flux)
     >>> p2 = p.then(my_step)            # pipelines compose; each step is any callable on Preprocessed
 
+    >>> b = p.batch(wave, flux_2d, ivar_2d, mask_2d)   # N spectra on one grid -> PreprocessedBatch
+
     The input is validated first (NaN/inf flux, all-zero ivar, non-monotonic
     wavelength raise :class:`~spectool.errors.InvalidSpectrumError` naming the
-    file), and the output is cast to float32 at the end.
+    file, or the row of a batch), and the output is cast to float32 at the end.
+    A batch runs the same step implementations (:meth:`Step.batch
+    <spectool.preprocess.steps.Step.batch>`) as a single spectrum.
     """
 
     def __init__(self, steps: Sequence[Step], name: str = "custom", options: dict[str, Any] | None = None) -> None:
@@ -39,6 +44,26 @@ class Pipeline:
         for step in self.steps:
             state = step(state)
         return state.finalize()
+
+    def batch(self, wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray | None = None,
+              mask: np.ndarray | None = None, redshift: np.ndarray | float | None = None) -> PreprocessedBatch:
+        """Apply the steps to every row of ``flux`` (N, L) on the shared vacuum grid ``wavelength`` (L,)
+        Angstrom, with optional ``ivar`` / ``mask`` (N, L) and catalogue ``redshift`` (N,) (NaN = unknown)."""
+        return self.run_batch(PreprocessedBatch.from_arrays(wavelength, flux, ivar, mask, redshift))
+
+    def run_batch(self, state: PreprocessedBatch) -> PreprocessedBatch:
+        """Apply the steps to an existing batch state (no validation) and finalise it.
+
+        Every step needs a ``batch`` method (the built-in steps have one); a plain
+        callable on :class:`Preprocessed` raises :class:`~spectool.errors.ConfigError`.
+        """
+        for step in self.steps:
+            run = getattr(step, "batch", None)
+            if run is None:
+                raise ConfigError(f"step {step!r} works on one spectrum only (no .batch method); "
+                                  "run the pipeline spectrum by spectrum")
+            state = run(state)
+        return state.finalize(self.name)
 
     def then(self, *steps: Step) -> "Pipeline":
         """A new pipeline with ``steps`` appended."""

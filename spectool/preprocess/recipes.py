@@ -40,6 +40,7 @@ SPFUSION_RANGE = (4000.0, 9000.0)
 SCANET_RANGE = (4000.0, 8095.0)
 SCANET_LENGTH = 4096
 IMAGE_SHAPE = (3, 128, 128)
+_IMAGE_BLOCK = 4  # cutouts normalised at a time: float64 scratch of ~1.5 MB stays in cache
 
 
 def scanet_grid() -> np.ndarray:
@@ -101,30 +102,48 @@ def spfusion_pipeline(length: int = MODEL_LENGTH, bad_pixels: str = "interpolate
                                                        "crop": list(crop) if crop else None})
 
 
-def normalize_image(image: np.ndarray, source: str | None = None) -> np.ndarray:
-    """Per-band min-max of a (3, 128, 128) g, r, i cutout to [0, 1] (float32).
+def normalize_images(images: np.ndarray, labels: list[str | None] | None = None) -> np.ndarray:
+    """Per-band min-max of every (3, 128, 128) g, r, i cutout in ``images`` (N, 3, 128, 128) to [0, 1] (float32).
 
-    Raises :class:`~spectool.errors.InvalidImageError` (naming ``source`` or "image")
-    for a non-numeric dtype, a wrong shape (e.g. channels-last), NaN/inf values, or
-    a constant band, whose min-max is undefined (the authors' code yields NaN).
+    Raises :class:`~spectool.errors.InvalidImageError` naming the image (``labels[i]`` or
+    ``"image i"``) for a non-numeric dtype, a wrong shape, NaN/inf values, or a constant
+    band, whose min-max is undefined (the authors' code yields NaN).
     """
-    where = source or "image"
-    arr = np.asarray(image)
+    arr = np.asarray(images)
+    name = (lambda i: labels[i] or "image") if labels is not None else (lambda i: f"image {i}")
+    where = labels[0] or "image" if labels is not None and len(labels) == 1 else "images"
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise InvalidImageError(f"image dtype {arr.dtype} is not numeric", where)
-    if arr.shape != IMAGE_SHAPE:
+    if arr.ndim != 4 or arr.shape[1:] != IMAGE_SHAPE:
+        raise InvalidImageError(f"images must have shape (N, {', '.join(map(str, IMAGE_SHAPE))}), got {arr.shape}",
+                                where)
+    out = np.empty(arr.shape, np.float32)
+    for s in range(0, arr.shape[0], _IMAGE_BLOCK):
+        img = arr[s:s + _IMAGE_BLOCK].astype(np.float64)
+        finite = np.isfinite(img).all((1, 2, 3))
+        if not finite.all():
+            i = int(np.flatnonzero(~finite)[0])
+            raise InvalidImageError(f"image contains {int((~np.isfinite(img[i])).sum())} NaN/inf pixels", name(s + i))
+        lo = img.min(axis=(2, 3), keepdims=True)
+        hi = img.max(axis=(2, 3), keepdims=True)
+        flat = np.argwhere((hi - lo)[..., 0, 0] == 0)
+        if flat.size:
+            i, b = (int(v) for v in flat[0])
+            raise InvalidImageError(f"image band {'gri'[b]} (channel {b}) is constant: min == max", name(s + i))
+        out[s:s + _IMAGE_BLOCK] = (img - lo) / (hi - lo)
+    return out
+
+
+def normalize_image(image: np.ndarray, source: str | None = None) -> np.ndarray:
+    """Per-band min-max of one (3, 128, 128) g, r, i cutout to [0, 1] (float32): :func:`normalize_images`
+    of a batch of one, after a shape check that hints at channels-last input. Errors name ``source``."""
+    where = source or "image"
+    arr = np.asarray(image)
+    if arr.shape != IMAGE_SHAPE and (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         channels_last = arr.shape == IMAGE_SHAPE[1:] + IMAGE_SHAPE[:1]
         hint = " (channels-last? use image.transpose(2, 0, 1))" if channels_last else ""
         raise InvalidImageError(f"image must have shape {IMAGE_SHAPE} (g, r, i), got {arr.shape}{hint}", where)
-    img = arr.astype(np.float64)
-    if not np.all(np.isfinite(img)):
-        raise InvalidImageError(f"image contains {int((~np.isfinite(img)).sum())} NaN/inf pixels", where)
-    lo = img.min(axis=(1, 2), keepdims=True)
-    hi = img.max(axis=(1, 2), keepdims=True)
-    flat = np.flatnonzero((hi - lo).ravel() == 0)
-    if flat.size:
-        raise InvalidImageError(f"image band {'gri'[flat[0]]} (channel {flat[0]}) is constant: min == max", where)
-    return ((img - lo) / (hi - lo)).astype(np.float32)
+    return normalize_images(arr[None], labels=[source])[0]
 
 
 def spfusion(spec_or_flux: Spectrum | np.ndarray | tuple, image: np.ndarray | None = None, *,

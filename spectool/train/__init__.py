@@ -4,6 +4,7 @@
 >>> res = fit("mspcnet_quick")                       # a shipped config (spectool/configs)
 >>> res = fit("my.yaml", ["trainer.max_epochs=3"])   # YAML file + dotted overrides
 >>> cv = cross_validate("mspc_table4_quick")         # experiment grid -> cv.table()
+>>> ft = finetune("convnext1d-mock-fc", files, labels)  # adapt a pretrained model to labelled real spectra
 
 Command line: ``spectool train CONFIG.yaml [--set key=value]``, ``spectool cv EXPERIMENT``,
 ``spectool predict MODEL INPUT...``. The config schema is in :mod:`.config`; the shipped
@@ -45,13 +46,14 @@ from __future__ import annotations
 from .config import (ExperimentConfig, TrainConfig, list_configs, load_config, load_experiment,
                      parse_override)
 from .cv import CVResult, cross_validate
+from .finetune import FinetuneResult, finetune
 from .fit import FitResult, evaluate, fit
 from .metrics import (accuracy_by_snr, classification_metrics, confusion_matrix, per_class_table,
                       regression_metrics)
 from .tables import fold_table, mean_std_table, per_class_comparison
 
 __all__ = [
-    "fit", "FitResult", "evaluate", "cross_validate", "CVResult", "TrainConfig", "ExperimentConfig",
+    "fit", "FitResult", "evaluate", "finetune", "FinetuneResult", "cross_validate", "CVResult", "TrainConfig", "ExperimentConfig",
     "load_config", "load_experiment", "list_configs", "parse_override", "classification_metrics",
     "confusion_matrix", "per_class_table", "accuracy_by_snr", "regression_metrics", "fold_table",
     "mean_std_table", "per_class_comparison",

@@ -27,9 +27,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
+from ..wavelength import c_kms
 from .config import AugmentConfig
 
-C_KMS = 299_792.458
 NORMALISATION = {"mspcnet": "zscore", "spfusion": "minmax", "scanet": "minmax"}
 
 
@@ -82,7 +82,7 @@ class Augmenter:
         out = np.array(x, dtype=np.float64)
         f = out[self.valid]
         if c.rv_shift is not None and rng.random() < c.rv_shift.p:
-            beta = rng.uniform(-c.rv_shift.max_kms, c.rv_shift.max_kms) / C_KMS
+            beta = rng.uniform(-c.rv_shift.max_kms, c.rv_shift.max_kms) / c_kms()
             f = np.interp(self._w / (1.0 + beta), self._w, f)
         curve = np.ones_like(f)
         if c.extinction is not None and rng.random() < c.extinction.p:

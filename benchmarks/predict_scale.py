@@ -1,0 +1,160 @@
+"""End-to-end survey-scale inference: files/s of ``spectool.predict_files`` vs pure inference.
+
+Writes N *synthetic* SDSS-like FITS files (spectool's mock survey: ``spectool.mock.generate_stars``
+on the SDSS grid, written by ``spectool.io.write_sdss_spec``), then for ConvNeXt-1D and MSPC-Net
+(the shipped ``-mock-`` checkpoints) measures
+
+* ``pure_infer_spectra_per_s``: ``spectool.predict`` on model-ready arrays already in memory
+  (no reading, no preprocessing, no writing), this process, default torch threads;
+* ``files_per_s`` for ``predict_files`` (read + preprocess + infer + write parquet parts)
+  with one process (default torch threads) and with a 2-worker Dask ``LocalCluster``
+  (one thread per worker), each into a fresh output directory: ``workers_2`` starts the
+  cluster inside ``predict_files`` (start-up included), ``workers_2_started_cluster`` runs on
+  a cluster started beforehand (``cluster_start_s``) through ``scheduler=``.
+
+Usage::
+
+    python benchmarks/predict_scale.py [--n 5000] [--n-mspcnet 5000] [--out-dir /tmp/predict_scale]
+
+Results go to ``benchmarks/results/predict_scale.json`` with the load average before each
+measurement: the numbers are only as good as the machine was quiet.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import spectool  # noqa: E402
+from spectool.io import write_sdss_spec  # noqa: E402
+from spectool.mock import generate_stars, subclass_from_teff  # noqa: E402
+from spectool.mock.spectype import DWARF_TEFF  # noqa: E402
+from spectool.streaming import predict_files  # noqa: E402
+
+MODELS = {"convnext1d": "convnext1d-mock-sc", "mspcnet_sdss": "mspcnet_sdss-mock-sc"}
+
+
+def make_files(folder: Path, n: int, seed: int = 0, block: int = 250) -> list[Path]:
+    """``n`` synthetic SDSS spec-lite files (stars, S/N 5-60) in ``folder``; reused if present."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"spec-9000-60000-{i:05d}.fits" for i in range(n)]
+    missing = [i for i, p in enumerate(paths) if not p.is_file()]
+    rng = np.random.default_rng(seed)
+    for start in range(0, len(missing), block):
+        idx = missing[start:start + block]
+        m = len(idx)
+        labels = pd.DataFrame({"teff": rng.uniform(3500, 20000, m), "logg": rng.uniform(1.0, 5.0, m),
+                               "feh": rng.uniform(-2.0, 0.4, m)})
+        snr = rng.uniform(5.0, 60.0, m)
+        obs, meta = generate_stars(labels, "sdss", snr, rng)
+        sub = subclass_from_teff(labels["teff"].to_numpy(), labels["logg"].to_numpy(), [name for name, _ in DWARF_TEFF])
+        for k, i in enumerate(idx):
+            spec = spectool.Spectrum(wavelength=obs.wave, flux=obs.flux[k], ivar=obs.ivar[k], mask=obs.mask[k],
+                                     meta={"plate": 9000, "mjd": 60000, "fiber": i, "class": "STAR",
+                                           "subclass": str(sub[k]), "redshift": float(meta["redshift"][k]),
+                                           "snr": float(obs.snr[k]), "synthetic": True})
+            write_sdss_spec(spec, paths[i])
+    return paths
+
+
+def pure_inference(name: str, files: list[Path], batch_size: int, repeats: int = 2) -> float:
+    """Best spectra/s of spectool.predict on model-ready rows in memory (files preprocessed first)."""
+    model = spectool.models.load(name)
+    rows = np.stack([spectool.preprocess.apply(model.card["preprocess"], spectool.read(p)).flux for p in files])
+    spectool.predict(model, rows[:batch_size], batch_size=batch_size)  # warm-up
+    best = 0.0
+    for _ in range(repeats):
+        t = time.perf_counter()
+        spectool.predict(model, rows, batch_size=batch_size)
+        best = max(best, len(rows) / (time.perf_counter() - t))
+    return best
+
+
+def end_to_end(name: str, files: list[Path], out: Path, workers: int, batch_size: int, chunk_size: int,
+               scheduler=None) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    s = predict_files(name, files, out=out, workers=workers, scheduler=scheduler, batch_size=batch_size,
+                      chunk_size=chunk_size, progress=False)
+    assert s.done == len(files) and s.errors == 0, s
+    assert len(pd.read_parquet(out, columns=["input"])) == len(files)
+    return {"files_per_s": s.done / s.seconds, "seconds": s.seconds, "files": s.done}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=5000, help="mock files for ConvNeXt-1D")
+    ap.add_argument("--n-mspcnet", type=int, default=5000, help="of those, files for MSPC-Net (slower)")
+    ap.add_argument("--n-pure", type=int, default=512, help="spectra for the pure-inference timing")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--chunk-size", type=int, default=256)
+    ap.add_argument("--models", default=",".join(MODELS), help="comma list of " + ", ".join(MODELS))
+    ap.add_argument("--out-dir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "spectool_predict_scale")
+    ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "predict_scale.json")
+    ap.add_argument("--note", default="", help="free text stored with the results (e.g. machine load)")
+    args = ap.parse_args()
+
+    import torch
+
+    t = time.perf_counter()
+    files = make_files(args.out_dir / "files", args.n)
+    print(f"{len(files)} mock files ready ({time.perf_counter() - t:.0f} s)", flush=True)
+    results = []
+    for arch in args.models.split(","):
+        name = MODELS[arch]
+        use = files[: args.n_mspcnet] if arch.startswith("mspcnet") else files
+        row = {"model": arch, "checkpoint": name, "files": len(use), "batch_size": args.batch_size,
+               "chunk_size": args.chunk_size, "load_average_before": list(os.getloadavg()), "note": args.note,
+               "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
+        row["pure_infer_spectra_per_s"] = pure_inference(name, files[: args.n_pure], args.batch_size)
+        print(arch, "pure inference", f"{row['pure_infer_spectra_per_s']:.1f} spectra/s", flush=True)
+        for workers in (1, 2):
+            row[f"load_average_before_w{workers}"] = list(os.getloadavg())
+            row[f"workers_{workers}"] = end_to_end(name, use, args.out_dir / f"out-{arch}-{workers}", workers,
+                                                   args.batch_size, args.chunk_size)
+            print(arch, f"{workers} worker(s)", f"{row[f'workers_{workers}']['files_per_s']:.1f} files/s",
+                  flush=True)
+        # the same 2 workers on a cluster started beforehand: steady state without the start-up
+        from distributed import Client, LocalCluster
+
+        t = time.perf_counter()
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            row["cluster_start_s"] = time.perf_counter() - t
+            row["load_average_before_w2_warm"] = list(os.getloadavg())
+            row["workers_2_started_cluster"] = end_to_end(name, use, args.out_dir / f"out-{arch}-2w", 1,
+                                                          args.batch_size, args.chunk_size, scheduler=client)
+        print(arch, "2 workers, cluster already up",
+              f"{row['workers_2_started_cluster']['files_per_s']:.1f} files/s", flush=True)
+        row["end_to_end_over_pure_1proc"] = row["workers_1"]["files_per_s"] / row["pure_infer_spectra_per_s"]
+        row["speedup_2_workers"] = row["workers_2"]["files_per_s"] / row["workers_1"]["files_per_s"]
+        row["speedup_2_workers_started_cluster"] = (row["workers_2_started_cluster"]["files_per_s"]
+                                                    / row["workers_1"]["files_per_s"])
+        results.append(row)
+    doc = {"note": ("synthetic mock SDSS spec-lite FITS files; files/s = read + preprocess + infer + write parquet "
+                    "(Dask cluster start-up included for 2 workers); pure inference = spectool.predict on "
+                    "model-ready rows in memory. " + args.note).strip(),
+           "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "torch": torch.__version__,
+           "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
+           "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "results": results}
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    if args.results.is_file():  # keep the rows of models not measured now
+        old = json.loads(args.results.read_text())
+        done = {r["model"] for r in results}
+        doc["results"] = [r for r in old.get("results", []) if r["model"] not in done] + results
+    args.results.write_text(json.dumps(doc, indent=1) + "\n")
+    print(json.dumps(doc, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""spectool.train.finetune on a tiny synthetic setup (seconds): a subclass head learns main-class labels."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from _train_toys import register_tiny, toy_store
+
+import spectool
+from spectool.datasets import SpectralDataset
+from spectool.errors import ModelError
+from spectool.store import SpectrumStore
+from spectool.train import finetune
+from spectool.train.finetune import label_groups, main_class
+
+SUBCLASSES = ["A0", "A5", "F0", "F5", "K0", "K5"]
+
+
+@pytest.fixture
+def tiny():
+    remove = register_tiny()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny net: thread start-up costs more than it saves
+    torch.manual_seed(0)
+    yield spectool.models.create("tiny_cls", classes=SUBCLASSES)
+    torch.set_num_threads(threads)
+    remove()
+
+
+def _main_accuracy(model, ds, rows):
+    pred = spectool.predict(model, ds, indices=rows)
+    truth = ds.meta["label"].to_numpy()[rows]
+    return float(np.mean([main_class(p) == t for p, t in zip(pred["pred_label"], truth)]))
+
+
+def test_label_groups_map_main_classes_and_exact_names():
+    g = label_groups(["K", "F5", "dK"], SUBCLASSES + ["GALAXY"])
+    assert g[0].tolist() == [False, False, False, False, True, True, False]
+    assert g[1].tolist() == [False, False, False, True, False, False, False]
+    assert g[2].tolist() == g[0].tolist()
+    with pytest.raises(ModelError, match="QSO"):
+        label_groups(["QSO"], SUBCLASSES)
+    assert main_class("gK5") == "K" and main_class("GALAXY") == "GALAXY" and main_class("dM1") == "M"
+
+
+def test_finetune_learns_main_classes_on_a_subclass_head(tiny, tmp_path):
+    ds = SpectralDataset(SpectrumStore.open(toy_store(tmp_path / "toy", n=90).path))
+    rows = np.arange(len(ds))
+    train, held = rows[rows % 4 != 0], rows[rows % 4 == 0]
+    before = _main_accuracy(tiny, ds, held)
+    w0 = {k: v.clone() for k, v in tiny.state_dict().items()}
+    res = finetune(tiny, ds.flux[train], [ds.meta["label"].iloc[i] for i in train], epochs=15, lr=0.03,
+                   batch_size=16, seed=3, out=tmp_path / "ft")
+    after = _main_accuracy(res.model, ds, held)
+    assert after >= 0.9 > before + 0.2, (before, after)
+    assert len(res.history) == 15 and res.history["train_loss"].iloc[-1] < res.history["train_loss"].iloc[0]
+    # the pretrained model is not modified
+    assert all(torch.equal(w0[k], v) for k, v in tiny.state_dict().items())
+    # saved with a card naming the real-data fine-tuning; reloads to the same predictions
+    card = spectool.models.io.read_card(res.path)
+    assert card["training"]["source"] == "real" and card["finetuned"]["n_spectra"] == train.size
+    again = spectool.models.load(res.path)
+    p1 = spectool.predict(res.model, ds, indices=held)["pred_label"].tolist()
+    assert spectool.predict(again, ds, indices=held)["pred_label"].tolist() == p1
+
+
+def test_finetune_is_reproducible_from_its_seed(tiny, tmp_path):
+    ds = SpectralDataset(SpectrumStore.open(toy_store(tmp_path / "toy", n=40).path))
+    a = finetune(tiny, ds.flux, list(ds.meta["label"]), epochs=2, seed=5).model.state_dict()
+    b = finetune(tiny, ds.flux, list(ds.meta["label"]), epochs=2, seed=5).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_finetune_rejects_mismatched_inputs(tiny, tmp_path):
+    ds = SpectralDataset(SpectrumStore.open(toy_store(tmp_path / "toy", n=20).path))
+    with pytest.raises(ModelError, match="labels"):
+        finetune(tiny, ds.flux, ["A"] * 3, epochs=1)
+    with pytest.raises(ModelError, match="matches no output"):
+        finetune(tiny, ds.flux, ["QSO"] * 20, epochs=1)
+    store_res = finetune(tiny, ds, epochs=1)  # a dataset: labels from its "label" column
+    assert store_res.info["n_spectra"] == 20

@@ -1,0 +1,119 @@
+"""spectool.predict on batches with bad members: one row per input, in order, nothing aborts."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import spectool
+from spectool.cli import app
+
+from conftest import shared_path
+
+MODEL = "sscnn-mock-sc"  # stars-only classifier (O..M), MSPC-Net recipe, fast on a CPU
+FIXED = ["object_id", "source", "error", "flag", "ood_score"]
+CATALOGUE = ["cat_class", "cat_subclass", "cat_z", "cat_snr"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.set_num_threads(1)
+    return spectool.models.load(MODEL)
+
+
+@pytest.fixture(scope="module")
+def good():
+    ds = spectool.datasets.load("mspc/SC-S>5", size="quick")
+    return [ds.spectrum(i) for i in (0, 1, 2, 3)]
+
+
+def _bad_members(tmp_path, good):
+    s = good[0]
+    short = spectool.Spectrum(s.wavelength[:300], s.flux[:300], meta={"object_id": "short"})  # ~4000-4300 A only
+    flat = spectool.Spectrum(s.wavelength, np.ones_like(s.flux), meta={"object_id": "flat"})  # constant flux
+    junk = tmp_path / "junk.fits"
+    junk.write_bytes(b"SIMPLE  = T" + b"\0" * 50)
+    return short, flat, junk, tmp_path / "missing.fits"
+
+
+def test_bad_members_become_error_rows_in_input_order(model, good, tmp_path):
+    short, flat, junk, missing = _bad_members(tmp_path, good)
+    batch = [good[0], short, good[1], flat, junk, good[2], missing, good[3]]
+    df = spectool.predict(model, batch, progress=False)
+    assert len(df) == len(batch)
+    assert df["object_id"].tolist()[:4] == [good[0].meta["object_id"], "short", good[1].meta["object_id"], "flat"]
+    assert df["object_id"].iloc[4] == "junk" and df["object_id"].iloc[6] == "missing"
+    bad = [1, 3, 4, 6]
+    assert (df["error"].iloc[bad] != "").all() and (df["error"].drop(index=bad) == "").all()
+    assert "CoverageError" in df["error"].iloc[1] and "window_not_covered" in df["flag"].iloc[1]
+    assert df["flag"].iloc[4] == "unreadable" and df["flag"].iloc[6] == "unreadable"
+    assert df["source"].iloc[6].endswith("missing.fits")
+    prob_cols = [c for c in df.columns if c.startswith("prob_")]
+    assert df.loc[bad, prob_cols + ["pred_prob"]].isna().all().all()
+    assert (df.loc[bad, "pred_index"] == -1).all() and df.loc[bad, "pred_label"].isna().all()
+    # every good row gets exactly the prediction it gets alone (no shifting of rows past the bad ones)
+    for i, s in zip([0, 2, 5, 7], good):
+        alone = spectool.predict(model, [s], progress=False)
+        np.testing.assert_allclose(df.loc[i, prob_cols].to_numpy(float), alone[prob_cols].to_numpy(float)[0],
+                                   rtol=1e-5, atol=1e-6)
+        assert df.loc[i, "pred_label"] == alone["pred_label"].iloc[0]
+
+
+def test_catalogue_labels_beside_the_prediction(model, good):
+    df = spectool.predict(model, good, progress=False)
+    for row, s in zip(df.itertuples(), good):
+        assert row.cat_class == s.meta["class"] and row.cat_subclass == s.meta["subclass"]
+        assert row.cat_z == pytest.approx(s.meta["redshift"]) and row.cat_snr == pytest.approx(s.meta["snr"])
+
+
+def test_same_columns_for_every_kind_of_input(model, good):
+    ds = spectool.datasets.load("mspc/SC-S>5", size="quick")
+    from_spectra = spectool.predict(model, good, progress=False)
+    from_dataset = spectool.predict(model, ds, indices=np.arange(4), progress=False)
+    from_array = spectool.predict(model, np.asarray(ds.flux[:4]), progress=False)
+    assert list(from_spectra.columns) == list(from_dataset.columns) == list(from_array.columns)
+    assert list(from_spectra.columns[:5]) == FIXED and list(from_spectra.columns[-4:]) == CATALOGUE
+    assert from_dataset["cat_class"].tolist() == ds.meta["class"].iloc[:4].tolist()
+    assert from_array["cat_class"].isna().all() and (from_array["error"] == "").all()
+
+
+def test_progress_bar_only_when_asked_or_long(model, good, capsys):
+    spectool.predict(model, good, progress=False)
+    assert "preprocess" not in capsys.readouterr().err
+    spectool.predict(model, good)  # 4 inputs: below the automatic threshold
+    assert "preprocess" not in capsys.readouterr().err
+    spectool.predict(model, good, progress=True)
+    assert "preprocess" in capsys.readouterr().err
+
+
+def test_whole_batch_of_bad_members_still_returns_rows(model, tmp_path):
+    df = spectool.predict(model, [tmp_path / "a.fits", tmp_path / "b.fits"], progress=False)
+    assert len(df) == 2 and (df["flag"] == "unreadable").all() and (df["pred_index"] == -1).all()
+
+
+def test_real_validation_files_with_a_window_gap(model):
+    root = shared_path("data", "real", "validation")
+    man = pd.read_csv(root / "manifest.csv", keep_default_na=False).set_index("file")
+    # a z=0.26 galaxy whose rest frame misses SCA-Net's 4000-8095 A window, and two stars
+    files = ["spec-0266-51602-0573.fits", "101008.fits", "101009.fits"]
+    df = spectool.predict("scanet_mmtt-mock-afgk", [root / "files" / f for f in files], progress=False)
+    assert len(df) == 3 and df["flag"].iloc[0].split(";")[0] == "window_not_covered"
+    assert np.isnan(df["teff"].iloc[0]) and np.isfinite(df["teff"].iloc[1:]).all()
+    assert df["cat_class"].tolist() == [man.loc[f, "class"] for f in files]
+    assert df["cat_z"].to_numpy() == pytest.approx([man.loc[f, "z"] for f in files], rel=1e-4, abs=1e-7)
+
+
+def test_models_list_cli():
+    res = CliRunner().invoke(app, ["models", "list", "--json"])
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.output)
+    assert [a["architecture"] for a in got["architectures"]] == spectool.models.list_models()
+    assert [p["name"] for p in got["pretrained"]] == spectool.models.list_pretrained()
+    sc = next(p for p in got["pretrained"] if p["name"] == MODEL)
+    assert sc["trained_on"] == "mock: mspc/SC-S>5" and sc["outputs"] == ["O", "B", "A", "F", "G", "K", "M"]
+    text = CliRunner().invoke(app, ["models", "list", "-p", "scanet*"])
+    assert text.exit_code == 0 and "scanet_mmtt-mock-afgk" in text.output and MODEL not in text.output
