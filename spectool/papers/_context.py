@@ -247,9 +247,14 @@ def reduced_experiment(name: str, protocol: Protocol, mode: str = "quick"):
 
 def reduced_jobs() -> int:
     """Cells trained in parallel in the reduced modes: one single-threaded cell per CPU core
-    (at most 8); the slim networks use one core better than two."""
+    (at most 8; the slim networks use one core better than two), or 1 (in-process) inside
+    IPython/Jupyter, where spawned workers would re-import a script-run ``__main__``."""
     import os
+    import sys
 
+    ipython = sys.modules.get("IPython")
+    if ipython is not None and getattr(ipython, "get_ipython", lambda: None)() is not None:
+        return 1
     return max(1, min(8, len(os.sched_getaffinity(0))))
 
 
