@@ -277,6 +277,10 @@ def protocol_note(mode: str, p: Protocol) -> str:
             "paper's values.")
 
 
+#: Training steps whose exported weights the analysis figures may load (:func:`model_of`).
+KEEP_WEIGHTS = {"mspc_classes", "spf_models", "sca_variants"}
+
+
 def run_experiment(ctx: Context, step_name: str) -> Result:
     """Run (or resume) the experiment of ``step_name`` and gather a :class:`RunSet` whose
     results carry the sanity gate (:func:`sanity_gate`)."""
@@ -305,8 +309,12 @@ def run_experiment(ctx: Context, step_name: str) -> Result:
             runs.class_names[dataset] = list(ds.class_names)
     runs.results = sanity_gate(res, ctx)
     if ctx.mode != "full":
-        for d in res["run_dir"]:  # reduced runs keep their predictions and exported weights, not checkpoints
+        # reduced runs keep predictions, histories and metrics; no Lightning checkpoints, and
+        # exported weights only where an analysis figure may load them (model_of)
+        for d in res["run_dir"]:
             shutil.rmtree(Path(d) / "checkpoints", ignore_errors=True)
+            if step_name not in KEEP_WEIGHTS:
+                (Path(d) / "model.safetensors").unlink(missing_ok=True)
     return ctx.result(runs, note)
 
 
