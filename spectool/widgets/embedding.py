@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ._deps import require
+from ._deps import bokeh_widget_class, require
 from .state import SpectraSource, WidgetInputError
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ class EmbeddingExplorer:
     def widget(self):
         """ipywidgets box: colour selector + embedded bokeh layout."""
         w = require("ipywidgets")
-        bokeh_model = require("jupyter_bokeh").BokehModel
+        bokeh_model = bokeh_widget_class()
         options = [b for b in COLOUR_BY if b != "prediction" or self.predicted is not None]
         by = w.Dropdown(options=options, value=self.color_by, description="colour by")
         by.observe(lambda ch: self.set_color_by(ch["new"]), "value")

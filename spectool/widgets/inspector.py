@@ -269,10 +269,10 @@ class SpectrumInspector:
     def widget(self):
         """The whole inspector as one ipywidgets box (controls + bokeh figures + VI form)."""
         if self._widget is None:
-            from ._deps import require
+            from ._deps import bokeh_widget_class, require
 
             w = require("ipywidgets")
-            bokeh_model = require("jupyter_bokeh").BokehModel
+            bokeh_model = bokeh_widget_class()
             figs = self.figures
             self._widget = w.VBox([self.controls.box, bokeh_model(figs.layout), self.controls.vi_box])
         return self._widget
