@@ -202,6 +202,8 @@ class SpectrumInspector:
         if self._figures is not None:
             for r in self._figures.line_renderers[name]:
                 r.visible = bool(visible)
+        if self._controls is not None:
+            self._controls.sync(self)
 
     def save_vi(self, label: str = "", quality: int | None = None, comment: str = "") -> VIRecord:
         """Record a visual inspection of the current object in the VI file (replacing an earlier one)."""
