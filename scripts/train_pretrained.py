@@ -79,7 +79,8 @@ def mock_store(dataset: str, scale: int, seed: int, root: Path) -> Path:
 
 
 def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real, threads: int = 1,
-              epochs: int | None = None, augment: bool = False, scale: int | None = None) -> dict:
+              epochs: int | None = None, augment: bool = False, scale: int | None = None,
+              max_train: int | None = None) -> dict:
     cfg, overrides, note, default_epochs, key = JOBS[name]
     epochs = epochs or default_epochs
     scale = scale or SCALE[key]
@@ -89,7 +90,7 @@ def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real,
     store = mock_store(dataset, scale, seed, root.parent / "mockdata")
     common = {"data.store": str(store), "trainer.max_epochs": epochs,
               "trainer.max_time": f"00:{int(minutes // 60):02d}:{int(minutes % 60):02d}:00",
-              "scheduler.T_0": epochs, "data.max_train": None, "data.max_val": 200, "data.max_test": 400,
+              "scheduler.T_0": epochs, "data.max_train": max_train, "data.max_val": 200, "data.max_test": 400,
               "early_stopping.enabled": False, "trainer.progress_bar": False, "trainer.num_threads": threads,
               "name": name, "seed": seed}
     if cfg.startswith("scanet"):
@@ -116,7 +117,8 @@ def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real,
                     source="mock", mock_version=MOCK_VERSION, mock_scale=scale, seed=seed,
                     n_train_store=len(ds))
     recipe = {"command": f"python scripts/train_pretrained.py --only '{name}' --seed {seed} --minutes {minutes:g} "
-                         f"--epochs {epochs} --scale {scale}" + (" --augment" if augment else ""),
+                         f"--epochs {epochs} --scale {scale}" + (" --augment" if augment else "")
+                         + (f" --max-train {max_train}" if max_train else ""),
               "augment": {k.split(".", 1)[1]: v for k, v in AUGMENT.items()} if augment else None,
               "config": cfg, "seed": seed, "epochs_planned": epochs, "epochs_run": res.done["epochs_completed"],
               "wall_seconds": round(wall, 1),
@@ -160,6 +162,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (trainer.num_threads)")
     ap.add_argument("--epochs", type=int, default=None, help="override the model's epoch count")
     ap.add_argument("--scale", type=int, default=None, help="override the mock size (x quick)")
+    ap.add_argument("--max-train", type=int, default=None, help="cap the training spectra (seeded, class-stratified)")
     ap.add_argument("--augment", action="store_true", help="train with the AUGMENT re-randomisation")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -168,7 +171,7 @@ def main() -> None:
         real = eval_real.load_real()
     for name in [n for n in JOBS if fnmatch.fnmatch(n, args.only)]:
         row = train_one(name, args.seed, args.minutes, args.root, args.out, real, args.threads, args.epochs,
-                        args.augment, args.scale)
+                        args.augment, args.scale, args.max_train)
         if "dropped" in row:
             for ext in (".safetensors", ".json"):
                 (args.out / f"{name}{ext}").unlink(missing_ok=True)
