@@ -27,7 +27,7 @@
 
 # %% tags=["parameters"]
 # Parameters (papermill can override them: papermill NB.ipynb out.ipynb -p mode full -p source /data/ingested)
-mode = "quick"    # "quick": tiny mock datasets, slim models, 1 epoch; "full": the papers' protocol
+mode = "quick"    # "smoke" (CI), "quick", "medium" or "full" (the papers' protocol): see README, Modes
 source = "mock"   # "mock": the embedded synthetic survey; or a directory of real data ingested with `spectool ingest`
 cache = None      # results cache shared by the notebooks and `spectool figures` (None: the user cache folder)
 
@@ -77,7 +77,7 @@ figures.draw("mspc-tab1", ctx=ctx)
 # `logg` in dex, `feh` in dex) and the split of each spectrum in each cross-validation fold.
 
 # %%
-ds = spectool.datasets.load("mspc/SC-S>5", source=source, size=mode)
+ds = spectool.datasets.load("mspc/SC-S>5", source=source, size="full" if mode == "full" else "quick")
 print(ds)
 print("model input:", ds.flux.shape[1], "pixels;", "folds:", ds.n_folds)
 print("fold 0 split sizes:", {s: len(ds.indices(s, 0)) for s in ("train", "val", "test")})

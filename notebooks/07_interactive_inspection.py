@@ -30,7 +30,7 @@
 
 # %% tags=["parameters"]
 # Parameters (papermill can override them: papermill NB.ipynb out.ipynb -p mode full -p source /data/ingested)
-mode = "quick"    # "quick": tiny mock datasets, slim models, 1 epoch; "full": the papers' protocol
+mode = "quick"    # "smoke" (CI), "quick", "medium" or "full" (the papers' protocol): see README, Modes
 source = "mock"   # "mock": the embedded synthetic survey; or a directory of real data ingested with `spectool ingest`
 cache = None      # results cache shared by the notebooks and `spectool figures` (None: the user cache folder)
 vi_file = None    # CSV that keeps the visual-inspection records (None: a new file in a temporary folder)
@@ -54,7 +54,7 @@ from spectool.widgets import DisplayOptions, SpectrumInspector
 # visual-inspection records go (the inspector resumes at the first object without one).
 
 # %%
-ds = spectool.datasets.load("mspc/SC-S>5", source=source, size=mode)
+ds = spectool.datasets.load("mspc/SC-S>5", source=source, size="full" if mode == "full" else "quick")
 model = spectool.models.load("convnext1d-mock-sc")
 print(model.card["description"])
 
@@ -184,7 +184,7 @@ explorer
 # %%
 from spectool.widgets import AttentionExplorer
 
-rc = spectool.datasets.load("spfusion/redclump", source=source, size=mode)
+rc = spectool.datasets.load("spfusion/redclump", source=source, size="full" if mode == "full" else "quick")
 spf = spectool.models.load("spfusion-mock-redclump")
 rows = rc.indices("test", 0)[:24]
 rec = spectool.explain.attention_weights(spf, rc.flux[rows][:, None], image=rc.images[rows], layers=["head.se"])

@@ -31,7 +31,7 @@
 
 # %% tags=["parameters"]
 # Parameters (papermill can override them: papermill NB.ipynb out.ipynb -p mode full -p source /data/ingested)
-mode = "quick"    # "quick": tiny mock datasets, slim models, 1 epoch; "full": the papers' protocol
+mode = "quick"    # "smoke" (CI), "quick", "medium" or "full" (the papers' protocol): see README, Modes
 source = "mock"   # "mock": the embedded synthetic survey; or a directory of real data ingested with `spectool ingest`
 cache = None      # results cache shared by the notebooks and `spectool figures` (None: the user cache folder)
 model_name = "mspcnet_sdss-mock-sc"   # a shipped stellar-class model (O..M); try "sscnn-mock-sc" or "convnext1d-mock-sc"

@@ -1,8 +1,9 @@
 """The numbered notebooks: each is a jupytext pair (``notebooks/NN_name.py`` percent script +
 ``notebooks/NN_name.ipynb``, see jupytext.toml) kept in sync, outputs stripped,
-parameterised, and every one executes in quick mode (marker ``notebooks``).
+parameterised, and every one executes in ``smoke`` mode in CI (marker ``notebooks``): the code
+path and every figure of the tutorial, not a result (``quick`` trains for minutes per table).
 
-The executed notebooks share one results cache, so each quick training runs once for the
+The executed notebooks share one results cache, so each training step runs once for the
 whole session (the same cache layout as ``spectool figures``).
 """
 from __future__ import annotations
@@ -91,7 +92,7 @@ def results_cache(tmp_path_factory) -> Path:
 
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_executes_quick(path, results_cache, tmp_path, monkeypatch):
+def test_notebook_executes_smoke(path, results_cache, tmp_path, monkeypatch):
     import os
 
     import papermill as pm
@@ -100,7 +101,7 @@ def test_notebook_executes_quick(path, results_cache, tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
 
     out = tmp_path / path.name
-    pm.execute_notebook(str(path), str(out), parameters={"mode": "quick", "source": "mock", "cache": str(results_cache)},
+    pm.execute_notebook(str(path), str(out), parameters={"mode": "smoke", "source": "mock", "cache": str(results_cache)},
                         cwd=str(path.parent), kernel_name="python3", progress_bar=False, execution_timeout=900)
     nb = nbformat.read(out, as_version=4)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.get("output_type") == "error"]
