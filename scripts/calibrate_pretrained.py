@@ -40,6 +40,7 @@ import spectool
 from spectool import trust
 from spectool._atomic import sha256_file
 from spectool.datasets import preset
+from spectool.mock.build import MOCK_VERSION
 from spectool.inference import _FORWARD, _INVERSE, _Rows, model_outputs, output_spec
 from spectool.models.pretrained import list_pretrained, pretrained_card, pretrained_dir, pretrained_path
 
@@ -114,7 +115,7 @@ def calibrate(name: str, max_rows: int | None = None) -> dict[str, Any]:
     ood.update(threshold=threshold, percentile=trust.OOD_PERCENTILE, threshold_99=float(np.percentile(cal_score, 99)),
                mock_test_flagged=float(np.mean(test_score > threshold)))
     result: dict[str, Any] = {
-        "fitted_on": {"source": "mock", "dataset": dataset, "size": size, "fold": fold,
+        "fitted_on": {"source": "mock", "dataset": dataset, "size": size, "fold": fold, "mock_version": MOCK_VERSION,
                       "mock_seed": seed, "calibration_seeds": seeds_used[CAL_SEED],
                       "test_seeds": seeds_used[TEST_SEED], "max_rows": max_rows, "n_fit": int(len(fit.rows)),
                       "n_calibration": int(len(cal_out)), "n_test": int(len(test_out))},
