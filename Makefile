@@ -1,5 +1,6 @@
 # spectool: two commands do everything on a fresh machine.
-#   make demo   create .venv, install, run the main job on the embedded mock survey
+#   make demo   create .venv, install, make every paper figure/table and run the notebooks on the
+#               embedded synthetic mock survey (MODE=quick default; MODE=medium ~2 h CPU; MODE=full GPU)
 #   make test   create .venv, install, run the tests
 # torch is installed first with an overridable pin so you can choose your CUDA build, e.g.
 #   make demo TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
@@ -10,6 +11,7 @@ PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.spectool-installed
 # every other package is pinned: a fresh install gets what CI tested (refresh: make lock)
 CONSTRAINTS ?= requirements/constraints.txt
+# smoke | quick | medium | full (see README "Modes")
 MODE       ?= quick
 
 # clear outputs and execution counts of code cells in place (only files that have any)

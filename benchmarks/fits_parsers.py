@@ -118,7 +118,8 @@ def main() -> None:
     files = _files()
     if not files:
         sys.exit("no FITS files under ../shared/data/real")
-    runs = {"spectool _fitsfast": spectool_parser, "astropy": astropy_parser, "spectool.read (end to end)": spectool_read}
+    runs = {"spectool _fitsfast": spectool_parser, "astropy": astropy_parser,
+            "spectool.read (end to end)": spectool_read}
     try:
         import fitsio
 

@@ -8,7 +8,9 @@ on the SDSS grid, written by ``spectool.io.write_sdss_spec``), then for ConvNeXt
   (no reading, no preprocessing, no writing), this process, default torch threads;
 * ``files_per_s`` for ``predict_files`` (read + preprocess + infer + write parquet parts)
   with one process (default torch threads) and with a 2-worker Dask ``LocalCluster``
-  (one thread per worker), each into a fresh output directory (cluster start-up included).
+  (one thread per worker), each into a fresh output directory: ``workers_2`` starts the
+  cluster inside ``predict_files`` (start-up included), ``workers_2_started_cluster`` runs on
+  a cluster started beforehand (``cluster_start_s``) through ``scheduler=``.
 
 Usage::
 
@@ -79,10 +81,11 @@ def pure_inference(name: str, files: list[Path], batch_size: int, repeats: int =
     return best
 
 
-def end_to_end(name: str, files: list[Path], out: Path, workers: int, batch_size: int, chunk_size: int) -> dict:
+def end_to_end(name: str, files: list[Path], out: Path, workers: int, batch_size: int, chunk_size: int,
+               scheduler=None) -> dict:
     shutil.rmtree(out, ignore_errors=True)
-    s = predict_files(name, files, out=out, workers=workers, batch_size=batch_size, chunk_size=chunk_size,
-                      progress=False)
+    s = predict_files(name, files, out=out, workers=workers, scheduler=scheduler, batch_size=batch_size,
+                      chunk_size=chunk_size, progress=False)
     assert s.done == len(files) and s.errors == 0, s
     assert len(pd.read_parquet(out, columns=["input"])) == len(files)
     return {"files_per_s": s.done / s.seconds, "seconds": s.seconds, "files": s.done}
@@ -111,7 +114,8 @@ def main() -> None:
         name = MODELS[arch]
         use = files[: args.n_mspcnet] if arch.startswith("mspcnet") else files
         row = {"model": arch, "checkpoint": name, "files": len(use), "batch_size": args.batch_size,
-               "chunk_size": args.chunk_size, "load_average_before": list(os.getloadavg())}
+               "chunk_size": args.chunk_size, "load_average_before": list(os.getloadavg()), "note": args.note,
+               "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
         row["pure_infer_spectra_per_s"] = pure_inference(name, files[: args.n_pure], args.batch_size)
         print(arch, "pure inference", f"{row['pure_infer_spectra_per_s']:.1f} spectra/s", flush=True)
         for workers in (1, 2):
@@ -120,8 +124,22 @@ def main() -> None:
                                                    args.batch_size, args.chunk_size)
             print(arch, f"{workers} worker(s)", f"{row[f'workers_{workers}']['files_per_s']:.1f} files/s",
                   flush=True)
+        # the same 2 workers on a cluster started beforehand: steady state without the start-up
+        from distributed import Client, LocalCluster
+
+        t = time.perf_counter()
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            row["cluster_start_s"] = time.perf_counter() - t
+            row["load_average_before_w2_warm"] = list(os.getloadavg())
+            row["workers_2_started_cluster"] = end_to_end(name, use, args.out_dir / f"out-{arch}-2w", 1,
+                                                          args.batch_size, args.chunk_size, scheduler=client)
+        print(arch, "2 workers, cluster already up",
+              f"{row['workers_2_started_cluster']['files_per_s']:.1f} files/s", flush=True)
         row["end_to_end_over_pure_1proc"] = row["workers_1"]["files_per_s"] / row["pure_infer_spectra_per_s"]
         row["speedup_2_workers"] = row["workers_2"]["files_per_s"] / row["workers_1"]["files_per_s"]
+        row["speedup_2_workers_started_cluster"] = (row["workers_2_started_cluster"]["files_per_s"]
+                                                    / row["workers_1"]["files_per_s"])
         results.append(row)
     doc = {"note": ("synthetic mock SDSS spec-lite FITS files; files/s = read + preprocess + infer + write parquet "
                     "(Dask cluster start-up included for 2 workers); pure inference = spectool.predict on "
@@ -130,6 +148,10 @@ def main() -> None:
            "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "results": results}
     args.results.parent.mkdir(parents=True, exist_ok=True)
+    if args.results.is_file():  # keep the rows of models not measured now
+        old = json.loads(args.results.read_text())
+        done = {r["model"] for r in results}
+        doc["results"] = [r for r in old.get("results", []) if r["model"] not in done] + results
     args.results.write_text(json.dumps(doc, indent=1) + "\n")
     print(json.dumps(doc, indent=1))
 

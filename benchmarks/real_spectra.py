@@ -6,8 +6,8 @@ prints and writes to ``benchmarks/results/real_spectra.json``:
 
 * files read and rows with an ``error`` (e.g. window not covered), by flag;
 * classifiers: main-class accuracy (O..M, GALAXY, QSO; a predicted subclass such as
-  ``K5`` counts as its main class ``K``; stars-only checkpoints are scored on stars
-  only), the confusion matrix (catalogue main class x predicted main class), the
+  ``K5`` counts as its main class ``K``: predict's ``pred_main_class``; stars-only
+  checkpoints are scored on stars only), the confusion matrix (catalogue main class x predicted main class), the
   accuracy among unflagged predictions, the flagged fraction, the OOD-flagged
   fraction of spectra of a kind the checkpoint never saw (galaxies, QSOs, white dwarfs,
   CVs for stars-only checkpoints), and the ROC AUC of the OOD score for telling wrong
@@ -25,7 +25,7 @@ Hook for other models (e.g. fine-tuned ones)::
     data = load_real_set()
     row = evaluate_model(my_model_or_checkpoint_name, data, label="mspcnet-finetuned")
 
-    python benchmarks/real_spectra.py [--only 'mspcnet*'] [--root DIR] [--out FILE]
+    python benchmarks/real_spectra.py [--only 'mspcnet*' ...] [--root DIR] [--out FILE]
 """
 from __future__ import annotations
 
@@ -84,18 +84,16 @@ def load_real_set(root: str | Path = DEFAULT_ROOT) -> RealSet:
     return RealSet(manifest, inputs, errors)
 
 
-def main_class(label: Any) -> str | None:
-    """``'K5'`` -> ``'K'``, ``'GALAXY'`` -> ``'GALAXY'``; None for a missing label."""
-    if label is None or (isinstance(label, float) and np.isnan(label)):
-        return None
-    s = str(label)
-    return s if s in ("GALAXY", "QSO") else s[:1]
-
-
 def _confusion(true: list[str], pred: list[str]) -> dict[str, dict[str, int]]:
     rows = [c for c in MAIN_CLASSES + sorted(set(true) - set(MAIN_CLASSES)) if c in set(true)]
     cols = [c for c in MAIN_CLASSES if c in set(pred) | set(true)]
     return {t: {p: int(sum(1 for a, b in zip(true, pred) if a == t and b == p)) for p in cols} for t in rows}
+
+
+def _finite(v: float) -> float | str:
+    """A float for JSON: non-finite values (2**huge log Teff overflows) as a string."""
+    v = float(v)
+    return v if np.isfinite(v) else str(v)
 
 
 def _frac(x: np.ndarray) -> float | None:
@@ -106,7 +104,7 @@ def _classifier_scores(df: pd.DataFrame, man: pd.DataFrame, names: list[str]) ->
     stars_only = not ({"GALAXY", "QSO"} & set(names))
     known = set(STARS) if stars_only else set(MAIN_CLASSES)
     truth = man["main_class"].to_numpy()
-    pred = np.array([main_class(v) for v in df["pred_label"]], dtype=object)
+    pred = df["pred_main_class"].to_numpy(dtype=object)
     has = (df["error"] == "").to_numpy()
     flagged = (df["flag"] != "").to_numpy()
     scored = has & np.isin(truth, list(known))
@@ -126,6 +124,7 @@ def _classifier_scores(df: pd.DataFrame, man: pd.DataFrame, names: list[str]) ->
         "unflagged_accuracy": _frac(correct[scored & ~flagged]),
         "flagged_accuracy": _frac(correct[scored & flagged]),
         "ood_flagged_fraction": _frac(ood[scored]),
+        "low_confidence_fraction": _frac(np.array(["low_confidence" in f.split(";") for f in df["flag"]])[scored]),
         "unseen_kind_n": int((unseen & has).sum()),
         "unseen_kind_ood_flagged": _frac(ood[unseen & has]),
         "unseen_kind_flagged": _frac(flagged[unseen & has]),
@@ -144,7 +143,7 @@ def _teff_scores(df: pd.DataFrame, man: pd.DataFrame) -> dict[str, Any]:
     hi = np.array([TEFF_BANDS.get(t, (np.nan, np.nan))[1] for t in truth])
     inband = (teff >= lo) & (teff <= hi)
     outside = np.array(["outside_training_labels" in f.split(";") for f in df["flag"]])
-    rng = {t: [float(np.nanmin(df[t])), float(np.nanmax(df[t]))] if has.any() else None
+    rng = {t: [_finite(np.nanmin(df[t])), _finite(np.nanmax(df[t]))] if has.any() else None
            for t in ("teff", "logg", "feh") if t in df}
     nonstar = has & ~np.isin(truth, STARS)
     return {
@@ -177,7 +176,8 @@ def evaluate_model(model: Any, data: RealSet, label: str | None = None, splits: 
     net = spectool.models.load(model) if isinstance(model, (str, Path)) else model
     card = getattr(net, "card", None) or {}
     name = label or card.get("pretrained_name") or str(model)
-    out: dict[str, Any] = {"name": name, "files": len(data.manifest), "read": len(data.manifest) - len(data.read_errors),
+    out: dict[str, Any] = {"name": name, "files": len(data.manifest),
+                           "read": len(data.manifest) - len(data.read_errors),
                            "trained_on": (card.get("training") or {}).get("source")}
     if getattr(net, "needs_image", False):
         out["skipped"] = "needs g,r,i image cutouts; the validation set has none"
@@ -188,7 +188,8 @@ def evaluate_model(model: Any, data: RealSet, label: str | None = None, splits: 
     out["calibrated"] = bool(df.attrs.get("calibrated"))
     out["errors"] = {str(k): int(v) for k, v in df.loc[df["error"] != "", "flag"].value_counts().items()}
     out["flags"] = {f: int(sum(f in s.split(";") for s in df["flag"])) for f in
-                    ("ood", "low_snr", "outside_training_labels", "window_not_covered", "unreadable", "failed")}
+                    ("ood", "low_snr", "low_confidence", "outside_training_labels", "window_not_covered",
+                     "unreadable", "failed")}
     task = card.get("task", getattr(net, "task", "classification"))
     for split in splits:
         sel = np.ones(len(df), bool) if split == "all" else (data.manifest["split"] == split).to_numpy()
@@ -232,7 +233,7 @@ def _print(row: dict[str, Any]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="*", help="glob over pretrained names")
+    ap.add_argument("--only", action="append", help="glob over pretrained names (repeatable; default all)")
     ap.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--threads", type=int, default=1)
@@ -247,8 +248,9 @@ def main() -> None:
     print(f"read {len(data.manifest) - len(data.read_errors)} of {len(data.manifest)} files "
           f"({time.time() - t0:.1f} s); unreadable: {data.read_errors or 'none'}")
     rows = []
+    globs = args.only or ["*"]
     for name in spectool.models.list_pretrained():
-        if fnmatch.fnmatch(name, args.only):
+        if any(fnmatch.fnmatch(name, g) for g in globs):
             row = evaluate_model(name, data)
             _print(row)
             rows.append(row)
@@ -257,8 +259,8 @@ def main() -> None:
               "spectool_version": spectool.__version__, "seconds": round(time.time() - t0, 1), "models": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    if args.only != "*" and previous.get("models"):  # a partial run keeps the other models' rows
-        keep = [r for r in previous["models"] if not fnmatch.fnmatch(r["name"], args.only)]
+    if args.only and previous.get("models"):  # a partial run keeps the other models' rows
+        keep = [r for r in previous["models"] if not any(fnmatch.fnmatch(r["name"], g) for g in globs)]
         result["models"] = sorted(keep + rows, key=lambda r: r["name"])
     atomic_write_text(args.out, json.dumps(result, indent=2, default=float) + "\n")
     print(f"\n-> {args.out} ({time.time() - t0:.0f} s)")

@@ -41,7 +41,7 @@ from spectool import datasets, explain, models, papers, plots, train
 
 ctx = papers.context(mode, source, cache)
 size = "full" if mode == "full" else "quick"
-epochs = {"smoke": 1, "quick": 12, "medium": 60, "full": 150}[mode]
+epochs = {"smoke": 1, "quick": 8, "medium": 60, "full": 150}[mode]
 print(f"data: {ctx.src.label}; {epochs} epoch(s) for the fit below")
 
 # %% [markdown]
@@ -126,9 +126,24 @@ plt.show()
 papers.draw("spf-tab2", ctx=ctx)
 
 # %%
-for fid in ("spf-fig2", "spf-fig3", "spf-fig4", "spf-fig5", "spf-fig6"):
-    papers.draw(fid, ctx=ctx)
-    plt.show()
+papers.draw("spf-fig2", ctx=ctx)
+plt.show()
+
+# %%
+papers.draw("spf-fig3", ctx=ctx)
+plt.show()
+
+# %%
+papers.draw("spf-fig4", ctx=ctx)
+plt.show()
+
+# %%
+papers.draw("spf-fig5", ctx=ctx)
+plt.show()
+
+# %%
+papers.draw("spf-fig6", ctx=ctx)
+plt.show()
 
 # %% [markdown]
 # Tables 3-7 and Figs. 7-8: the ablations (star operator, fusion kernel, FFN ratio, heads,
@@ -136,13 +151,35 @@ for fid in ("spf-fig2", "spf-fig3", "spf-fig4", "spf-fig5", "spf-fig6"):
 # channels mapped back onto a spectrum below 5500 A (weights above 0.5 shaded).
 
 # %%
-for fid in ("spf-tab3", "spf-tab4", "spf-tab5", "spf-tab6", "spf-tab7"):
-    display(papers.draw(fid, ctx=ctx))  # noqa: F821 - IPython's display
+papers.draw("spf-tab3", ctx=ctx)
 
 # %%
-for fid in ("spf-fig7", "spf-fig8", "spf-fig9", "spf-fig10"):
-    papers.draw(fid, ctx=ctx)
-    plt.show()
+papers.draw("spf-tab4", ctx=ctx)
+
+# %%
+papers.draw("spf-tab5", ctx=ctx)
+
+# %%
+papers.draw("spf-tab6", ctx=ctx)
+
+# %%
+papers.draw("spf-tab7", ctx=ctx)
+
+# %%
+papers.draw("spf-fig7", ctx=ctx)
+plt.show()
+
+# %%
+papers.draw("spf-fig8", ctx=ctx)
+plt.show()
+
+# %%
+papers.draw("spf-fig9", ctx=ctx)
+plt.show()
+
+# %%
+papers.draw("spf-fig10", ctx=ctx)
+plt.show()
 
 # %% [markdown]
 # ## Reading the result honestly

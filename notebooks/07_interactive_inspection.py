@@ -93,7 +93,7 @@ insp.set_filters(classes=None, snr_range=(-np.inf, np.inf), correctness="misclas
 print("misclassified by the model:", len(insp.nav), "of", len(ds), "spectra")
 if len(insp.nav):
     print("first misclassified:", insp.object_id, "| catalogue", ds.meta["label"].iat[insp.row])
-insp.set_filters(correctness="all")
+insp.set_filters(correctness="all");
 
 # %% [markdown]
 # ### Display options
@@ -138,7 +138,7 @@ insp.save_vi(label="other", quality=1, comment="example of a doubtful label")
 print(vi_path.read_text())
 again = SpectrumInspector(ds, vi_file=vi_path, templates=None)
 print("a new inspector on this file resumes at", again.object_id)
-insp.goto_position(2)
+insp.goto_position(2);
 
 # %% [markdown]
 # ### A page to share

@@ -24,7 +24,7 @@ Stars-only classifiers are also shown mock galaxies and QSOs (from ``mspc/FC-S``
 measure how well the OOD score (Mahalanobis, and the energy score for comparison)
 separates a kind of spectrum they never saw (ROC AUC).
 
-    python scripts/calibrate_pretrained.py [NAME ...] [--threads 1]
+    python scripts/calibrate_pretrained.py [NAME ...] [--threads 1] [--max-rows N]
 """
 from __future__ import annotations
 
@@ -71,7 +71,10 @@ def _cat(parts: list[Part], attr: str) -> np.ndarray:
     return np.concatenate([getattr(p, attr) for p in parts if len(p.rows)])
 
 
-def calibrate(name: str) -> dict[str, Any]:
+def calibrate(name: str, max_rows: int | None = None) -> dict[str, Any]:
+    """The calibration statistics of the pretrained model ``name``; ``max_rows`` caps every
+    part (fit, validation, test, each extra draw, the galaxy/QSO proxy) for a quicker fit."""
+    cap = max_rows or 10 ** 9
     card = pretrained_card(name)
     tr = card.get("training") or {}
     if tr.get("source") != "mock" or not tr.get("dataset"):
@@ -82,14 +85,16 @@ def calibrate(name: str) -> dict[str, Any]:
     model.card.pop("calibration", None)
     ds0 = spectool.datasets.load(dataset, size=size, seed=seed)
     train = ds0.indices("train", fold)
-    fit = Part(model, ds0, train[_pick(len(train), FIT_CAP, seed)])
+    fit = Part(model, ds0, train[_pick(len(train), min(FIT_CAP, cap), seed)])
     seeds_used: dict[int, list[int]] = {}
-    cal_parts, test_parts = [Part(model, ds0, ds0.indices("val", fold))], [Part(model, ds0, ds0.indices("test", fold))]
+    val, test = ds0.indices("val", fold), ds0.indices("test", fold)
+    cal_parts = [Part(model, ds0, val[_pick(len(val), cap, seed)])]
+    test_parts = [Part(model, ds0, test[_pick(len(test), cap, seed)])]
     for first, parts in ((CAL_SEED, cal_parts), (TEST_SEED, test_parts)):
         used = []
         for extra_seed in range(seed + first, seed + first + 40, 2):
             ds = spectool.datasets.load(dataset, size=size, seed=extra_seed)
-            want = EXTRA_ROWS - sum(len(p.rows) for p in parts[1:])
+            want = min(EXTRA_ROWS, cap) - sum(len(p.rows) for p in parts[1:])
             parts.append(Part(model, ds, _pick(len(ds), want, extra_seed)))
             used.append(extra_seed)
             if want <= len(ds):
@@ -111,7 +116,7 @@ def calibrate(name: str) -> dict[str, Any]:
     result: dict[str, Any] = {
         "fitted_on": {"source": "mock", "dataset": dataset, "size": size, "fold": fold,
                       "mock_seed": seed, "calibration_seeds": seeds_used[CAL_SEED],
-                      "test_seeds": seeds_used[TEST_SEED], "n_fit": int(len(fit.rows)),
+                      "test_seeds": seeds_used[TEST_SEED], "max_rows": max_rows, "n_fit": int(len(fit.rows)),
                       "n_calibration": int(len(cal_out)), "n_test": int(len(test_out))},
         "snr_min": snr_min, "spectool_version": spectool.__version__,
         "weights_sha256": sha256_file(pretrained_path(name)),
@@ -127,7 +132,7 @@ def calibrate(name: str) -> dict[str, Any]:
         result.update(temperature=temperature, top_label=top_label, **ece, ece_bins=trust.ECE_BINS,
                       mock_test_accuracy=acc)
         energy_cal = trust.energy_score(cal_out, temperature)
-        proxy = _stars_only_proxy(model, dataset, size, seed)
+        proxy = _stars_only_proxy(model, dataset, size, seed, min(PROXY_CAP, cap))
         if proxy is not None:
             feats, logits = proxy
             maha = trust.feature_distance(ood, feats)
@@ -164,7 +169,7 @@ def calibrate(name: str) -> dict[str, Any]:
     return result
 
 
-def _stars_only_proxy(model: torch.nn.Module, dataset: str, size: str, seed: int
+def _stars_only_proxy(model: torch.nn.Module, dataset: str, size: str, seed: int, cap: int
                       ) -> tuple[np.ndarray, np.ndarray] | None:
     """Features and logits of mock galaxies and QSOs (``mspc/FC-S``) for a stars-only MSPC-recipe classifier."""
     names = set(model.card.get("output_names") or [])
@@ -172,7 +177,7 @@ def _stars_only_proxy(model: torch.nn.Module, dataset: str, size: str, seed: int
         return None
     fc = spectool.datasets.load("mspc/FC-S", size=size, seed=seed + TEST_SEED)
     rows = np.flatnonzero(fc.meta["label"].isin(["GALAXY", "QSO"]).to_numpy())
-    rows = rows[_pick(len(rows), PROXY_CAP, seed)]  # the FC-S draw is unseen: test seed
+    rows = rows[_pick(len(rows), cap, seed)]  # the FC-S draw is unseen: test seed
     feats, logits = model_outputs(model, _Rows(fc.flux, rows), batch_size=32, device="cpu")
     return feats, logits
 
@@ -181,6 +186,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", help="pretrained names or globs (default: all)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--max-rows", type=int, default=None,
+                    help="cap every data part at this many spectra (quicker, noisier; recorded in the card)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     import fnmatch
@@ -190,9 +197,10 @@ def main() -> None:
         names += [n for n in list_pretrained() if fnmatch.fnmatch(n, g) and n not in names]
     for name in names:
         t0 = time.time()
-        cal = calibrate(name)
+        cal = calibrate(name, args.max_rows)
         trust.write_calibration(pretrained_dir() / f"{name}.json", cal)
-        summary = {k: cal[k] for k in ("temperature", "ece_before", "ece_temperature", "ece_after", "mock_test_accuracy",
+        summary = {k: cal[k] for k in ("temperature", "ece_before", "ece_temperature", "ece_after",
+                                       "mock_test_accuracy",
                                        "mock_test_outside_range") if k in cal}
         if "ensemble" in cal:
             summary["coverage_1sigma"] = cal["ensemble"]["mock_test_coverage_1sigma"]

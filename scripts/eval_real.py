@@ -20,18 +20,11 @@ import pandas as pd
 import torch
 
 import spectool
+from spectool.train.finetune import main_class
 
 VAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real" / "validation"
 STAR = tuple("OBAFGKM")
 TEFF_BAND = {"A": (7300, 10500), "F": (5900, 7500), "G": (5100, 6200), "K": (3800, 5400), "M": (2300, 4100)}
-
-
-def main_class(label: str) -> str:
-    s = str(label).strip()
-    if s in ("GALAXY", "QSO", "STAR"):
-        return s
-    s = s.lstrip("dgsd")
-    return s[:1] if s[:1] in STAR else str(label)
 
 
 def load_real(split: str = "all", root: Path = VAL) -> tuple[pd.DataFrame, list]:

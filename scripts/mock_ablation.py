@@ -37,6 +37,7 @@ VARIANTS = {
     "no_extinction": replace(survey.Randomisation(), extinction=False),
     "only_fluxcal": replace(OFF, flux_calibration=True, dichroic=True),
     "no_telluric": replace(survey.Randomisation(), telluric=False),
+    "only_telluric": replace(OFF, telluric=True),
 }
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "mock_ablation.json"
 

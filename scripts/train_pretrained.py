@@ -45,16 +45,22 @@ import eval_real  # noqa: E402  (scripts/eval_real.py)
 
 MAX_BYTES = 10 * 1024 * 1024
 SETS = {"sc": "mspc/SC-S>5", "ss": "mspc/SS-S>5", "fc": "mspc/FC-S"}
+#: training-time re-randomisation of the continuum (spectool.train.augment, on the model-ready rows): a new
+#: flux-calibration tilt / reddening / noise / masked chunk every epoch, on top of the mock's own randomisation
+AUGMENT = {"augment.tilt": {"p": 0.8, "max_slope": 0.4, "max_curvature": 0.2},
+           "augment.extinction": {"p": 0.3, "ebv_max": 0.3},
+           "augment.noise": {"p": 0.3, "sigma": [0.02, 0.2]},
+           "augment.mask": {"p": 0.2, "n": [1, 3], "width": [10, 100]}}
 #: model -> (config, overrides, card note, epochs)
 CLASSIFIERS = {
     "mspcnet_sdss": ("mspcnet_quick", {"model.overrides": {"drop_path_rate": 0.1}}, "", 4),
     "sscnn": ("baselines_quick", {"model.name": "sscnn", "model.overrides": {"fc_hidden": 256}},
               "fc_hidden reduced from 1024 to 256 so the weights fit the 10 MB package limit", 4),
     "racnet": ("baselines_quick", {"model.name": "racnet"}, "", 4),
-    "convnext1d": ("baselines_quick", {"model.name": "convnext1d"}, "", 6),
+    "convnext1d": ("baselines_quick", {"model.name": "convnext1d"}, "", 3),
 }
 #: mock set size as a multiple of the quick size
-SCALE = {"sc": 8, "ss": 2, "fc": 2, "redclump": 4, "afgk": 8}
+SCALE = {"sc": 4, "ss": 1, "fc": 1, "redclump": 4, "afgk": 4}
 JOBS: dict[str, tuple[str, dict, str, int, str]] = {
     f"{m}-mock-{k}": (cfg, {**ov, "data.dataset": ds}, note, ep, k)
     for m, (cfg, ov, note, ep) in CLASSIFIERS.items() for k, ds in SETS.items()
@@ -72,13 +78,19 @@ def mock_store(dataset: str, scale: int, seed: int, root: Path) -> Path:
     return out
 
 
-def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real, threads: int = 1) -> dict:
-    cfg, overrides, note, epochs, key = JOBS[name]
+def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real, threads: int = 1,
+              epochs: int | None = None, augment: bool = False, scale: int | None = None,
+              max_train: int | None = None) -> dict:
+    cfg, overrides, note, default_epochs, key = JOBS[name]
+    epochs = epochs or default_epochs
+    scale = scale or SCALE[key]
+    if augment:
+        overrides = {**overrides, **AUGMENT}
     dataset = overrides.get("data.dataset") or {"redclump": "spfusion/redclump", "afgk": "scanet/AFGK"}[key]
-    store = mock_store(dataset, SCALE[key], seed, root.parent / "mockdata")
+    store = mock_store(dataset, scale, seed, root.parent / "mockdata")
     common = {"data.store": str(store), "trainer.max_epochs": epochs,
               "trainer.max_time": f"00:{int(minutes // 60):02d}:{int(minutes % 60):02d}:00",
-              "scheduler.T_0": epochs, "data.max_train": None, "data.max_val": 200, "data.max_test": 400,
+              "scheduler.T_0": epochs, "data.max_train": max_train, "data.max_val": 200, "data.max_test": 400,
               "early_stopping.enabled": False, "trainer.progress_bar": False, "trainer.num_threads": threads,
               "name": name, "seed": seed}
     if cfg.startswith("scanet"):
@@ -102,15 +114,18 @@ def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real,
     degenerate = ("n_pred_classes" in real_fig and real_fig["n_pred_classes"] < 2) or \
         ("pred_label" in pred and pred["pred_label"].nunique() < 2)
     training = dict(model.card["training"], epochs=res.done["epochs_completed"], train_seconds=res.done["seconds"],
-                    source="mock", mock_version=MOCK_VERSION, mock_scale=SCALE[key], seed=seed,
+                    source="mock", mock_version=MOCK_VERSION, mock_scale=scale, seed=seed,
                     n_train_store=len(ds))
-    recipe = {"command": f"python scripts/train_pretrained.py --only '{name}' --seed {seed} --minutes {minutes:g}",
+    recipe = {"command": f"python scripts/train_pretrained.py --only '{name}' --seed {seed} --minutes {minutes:g} "
+                         f"--epochs {epochs} --scale {scale}" + (" --augment" if augment else "")
+                         + (f" --max-train {max_train}" if max_train else ""),
+              "augment": {k.split(".", 1)[1]: v for k, v in AUGMENT.items()} if augment else None,
               "config": cfg, "seed": seed, "epochs_planned": epochs, "epochs_run": res.done["epochs_completed"],
               "wall_seconds": round(wall, 1),
               "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores (shared with other jobs), torch "
                          f"{__import__('torch').__version__}"}
     desc = (f"Trained ONLY on the synthetic spectool mock survey (mock v{MOCK_VERSION}, {dataset}, "
-            f"{SCALE[key]} x quick size, fold 0, seed {seed}); never on real survey spectra. 'metrics' are on the "
+            f"{scale} x quick size, fold 0, seed {seed}); never on real survey spectra. 'metrics' are on the "
             "mock test split; 'real_data' are measured (not trained) on the 118 labelled real LAMOST/SDSS "
             "spectra of the validation set.")
     if degenerate:
@@ -145,13 +160,18 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=pretrained_dir())
     ap.add_argument("--no-real", action="store_true", help="skip the real-data figures")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (trainer.num_threads)")
+    ap.add_argument("--epochs", type=int, default=None, help="override the model's epoch count")
+    ap.add_argument("--scale", type=int, default=None, help="override the mock size (x quick)")
+    ap.add_argument("--max-train", type=int, default=None, help="cap the training spectra (seeded, class-stratified)")
+    ap.add_argument("--augment", action="store_true", help="train with the AUGMENT re-randomisation")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     real = None
     if not args.no_real and (eval_real.VAL / "manifest.csv").is_file():
         real = eval_real.load_real()
     for name in [n for n in JOBS if fnmatch.fnmatch(n, args.only)]:
-        row = train_one(name, args.seed, args.minutes, args.root, args.out, real, args.threads)
+        row = train_one(name, args.seed, args.minutes, args.root, args.out, real, args.threads, args.epochs,
+                        args.augment, args.scale, args.max_train)
         if "dropped" in row:
             for ext in (".safetensors", ".json"):
                 (args.out / f"{name}{ext}").unlink(missing_ok=True)

@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     import time
 
     parser = argparse.ArgumentParser(prog="python -m spectool.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=("quick", "medium", "full"), default="quick")
+    parser.add_argument("--mode", choices=("smoke", "quick", "medium", "full"), default="quick")
     parser.add_argument("--out", type=Path, default=Path("demo_output"))
     parser.add_argument("--skip-notebooks", action="store_true")
     parser.add_argument("--skip-figures", action="store_true")

@@ -20,8 +20,10 @@ The result has one row per input, in input order, and always the same columns:
   separated, empty when fine: see :mod:`spectool.trust`), ``ood_score`` (feature-space
   Mahalanobis score; NaN without calibration statistics);
 * classifiers: ``pred_label`` (None on error rows), ``pred_index`` (-1 on error rows),
-  ``pred_prob`` and ``prob_<class>`` for every class, calibrated when the model has
-  calibration statistics (:func:`spectool.trust.calibrated_probabilities`);
+  ``pred_prob``, ``pred_main_class`` (``K`` for ``K5``; GALAXY, QSO as they are) and
+  ``pred_main_prob`` (summed over the main class's subclasses), and ``prob_<class>``
+  for every class, calibrated when the model has calibration statistics
+  (:func:`spectool.trust.calibrated_probabilities`);
 * regressors: one column per target in physical units (e.g. ``teff`` in K from a model
   that predicts log Teff, ``mass`` in Msun, ``age`` in Gyr) and ``<target>_err``, its
   1-sigma uncertainty (NaN without calibration statistics);
@@ -248,7 +250,8 @@ def model_outputs(model: torch.nn.Module, flux: Any, images: Any = None, *, batc
     n = len(flux)
     try:
         for start in tqdm(range(0, n, batch_size), disable=not progress, desc="predict", unit="batch"):
-            x = torch.from_numpy(np.array(flux[start:start + batch_size], dtype=np.float32))[:, None]  # a copy: rows may be read-only
+            rows = np.array(flux[start:start + batch_size], dtype=np.float32)  # a copy: rows may be read-only
+            x = torch.from_numpy(rows)[:, None]
             img = None
             if needs_image:
                 img = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size], dtype=np.float32))
@@ -342,6 +345,12 @@ def _to_frame(model: torch.nn.Module, inp: _Inputs, features: np.ndarray | None,
         df["pred_index"] = k
         df["pred_label"] = [names[i] if i >= 0 else None for i in k]
         df["pred_prob"] = np.where(ok, prob[np.arange(n), np.maximum(k, 0)], np.nan)
+        df["pred_main_class"] = [trust.main_class(names[i]) if i >= 0 else None for i in k]
+        main_prob = np.full(n, np.nan)
+        main_prob[ok] = trust.main_class_probability(prob[ok], names, k[ok])
+        df["pred_main_prob"] = main_prob
+        if cal and cal.get("temperature"):
+            flags.append(np.where(main_prob < trust.MIN_CONFIDENCE, trust.FLAG_LOW_CONFIDENCE, ""))
         for j, c in enumerate(names):
             df[f"prob_{c}"] = prob[:, j]
     else:
@@ -356,7 +365,8 @@ def _to_frame(model: torch.nn.Module, inp: _Inputs, features: np.ndarray | None,
             df[t] = value
             err = np.full(n, np.nan)
             if members is not None:
-                spread = np.std(_INVERSE[tr](members[:, :, i]), axis=0)
+                with np.errstate(over="ignore", invalid="ignore"):  # 2**(absurd log Teff) overflows to inf
+                    spread = np.std(_INVERSE[tr](members[:, :, i]), axis=0)
                 err[ok] = spread * float(cal["ensemble"]["scale"][t])
             df[f"{t}_err"] = err
             if t in ranges:

@@ -33,8 +33,9 @@ classifies any number of spectrum files in constant memory:
 Output columns (one row per input; a file holding several spectra, e.g. an spPlate, gives
 one row per spectrum numbered by ``index``): ``input``, ``index``, ``object_id``,
 ``error`` (null when fine), every column returned by :func:`spectool.predict` (labels,
-probabilities or estimates in physical units, flags), the catalogue labels read from the
-file (``class``, ``subclass``, ``z`` = catalogue redshift, ``snr`` = median S/N per pixel),
+probabilities or estimates in physical units, ``flag``, ``ood_score``, ...), the catalogue
+labels read from the file (``cat_class``, ``cat_subclass``, ``cat_z`` = catalogue redshift,
+``cat_snr`` = median S/N per pixel; the names :func:`spectool.predict` uses),
 and provenance: ``model`` (name or path given), ``model_arch``, ``model_sha256`` (sha256 of
 the weights file, or of the state dict's tensor bytes for an in-memory or untrained model),
 ``spectool_version``, ``preprocess`` and ``preprocess_options`` (JSON), ``input_size``
@@ -58,6 +59,7 @@ import pandas as pd
 
 from ._atomic import atomic_path, atomic_write_text, sha256_file
 from .errors import ConfigError, DatasetError, SpectoolWarning
+from .trust import FLAG_FAILED, FLAG_UNREADABLE
 
 #: File names searched for in input directories (case-insensitive).
 SPECTRUM_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz", ".npy",
@@ -67,7 +69,6 @@ LIST_SUFFIXES = (".txt", ".lst", ".list")
 #: Temporary part files older than this (s) are left-overs of killed runs and are removed.
 STALE_TMP_SECONDS = 3600.0
 MANIFEST = "_spectool_predict.json"
-_CATALOGUE = (("class", "class"), ("subclass", "subclass"), ("z", "redshift"), ("snr", "snr"))
 _OWN_FIRST = ("input", "index", "object_id", "error")
 _PROVENANCE = ("model", "model_arch", "model_sha256", "spectool_version", "preprocess", "preprocess_options",
                "input_size", "input_mtime")
@@ -290,7 +291,7 @@ def _arrow_fields(model: Any, options: dict[str, Any]) -> list:
     from . import inference
 
     own = {"input": pa.string(), "index": pa.int64(), "object_id": pa.string(), "error": pa.string(),
-           "class": pa.string(), "subclass": pa.string(), "z": pa.float64(), "snr": pa.float64(),
+           "cat_class": pa.string(), "cat_subclass": pa.string(), "cat_z": pa.float64(), "cat_snr": pa.float64(),
            "model": pa.string(), "model_arch": pa.string(), "model_sha256": pa.string(),
            "spectool_version": pa.string(), "preprocess": pa.string(), "preprocess_options": pa.string(),
            "input_size": pa.int64(), "input_mtime": pa.timestamp("us", tz="UTC")}
@@ -302,7 +303,7 @@ def _arrow_fields(model: Any, options: dict[str, Any]) -> list:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 probe = inference.predict(model, np.zeros((1, int(length)), np.float32), images=images,
-                                          device="cpu", **options)
+                                          device="cpu", progress=False, **options)
             for f in pa.Schema.from_pandas(probe, preserve_index=False):
                 if f.name not in own:
                     predicted.append(pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type))
@@ -360,10 +361,12 @@ def _stat(path: str) -> dict[str, Any]:
 
 def _catalogue(meta: dict[str, Any]) -> dict[str, Any]:
     out = {}
-    for col, key in _CATALOGUE:
+    from .inference import CATALOGUE
+
+    for col, key in CATALOGUE.items():
         v = meta.get(key)
         if v is not None and not (isinstance(v, float) and np.isnan(v)):
-            out[col] = str(v) if col in ("class", "subclass") else float(v)
+            out[col] = str(v) if col in ("cat_class", "cat_subclass") else float(v)
     return out
 
 
@@ -397,11 +400,13 @@ def _predict_units(call, n: int) -> tuple[pd.DataFrame | None, list[str | None]]
 def _merge(rows: list[dict[str, Any]], which: list[int], pred: pd.DataFrame | None,
            errors: list[str | None]) -> pd.DataFrame:
     """Our rows with the prediction columns placed at rows ``which``. Our identity and
-    provenance columns win; ``error`` keeps the first reason; other shared columns (e.g.
-    catalogue labels) take the prediction's value where it has one."""
+    provenance columns win; ``error`` keeps the first reason (null when there is none);
+    other shared columns (the catalogue labels ``cat_*``) take the prediction's value where
+    it has one."""
     for j, e in zip(which, errors):
         if e is not None and rows[j].get("error") is None:
             rows[j]["error"] = e
+            rows[j]["flag"] = FLAG_FAILED
     df = pd.DataFrame(rows)
     if pred is None or not len(which):
         return df
@@ -417,9 +422,9 @@ def _merge(rows: list[dict[str, Any]], which: list[int], pred: pd.DataFrame | No
             df[c] = col
             continue
         col = df[c].to_numpy(dtype=object).copy()
-        have = pd.notna(pd.Series(vals)).to_numpy()
-        if c == "error":
-            have &= pd.isna(pd.Series(col[idx])).to_numpy()
+        have = pd.notna(pd.Series(vals)).to_numpy().copy()
+        if c == "error":  # spectool.predict writes "" when fine: null here
+            have &= pd.isna(pd.Series(col[idx])).to_numpy() & (pd.Series(vals).astype(str) != "").to_numpy()
         col[idx[have]] = vals[have]
         df[c] = col
     return df
@@ -432,7 +437,7 @@ def _chunk_frame(model: Any, items: list[tuple[str, int]], settings: dict[str, A
     from .io import read
 
     prov = {**settings["provenance"], "spectool_version": __version__}
-    kw = {"batch_size": settings["batch_size"], "device": settings["device"]}
+    kw = {"batch_size": settings["batch_size"], "device": settings["device"], "progress": False}
     rows: list[dict[str, Any]] = []
     which: list[int] = []
     if items[0][1] >= 0:  # rows of one ingested store: model-ready already
@@ -444,7 +449,7 @@ def _chunk_frame(model: Any, items: list[tuple[str, int]], settings: dict[str, A
             ds = SpectralDataset(SpectrumStore.open(path))
         except Exception as exc:  # noqa: BLE001
             return pd.DataFrame([{"input": input_name(it), "index": 0, "object_id": None, "error": _reason(exc),
-                                  **prov, **_stat(path)} for it in items])
+                                  "flag": FLAG_UNREADABLE, **prov, **_stat(path)} for it in items])
         stat = _stat(str(Path(path) / "flux.npy"))
         prov = {**prov, "preprocess": ds.store.info.get("preprocess"),
                 "preprocess_options": json.dumps(ds.store.info.get("preprocess_options") or {}, sort_keys=True,
@@ -484,7 +489,7 @@ def _chunk_frame(model: Any, items: list[tuple[str, int]], settings: dict[str, A
 
                 image = _load_image(str(Path(image_dir) / f"{stem}.npy"))
         except Exception as exc:  # noqa: BLE001 - batch contract: report the file and carry on
-            rows.append({**base, "error": _reason(exc)})
+            rows.append({**base, "error": _reason(exc), "flag": FLAG_UNREADABLE})
             continue
         for k, s in enumerate(specs):
             oid = s.meta.get("object_id")
@@ -601,11 +606,15 @@ def _chunks(items: list[tuple[str, int]], positions: list[int], size: int
         yield chunk, first
 
 
-def _execute(chunks: Iterator[tuple[list, int]], model_ref: Any, out: Path, settings: dict[str, Any],
-             workers: int, scheduler: Any) -> Iterator[dict[str, Any]]:
-    """Yield each chunk's result as it finishes: in this process, or on Dask."""
+def _execute(todo: list[tuple[tuple[str, int], int]], chunk_size: int, model_ref: Any, out: Path,
+             settings: dict[str, Any], workers: int, scheduler: Any) -> Iterator[dict[str, Any]]:
+    """Yield each chunk's result as it finishes: in this process, or on Dask.
+
+    On Dask, chunks shrink (never grow) so that every worker thread gets at least two when
+    there are few inputs."""
+    items, positions = [t[0] for t in todo], [t[1] for t in todo]
     if scheduler is None and workers <= 1:
-        for chunk, pos in chunks:
+        for chunk, pos in _chunks(items, positions, chunk_size):
             yield run_chunk(model_ref, chunk, pos, str(out), settings)
         return
     try:
@@ -626,6 +635,7 @@ def _execute(chunks: Iterator[tuple[list, int]], model_ref: Any, out: Path, sett
     try:
         ref = client.scatter(model_ref, broadcast=True) if isinstance(model_ref, torch.nn.Module) else model_ref
         slots = 2 * max(1, sum(client.nthreads().values()))
+        chunks = _chunks(items, positions, max(1, min(chunk_size, -(-len(items) // slots))))
         pending = as_completed()
         for _ in range(slots):
             nxt = next(chunks, None)
@@ -668,7 +678,8 @@ def predict_files(model: Any, inputs: str | os.PathLike | Iterable[str | os.Path
     shard
         ``"I/N"``: only the inputs of shard I of N (see :func:`shard_of`).
     batch_size, chunk_size
-        Spectra per forward pass; inputs per part file (and per task).
+        Spectra per forward pass; inputs per part file (and per task; smaller on Dask when
+        there are fewer than two chunks per worker thread).
     device
         Torch device for inference (default CUDA if available, else CPU).
     images
@@ -702,8 +713,9 @@ def predict_files(model: Any, inputs: str | os.PathLike | Iterable[str | os.Path
                           "of <file stem>.npy cutouts", "images")
     sha = weights_sha256(model, net)
     card = getattr(net, "card", None) or {}
-    provenance = {"model": str(model) if isinstance(model, (str, os.PathLike)) else card.get("name", type(net).__name__),
-                  "model_arch": card.get("name", type(net).__name__), "model_sha256": sha,
+    arch = card.get("name", type(net).__name__)
+    provenance = {"model": str(model) if isinstance(model, (str, os.PathLike)) else arch,
+                  "model_arch": arch, "model_sha256": sha,
                   "preprocess": recipe, "preprocess_options": json.dumps(options, sort_keys=True, default=str)}
     out.mkdir(parents=True, exist_ok=True)
     _check_manifest(out, {**provenance, "created_by": "spectool predict"})
@@ -719,9 +731,8 @@ def predict_files(model: Any, inputs: str | os.PathLike | Iterable[str | os.Path
                 "fields": _arrow_fields(net, options), "threads": None}
     show = sys.stderr.isatty() if progress is None else progress
     n_done = n_err = n_rows = n_parts = 0
-    chunks = _chunks([t[0] for t in todo], [t[1] for t in todo], chunk_size)
     with tqdm(total=len(todo), disable=not show, unit="spectra", desc="predict", smoothing=0.1) as bar:
-        for res in _execute(chunks, ref, out, settings, workers, scheduler):
+        for res in _execute(todo, chunk_size, ref, out, settings, workers, scheduler):
             n_done += res["inputs"]
             n_err += res["errors"]
             n_rows += res["rows"]

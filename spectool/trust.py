@@ -42,7 +42,9 @@ under the model card's ``"calibration"`` key:
     (retrained) is ignored with a warning until the script is rerun.
 
 Flags (joined by ``;`` in the ``flag`` column, empty when nothing is wrong):
-``ood``, ``low_snr``, ``outside_training_labels``, ``window_not_covered`` (the spectrum
+``ood``, ``low_snr``, ``low_confidence`` (calibrated classifiers: the calibrated
+probability of the predicted *main* class, summed over its subclasses, is below 0.5:
+more likely wrong than right), ``outside_training_labels``, ``window_not_covered`` (the spectrum
 does not cover the model's wavelength window), ``unreadable`` (file could not be read),
 ``failed`` (preprocessing or the model failed for another reason; see ``error``).
 """
@@ -63,7 +65,9 @@ OOD_COMPONENTS = 16
 OOD_PERCENTILE = 95.0
 ENSEMBLE_MEMBERS = 8
 GAUSS_MAD = 0.6744897501960817  # median |N(0, 1)|
+MIN_CONFIDENCE = 0.5  # calibrated main-class probability below which a prediction is more likely wrong than right
 FLAG_OOD = "ood"
+FLAG_LOW_CONFIDENCE = "low_confidence"
 FLAG_LOW_SNR = "low_snr"
 FLAG_LABELS = "outside_training_labels"
 FLAG_WINDOW = "window_not_covered"
@@ -250,6 +254,24 @@ def ensemble_outputs(ensemble: dict[str, Any], features: np.ndarray) -> np.ndarr
 
 
 # ------------------------------------------------------------------ flags
+_MK = re.compile(r"[OBAFGKM]\d*(\.\d+)?")
+
+
+def main_class(label: str) -> str:
+    """The main class of a class label: an MK subclass such as ``"K5"`` -> ``"K"``; any
+    other label (``"GALAXY"``, ``"QSO"``, ``"STAR"``) is its own main class."""
+    s = str(label)
+    return s[0] if _MK.fullmatch(s) else s
+
+
+def main_class_probability(prob: np.ndarray, names: list[str], pred: np.ndarray) -> np.ndarray:
+    """For each row, the summed probability of every class sharing the main class of ``pred``."""
+    mains = np.array([main_class(c) for c in names], dtype=object)
+    same = mains[None, :] == mains[np.asarray(pred)][:, None]
+    return (np.asarray(prob) * same).sum(axis=1)
+
+
+
 def join_flags(*columns: np.ndarray | list[str]) -> list[str]:
     """Merge per-row flag lists: ``join_flags(["ood", ""], ["low_snr", ""]) == ["ood;low_snr", ""]``."""
     out = []

@@ -510,3 +510,20 @@ def test_fits_with_a_damaged_simple_card_is_not_parsed_as_text(tmp_path):
     assert not registry.Probe(bad).is_text
     with pytest.raises(CorruptFileError, match="flipped.fits.*no SIMPLE card"):
         read(bad)
+
+
+@pytest.mark.parametrize("card,value", [(b"GCOUNT  =", b"-2147483649"), (b"PCOUNT  =", b"-5"), (b"BITPIX  =", b"12")])
+def test_garbled_size_cards_are_typed_not_a_hang(tmp_path, card, value):
+    """A negative GCOUNT once made the HDU walk go backwards for ever (found by fuzzing)."""
+    import time
+
+    path, _ = ff.sdss_spec(tmp_path, 2)
+    raw = bytearray(path.read_bytes())
+    at = raw.find(card, 2880) + 10  # in HDU 1's header
+    raw[at:at + 20] = value.rjust(20)
+    bad = tmp_path / "garbled.fits"
+    bad.write_bytes(bytes(raw))
+    t = time.monotonic()
+    with pytest.raises(CorruptFileError, match="garbled.fits"):
+        read(bad)
+    assert time.monotonic() - t < 5

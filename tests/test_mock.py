@@ -162,3 +162,51 @@ def test_row_median_and_bad_pixel_runs():
         ref[r, s:s + n] = True
     np.testing.assert_array_equal(mask, ref)
     assert mask[:, -1].any()  # runs reaching the red edge are clipped, not wrapped
+
+
+def _colours(switches, n=60, seed=3):
+    """Continuum colour -2.5 log F(4400-4800)/F(7000-7400) of noise-free mock G dwarfs (LAMOST) under ``switches``."""
+    import importlib
+
+    import pandas as pd
+
+    mod = importlib.import_module("spectool.mock.survey")
+    saved = mod.RANDOMISATION
+    mod.RANDOMISATION = switches
+    try:
+        rng = np.random.default_rng(seed)
+        labels = pd.DataFrame({"teff": np.full(n, 5700.0), "logg": np.full(n, 4.4), "feh": np.zeros(n)})
+        obs, _ = generate_stars(labels, "lamost", np.full(n, 50.0), rng)
+    finally:
+        mod.RANDOMISATION = saved
+    w = obs.wave
+    b, r = (w > 4400) & (w < 4800), (w > 7000) & (w < 7400)
+    a_band = (w > 7600) & (w < 7640)
+    side = (w > 7520) & (w < 7580)
+    depth = obs.model[:, a_band].min(1) / np.median(obs.model[:, side], 1)
+    return -2.5 * np.log10(np.median(obs.model[:, b], 1) / np.median(obs.model[:, r], 1)), depth
+
+
+def test_domain_randomisation_widens_continua_and_limits_telluric_residuals():
+    from spectool.mock.survey import Randomisation
+
+    c1, d1 = _colours(Randomisation(False, False, False, False, False, False))
+    c2, d2 = _colours(Randomisation())
+    # one stellar type: v2's flux calibration, dichroic step and extinction spread the continuum colour
+    assert np.std(c2) > 2.0 * np.std(c1) and np.std(c2) > 0.2
+    # v1 left >= 30% of the O2 A band optical depth (1.6) in every LAMOST spectrum; v2 leaves 0-50%
+    assert np.max(d1) < np.exp(-0.3 * 1.6 * 0.9) and np.min(d2) > np.exp(-0.5 * 1.6) - 0.05
+    assert np.median(d2) > np.median(d1) + 0.15
+
+
+def test_build_preset_scale(tmp_path):
+    p = preset("mspc/SC-S>5")
+    one = build_preset(p, out=tmp_path / "x1", progress=False)
+    two = build_preset(p, out=tmp_path / "x2", scale=2, progress=False)
+    assert len(two.meta) == 2 * len(one.meta) and two.info["mock"]["scale"] == 2
+    c1, c2 = one.meta["label"].value_counts().sort_index(), two.meta["label"].value_counts().sort_index()
+    assert c2.to_dict() == (2 * c1).to_dict()
+    from spectool.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="scale"):
+        build_preset(p, scale=2)

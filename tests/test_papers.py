@@ -229,6 +229,18 @@ def test_sanity_gate_withholds_numbers_of_models_that_did_not_learn():
     assert np.isnan(withheld.frame["MAE Teff [K]"].iloc[-1]) and "NOT LEARNED" in withheld.frame["values"].iloc[-1]
 
 
+def test_sanity_gate_withholds_only_the_targets_a_regression_did_not_learn():
+    runs = _gated(_regression_runs(["M-M-T-T"], ["teff", "logg", "feh"]), "M-M-T-T")
+    res = runs.results
+    res["learned_teff"], res["learned_logg"], res["learned_feh"] = True, True, False
+    tab = sca_tab1(Result(runs, SRC)).frame
+    row = tab.loc[("scanet/AFGK", "M-M-T-T")]
+    assert row["learned?"].startswith("PARTLY") and "feh" in row["learned?"]
+    assert row["feh MAE"] == "-" and row["feh RMSE"] == "-" and row["teff MAE"] != "-" and row["logg MAE"] != "-"
+    t3 = sca_tab3(Result(runs, SRC)).frame.iloc[-1]
+    assert np.isnan(t3["MAE [Fe/H] [dex]"]) and np.isfinite(t3["MAE Teff [K]"]) and "feh" in t3["values"]
+
+
 def test_figures_say_when_a_model_did_not_learn():
     import matplotlib.pyplot as plt
 

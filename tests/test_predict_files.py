@@ -71,9 +71,11 @@ def test_one_row_per_input_errors_are_rows_and_rerun_skips(survey, tmp_path):
     for path, why in survey["bad"].items():
         row = df[df["input"] == path].iloc[0]
         assert isinstance(row["error"], str) and why in row["error"], (path, row["error"])
-        assert pd.isna(row["pred_label"])
+        assert pd.isna(row["pred_label"]) and row["flag"] in ("unreadable", "window_not_covered", "failed")
     ok = df[df["input"].isin(survey["good"])]
     assert ok["error"].isna().all() and set(ok["pred_label"]) <= set(CLASSES)
+    short = next(p for p in survey["bad"] if p.endswith("short.npy"))
+    assert df.loc[df["input"] == short, "flag"].item() == "window_not_covered"
     # the same numbers as spectool.predict on the in-memory spectra
     model = spectool.models.load(survey["ckpt"])
     direct = spectool.predict(model, [spectool.read(p) for p in ok["input"]])
@@ -83,8 +85,9 @@ def test_one_row_per_input_errors_are_rows_and_rerun_skips(survey, tmp_path):
     # catalogue labels read from the files
     for _, row in ok.iterrows():
         meta = survey["truth"][row["input"]].meta
-        assert row["class"] == meta["class"] and row["subclass"] == meta["subclass"]
-        assert row["z"] == pytest.approx(meta["redshift"]) and row["snr"] == pytest.approx(meta["snr"], rel=1e-3)
+        assert row["cat_class"] == meta["class"] and row["cat_subclass"] == meta["subclass"]
+        assert row["cat_z"] == pytest.approx(meta["redshift"])
+        assert row["cat_snr"] == pytest.approx(meta["snr"], rel=1e-3)
     again = predict_files(str(survey["ckpt"]), [survey["in"]], out=out, chunk_size=4, progress=False)
     assert (again.done, again.skipped) == (0, n)
     assert len(pd.read_parquet(out)) == n
@@ -92,6 +95,7 @@ def test_one_row_per_input_errors_are_rows_and_rerun_skips(survey, tmp_path):
 
 def test_provenance_columns(survey, tmp_path):
     out = tmp_path / "out"
+    assert spectool.predict_files is predict_files
     predict_files(str(survey["ckpt"]), survey["good"][:3] + [next(iter(survey["bad"]))], out=out, progress=False)
     df = _read(out)
     sha = hashlib.sha256(Path(survey["ckpt"]).read_bytes()).hexdigest()
@@ -214,7 +218,7 @@ def test_store_rows_are_inputs(survey, tmp_path):
     assert s.done == 5 and df["input"].tolist() == [f"{store.path}#{i}" for i in range(5)]
     direct = spectool.predict(spectool.models.load(survey["ckpt"]), spectool.datasets.SpectralDataset(store))
     np.testing.assert_allclose(df["prob_A"].to_numpy(), direct["prob_A"].to_numpy(), atol=1e-5)
-    assert df["object_id"].tolist() == meta["object_id"].tolist() and df["snr"].tolist() == meta["snr"].tolist()
+    assert df["object_id"].tolist() == meta["object_id"].tolist() and df["cat_snr"].tolist() == meta["snr"].tolist()
 
 
 def test_spfusion_images_folder(tmp_path):

@@ -366,7 +366,9 @@ def test_classifier_architecture_as_regressor(tmp_path, stores, tiny_models):
     model = res.load_model()
     assert model.card["task"] == "regression" and model.card["output_names"] == ["teff", "logg"]
     again = spectool.predict(model, np.zeros((2, 64), np.float32))
-    assert list(again.columns) == ["object_id", "teff", "logg"]
+    targets = ["teff", "teff_err", "logg", "logg_err"]
+    assert [c for c in again.columns if c in targets] == targets
+    assert again.columns[0] == "object_id" and (again["error"] == "").all()
     with pytest.raises(ConfigError, match="already a regression model"):
         fit(tiny_config(stores["reg"], tmp_path, name="asreg2", model={"name": "tiny_reg", "as_regressor": True},
                         loss={"name": "mse"}))

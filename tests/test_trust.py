@@ -58,6 +58,13 @@ def test_top_label_map_keeps_the_prediction_and_sums_to_one():
     assert abs(prob[np.arange(500), k].mean() - np.mean(k == labels)) < 0.05
 
 
+def test_main_class_of_subclasses():
+    names = ["GALAXY", "QSO", "K0", "K5", "M1", "A0", "STAR"]
+    assert [trust.main_class(c) for c in names] == ["GALAXY", "QSO", "K", "K", "M", "A", "STAR"]
+    prob = np.array([[0.1, 0.0, 0.3, 0.25, 0.2, 0.15, 0.0]])
+    assert trust.main_class_probability(prob, names, np.array([2]))[0] == pytest.approx(0.55)
+
+
 def test_card_calibration_written_only_under_its_key(tmp_path):
     src = pretrained_dir() / f"{STARS_ONLY}.json"
     card = json.loads(src.read_text())
@@ -70,7 +77,10 @@ def test_card_calibration_written_only_under_its_key(tmp_path):
     assert path.read_text() == first  # idempotent
     back = json.loads(first)
     assert back["calibration"]["temperature"] == pytest.approx(1.23457)
-    assert {k: v for k, v in back.items() if k != "calibration"} == {k: v for k, v in card.items() if k != "calibration"}
+    def rest(c):
+        return {k: v for k, v in c.items() if k != "calibration"}
+
+    assert rest(back) == rest(card)
 
 
 # ------------------------------------------------------------------ shipped checkpoints on mock data
@@ -87,11 +97,16 @@ def test_shipped_classifier_is_calibrated_on_fresh_mock_spectra():
     df = spectool.predict(STARS_ONLY, ds, progress=False)
     raw = spectool.predict(STARS_ONLY, ds, indices=np.arange(40), progress=False, calibrated=False)
     assert (df["pred_index"].iloc[:40] == raw["pred_index"]).all()  # calibration never changes the predicted class
-    assert not df.attrs["calibrated"] is raw.attrs["calibrated"]
+    assert df.attrs["calibrated"] and not raw.attrs["calibrated"]
     prob = df[[f"prob_{c}" for c in ds.class_names]].to_numpy()
     ece = trust.expected_calibration_error(prob, ds.labels, pred=df["pred_index"].to_numpy())
     # 280 spectra: the sampling noise of a 15-bin ECE alone is ~0.03-0.04
     assert ece < 0.08, ece
+    low = np.array(["low_confidence" in f.split(";") for f in df["flag"]])
+    assert (low == (df["pred_main_prob"] < 0.5).to_numpy()).all()
+    assert (df["pred_main_prob"] == df["pred_prob"]).all()  # main classes only: one class per main class
+    correct = (df["pred_index"] == ds.labels).to_numpy()
+    assert correct[~low].mean() > correct[low].mean()
 
 
 def test_ood_flag_on_galaxies_and_qsos_through_a_stars_only_checkpoint():
@@ -125,13 +140,17 @@ def test_scanet_uncertainty_and_out_of_range_flag():
     # inputs unlike any star (flux far above the continuum) are pushed outside the label range and flagged
     odd = np.vstack([np.asarray(fresh.flux[:4]) * 4.0, np.full((2, 4096), 3.0, np.float32)])
     weird = spectool.predict(SCANET, odd, progress=False)
-    lo, hi = zip(*(cal["label_range"][t] for t in ("teff", "logg", "feh")))
-    out = ((weird[["teff", "logg", "feh"]] < lo) | (weird[["teff", "logg", "feh"]] > hi)).any(axis=1).to_numpy()
+    lo, hi = np.array([cal["label_range"][t] for t in ("teff", "logg", "feh")]).T
+
+    def outside(d):
+        v = d[["teff", "logg", "feh"]].to_numpy()
+        return ((v < lo) | (v > hi)).any(axis=1)
+
+    out = outside(weird)
     flagged = np.array(["outside_training_labels" in f for f in weird["flag"]])
     assert out.any() and (flagged == out).all()
     in_df = np.array(["outside_training_labels" in f for f in df["flag"]])
-    out_df = ((df[["teff", "logg", "feh"]] < lo) | (df[["teff", "logg", "feh"]] > hi)).any(axis=1).to_numpy()
-    assert (in_df == out_df).all()
+    assert (in_df == outside(df)).all()
 
 
 def test_spfusion_gives_uncertainties():

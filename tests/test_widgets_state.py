@@ -458,3 +458,20 @@ def test_model_argument_computes_outputs_and_overlays(tmp_path, spectra):
     assert ae.weights["se"].shape == (3, 4) and ae.feature_maps["se"].shape == (3, 4, NPIX)
     ae.select_cell(2, 1)
     assert ae.overlay(2, 1)[0] == "se channel 1 activation"
+
+
+def test_methods_show_in_the_controls(spectra, probs):
+    """Options changed by methods (as notebook 07 does) show in the widget's controls, so a
+    person clicking afterwards starts from what is drawn (a toggled line set stayed unticked)."""
+    from spectool.widgets import SpectrumInspector
+
+    insp = SpectrumInspector(spectra, predictions=probs, output_names=["A", "K"],
+                             options=st.DisplayOptions(line_sets=("balmer",)))
+    c = insp.controls
+    insp.toggle_line_set("stellar", True)
+    insp.toggle_line_set("balmer", False)
+    assert c.line_sets["stellar"].value is True and c.line_sets["balmer"].value is False
+    insp.set_options(smoothing=3.5, frame="rest", show_noise=True)
+    assert (c.smoothing.value, c.frame.value, c.noise.value) == (3.5, "rest", True)
+    c.line_sets["stellar"].value = False   # the control still drives the state (not swallowed by sync)
+    assert "stellar" not in insp.options.line_sets

@@ -64,7 +64,8 @@ def pretrained_summary(name: str) -> dict:
 
 
 def _fmt_metrics(metrics: dict) -> str:
-    keys = [k for k in ("accuracy", "macro_f1", "mae_teff", "mae_logg", "mae_feh", "mae_mass", "mae_age") if k in metrics]
+    shown = ("accuracy", "macro_f1", "mae_teff", "mae_logg", "mae_feh", "mae_mass", "mae_age")
+    keys = [k for k in shown if k in metrics]
     return ", ".join(f"{k} {metrics[k]:.3g}" for k in keys)
 
 

@@ -43,8 +43,9 @@ _CODES = {"L": "i1", "B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", 
 _UNSIGNED_COL = {"B": (-128, "i1"), "I": (1 << 15, "u2"), "J": (1 << 31, "u4"), "K": (1 << 63, "u8")}
 _UNSIGNED_IMG = {8: (-128, "i1"), 16: (1 << 15, "u2"), 32: (1 << 31, "u4"), 64: (1 << 63, "u8")}
 _COMMENTARY = {"COMMENT", "HISTORY", ""}
-# astropy's grammar of a string value followed by an optional comment (used for CONTINUE cards)
-_STRG_COMMENT = re.compile(r"(\'(?P<strg>([ -~]+?|\'\'|) *?)\'(?=$|/| ))? *(?P<comm_field>(?P<sepr>/ *)(?P<comm>(.|\n)*))?$")
+# astropy's grammar of a string value and optional comment (every string card, CONTINUE pieces included)
+_STRG_COMMENT = re.compile(r"(\'(?P<strg>([ -~]+?|\'\'|) *?)\'(?=$|/| ))? *"
+                           r"(?P<comm_field>(?P<sepr>/ *)(?P<comm>(.|\n)*))?$")
 _NUMBER = re.compile(r"[+-]? *(\.\d+|\d+(\.\d*)?) *([deDE] *[+-]? *\d+)?$")
 _COMPLEX = re.compile(r"\( *([^,()]+?) *, *([^,()]+?) *\)$")
 
@@ -175,7 +176,10 @@ def data_size(h: dict[str, Any]) -> int:
         if n < 0:
             raise FitsFormatError(f"NAXIS{i} = {n} is negative")
         size *= n
-    return abs(_int(h, "BITPIX", 8)) // 8 * _int(h, "GCOUNT", 1) * (size + _int(h, "PCOUNT"))
+    bitpix, gcount, pcount = _int(h, "BITPIX", 8), _int(h, "GCOUNT", 1), _int(h, "PCOUNT")
+    if bitpix not in _BITPIX or gcount < 0 or pcount < 0:  # a negative size would walk backwards for ever
+        raise FitsFormatError(f"BITPIX = {bitpix}, GCOUNT = {gcount}, PCOUNT = {pcount}: not a valid data size")
+    return abs(bitpix) // 8 * gcount * (size + pcount)
 
 
 @dataclass

@@ -175,6 +175,8 @@ def read_fits_image(probe: Probe) -> Spectrum:
     idx = _image_hdu(probe)
     h = probe.header(idx)
     data = np.atleast_2d(np.asarray(probe.image(idx), np.float64))  # typed error when truncated
+    if data.ndim != 2 or data.size == 0:
+        raise MissingDataError(f"image HDU {idx} has no pixels (shape {data.shape})", probe.path)
     flux = data[0]
     n = flux.size
     crpix = float(h.get("CRPIX1", 1.0))

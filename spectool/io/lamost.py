@@ -115,6 +115,8 @@ def _finish(probe: Probe, wave, flux, ivar, andmask, layout: str) -> Spectrum:
     """Spectrum in vacuum Angstrom (air converted when VACUUM = F), ivar ones when absent."""
     hdr = probe.primary_header
     wave = np.asarray(wave, np.float64)
+    if np.size(flux) == 0:
+        raise MissingDataError("the spectrum has no pixels", probe.path)
     if wave.shape != np.shape(flux):
         raise MissingDataError(f"wavelength has {wave.size} pixels, flux {np.size(flux)}", probe.path)
     if not (np.all(np.isfinite(wave)) and np.all(wave > 0)):

@@ -169,8 +169,9 @@ class Probe:
         """Binary table HDU ``index`` as a numpy structured array (one record per row).
 
         Read straight from the bytes by :class:`~spectool.io._fitsfast.FitsIndex`
-        (10x faster than astropy for wide catalogue rows); variable-length, bit,
-        scaled or TDIM columns fall back to astropy.
+        (10x faster than astropy for wide catalogue rows, astropy's values: logical columns
+        as bool, pseudo-unsigned integers, TDIM shapes); variable-length, bit, substring or
+        TSCAL/TZERO-scaled columns fall back to astropy, converted the same way.
         """
         if self.column_names(index) is None:
             raise MissingDataError(f"HDU {index} is not a binary table", self.path)

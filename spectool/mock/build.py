@@ -35,8 +35,8 @@ PROVENANCE = (
     "red extension > 7300 A (Planck continuum, Ca II triplet, Paschen, TiO/CN bands); spectral types from "
     "Pecaut & Mamajek (2013). Galaxies: MILES-emulator population mixtures + nebular lines; QSOs: power law + "
     "Vanden Berk et al. (2001) lines. Survey effects: {survey} log-lambda grid, resolution, radial velocity, "
-    "Fitzpatrick (1999) extinction, flux-calibration distortion, sky and telluric residuals, photon + read "
-    "noise, masked pixels. Preprocessed for {prep}. Not real data."
+    "Fitzpatrick (1999) extinction, domain-randomised flux-calibration distortion and dichroic step, sky and "
+    "telluric residuals, photon + read noise, masked pixels. Preprocessed for {prep}. Not real data."
 )
 
 

@@ -11,7 +11,8 @@ Every step is vectorised over a batch of N spectra (arrays (N, L)):
 4. a smooth multiplicative flux-calibration distortion (domain-randomised, see
    :class:`Randomisation`: Legendre tilt and curvature of ln flux up to order 5, a step
    at a random dichroic join in 5700-6100 A, and poorly calibrated blue and red ends);
-5. incompletely corrected telluric O2 A/B and H2O bands, sky-subtraction
+5. incompletely corrected telluric O2 A/B and H2O bands (0-30% SDSS, 0-50% LAMOST of the
+   optical depth left; :class:`Randomisation`), sky-subtraction
    residuals at [O I] 5577/6300, Na D and an approximate OH forest;
 6. photon (source + sky) and read noise scaled so the median per-pixel S/N of
    each spectrum equals the requested value; ``ivar`` = 1/sigma^2;

@@ -284,6 +284,12 @@ class PoolMetaFormerBlock(nn.Module):
         return self.ffn(y) if self.last else y + self.ffn(y)
 
 
+def _keep_se_weights(gate: nn.Module, args, weights: torch.Tensor) -> None:
+    """Forward hook of ``head.se.gate``: the SE channel weights (B, C) of the latest call,
+    detached, kept on the gate (``SEHead.last_se_weights`` reads them)."""
+    gate.last_weights = weights.detach()
+
+
 class SEHead(nn.Module):
     """SE gating -> conv C -> 32 (k7, "same") + BN -> mean over L (features) -> Linear."""
 
@@ -294,12 +300,16 @@ class SEHead(nn.Module):
         self.conv = nn.Conv1d(channels, hidden, 7, padding="same")
         self.bn = nn.BatchNorm1d(hidden)
         self.linear = nn.Linear(hidden, num_outputs)
-        self.last_se_weights: torch.Tensor | None = None
+        self.se.gate.register_forward_hook(_keep_se_weights)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        weights = self.se.gate(x)  # (B, C)
-        self.last_se_weights = weights.detach()
-        return self.bn(self.conv(x * weights.unsqueeze(-1))).mean(dim=-1)
+        # self.se (not its parts) is called, so hooks on head.se and head.se.gate both fire
+        return self.bn(self.conv(self.se(x))).mean(dim=-1)
+
+    @property
+    def last_se_weights(self) -> torch.Tensor | None:
+        """SE channel weights (B, C) of the latest forward (None before the first)."""
+        return getattr(self.se.gate, "last_weights", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(self.features(x))
@@ -407,8 +417,11 @@ class SPFusion(SpectralModel):
     def forward(self, x: torch.Tensor, image: torch.Tensor | None = None,
                 return_extras: bool = False
                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Predictions (B, 2); ``return_extras`` adds attention (B, h, 96, 96) and SE (B, 96)."""
-        out = self.forward_head(self.forward_features(x, image))
+        """Predictions (B, 2); ``return_extras`` adds attention (B, h, 96, 96) and SE (B, 96).
+
+        Equal to ``forward_head(forward_features(x, image))``; calls ``self.head`` itself so
+        that hooks on the head fire."""
+        out = self.head(self.forward_tokens(x, image))
         if return_extras:
             return out, self.last_attention, self.last_se_weights
         return out

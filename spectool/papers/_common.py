@@ -165,9 +165,17 @@ def table(frame: pd.DataFrame, title: str, source: Source, caption: str = "", no
     return Table(frame, f"{title} [{source.label}]", extra)
 
 
+def _failed_targets(rows: pd.DataFrame) -> list[str]:
+    """Regression targets (``learned_<t>`` columns) that some run of ``rows`` did not learn."""
+    return [c[len("learned_"):] for c in rows.columns
+            if c.startswith("learned_") and rows[c].notna().any() and not rows[c].astype(bool).all()]
+
+
 def verdicts(results: pd.DataFrame, keys: Sequence[str] = ("dataset", "label")) -> dict[tuple, str]:
-    """Sanity-gate text per row key: ``"yes (...)"`` or ``"NO: ..."`` from the ``learned`` and
-    ``baseline_*`` columns that :func:`spectool.papers._context.sanity_gate` adds."""
+    """Sanity-gate text per row key from the ``learned``, ``learned_<target>`` and
+    ``baseline_*`` columns that :func:`spectool.papers._context.sanity_gate` adds:
+    ``"yes (...)"``, ``"PARTLY: ..."`` (regression: some targets beat their baseline) or
+    ``"NO: ..."``."""
     if "learned" not in results.columns:
         return {}
     out = {}
@@ -178,47 +186,74 @@ def verdicts(results: pd.DataFrame, keys: Sequence[str] = ("dataset", "label")) 
         for c in bases:
             metric = c[len("baseline_"):]
             b = float(rows[c].mean())
-            parts.append(f"majority class {100 * b:.1f} %" if metric == "accuracy" else f"best constant MAE {b:.4g}")
+            parts.append(f"majority class {100 * b:.1f} %" if metric == "accuracy"
+                         else f"best constant {metric.replace('mae_', 'MAE ')} {b:.4g}")
         base = ", ".join(parts)
         n_ok = int(rows["learned"].astype(bool).sum())
+        failed = _failed_targets(rows)
+        targets = [c[len("learned_"):] for c in rows.columns if c.startswith("learned_") and rows[c].notna().any()]
         if n_ok == len(rows):
             out[key] = f"yes (trivial baseline: {base})"
+        elif targets and len(failed) < len(targets):
+            out[key] = (f"PARTLY: {', '.join(failed)} do(es) not beat the best constant ({base}); those numbers "
+                        "withheld")
         else:
             out[key] = (f"NO: {len(rows) - n_ok} of {len(rows)} run(s) do not beat the trivial baseline ({base}); "
                         "numbers withheld")
     return out
 
 
+def withheld_targets(results: pd.DataFrame, keys: Sequence[str] = ("dataset", "label")) -> dict[tuple, list[str]]:
+    """Per row key, the regression targets whose numbers the gate withholds (PARTLY rows)."""
+    out = {}
+    for key, rows in results.groupby(list(keys), sort=False):
+        out[key if isinstance(key, tuple) else (key,)] = _failed_targets(rows)
+    return out
+
+
 def gate_frame(frame: pd.DataFrame, results: pd.DataFrame, keys: Sequence[str] = ("dataset", "label"),
                levels: int = 2) -> pd.DataFrame:
     """``frame`` (indexed by ``keys`` in its first ``levels`` index levels) with a
-    ``learned?`` column; the metric cells of rows that did not beat the baseline are blanked."""
+    ``learned?`` column; the metric cells of rows (or, for PARTLY rows, of the targets) that
+    did not beat the baseline are blanked."""
     v = verdicts(results, keys)
     if not v:
         return frame
+    failed = withheld_targets(results, keys)
     out = frame.copy()
     col = ("learned?", "") if isinstance(out.columns, pd.MultiIndex) else "learned?"
-    texts = []
+    texts, keys_of = [], []
     for idx in out.index:
         key = tuple(idx[:levels]) if isinstance(idx, tuple) else (idx,)
         texts.append(v.get(key, ""))
+        keys_of.append(key)
     keep = [c for c in out.columns if (c[0] if isinstance(c, tuple) else c) in ("size", "runs")]
-    for row, text in zip(out.index, texts):
-        if text.startswith("NO"):
-            for c in out.columns:
-                if c not in keep:
-                    out.loc[row, c] = np.nan if out[c].dtype.kind == "f" else "-"
+    for row, text, key in zip(out.index, texts, keys_of):
+        if not text.startswith(("NO", "PARTLY")):
+            continue
+        for c in out.columns:
+            name = " ".join(map(str, c)) if isinstance(c, tuple) else str(c)
+            hit = text.startswith("NO") or any(t in name.lower() for t in failed.get(key, []))
+            if c not in keep and hit:
+                out.loc[row, c] = np.nan if out[c].dtype.kind == "f" else "-"
     out[col] = texts
     return out
 
 
 def gate_text(results: pd.DataFrame, keys: Sequence[str] = ("dataset", "label")) -> str:
     """One sentence naming the models that did not beat their trivial baseline ("" if none)."""
-    bad = [" / ".join(map(str, k)) for k, t in verdicts(results, keys).items() if t.startswith("NO")]
+    v = verdicts(results, keys)
+    bad = [" / ".join(map(str, k)) for k, t in v.items() if t.startswith("NO")]
+    part = [" / ".join(map(str, k)) + f" ({', '.join(withheld_targets(results, keys)[k])})"
+            for k, t in v.items() if t.startswith("PARTLY")]
+    text = ""
+    if part:
+        text = ("SANITY GATE: " + ", ".join(part) + " did not beat the best constant for the target(s) named; "
+                "those values are not a result. ")
     if not bad:
-        return ""
-    return ("SANITY GATE: " + ", ".join(bad) + " did not beat the trivial baseline; its curves/values show no "
-            "learning and are not a result.")
+        return text.strip()
+    return (text + "SANITY GATE: " + ", ".join(bad) + " did not beat the trivial baseline; its curves/values show "
+            "no learning and are not a result.")
 
 
 from ..plots import styled  # noqa: E402 - one style helper for plots and papers

@@ -62,7 +62,7 @@ SLIM: dict[str, dict[str, Any]] = {
     "sscnn": {"channels": [16, 8], "fc_hidden": 128},
     "racnet": {"widths": [8, 8, 16, 16, 32, 32, 64, 64], "fc_hidden": 64},
     "convnext1d": {"dims": [32, 64, 32, 16], "depths": [1, 1, 1, 1]},
-    "scanet": {"width": 0.125, "blocks": [1, 1, 1, 1, 1]},
+    "scanet": {"width": 0.125, "blocks": [1, 1, 1, 1, 1], "heads": 2, "dim_head": 16},
     "spfusion": {},
 }
 
@@ -76,29 +76,28 @@ SLIM_CHANNEL_DIVISOR = 4
 #: Training steps: the shipped full experiment and the quick / medium protocols.
 EXPERIMENTS: dict[str, tuple[str, dict[str, Protocol]]] = {
     "mspc_classes": ("mspc_table3_full", {
-        "quick": Protocol((0,), 8, 240, 60, 120, 3e-3),
+        "quick": Protocol((0,), 6, 240, 60, 120, 3e-3),
         "medium": Protocol((0, 1, 2), 30, 1200, 200, 400, 1e-3)}),
     "mspc_subclasses": ("mspc_table4_full", {
-        "quick": Protocol((0,), 6, 300, 60, 150, 3e-3),
-        "medium": Protocol((0, 1, 2), 30, 2500, 300, 600, 1e-3)}),
+        "quick": Protocol((0,), 5, 240, 60, 150, 3e-3),
+        "medium": Protocol((0, 1, 2), 10, 2500, 300, 600, 1e-3)}),
     "mspc_full_classification": ("mspc_table6_full", {
-        "quick": Protocol((0,), 6, 400, 60, 150, 3e-3),
-        "medium": Protocol((0, 1, 2), 30, 3000, 300, 600, 1e-3)}),
+        "quick": Protocol((0,), 5, 300, 60, 150, 3e-3),
+        "medium": Protocol((0, 1, 2), 10, 3000, 300, 600, 1e-3)}),
     "mspc_ablation": ("mspc_ablation_sdss_full", {
-        "quick": Protocol((0,), 6, 200, 60, 120, 3e-3, datasets=("mspc/SC-S>5",)),
-        "medium": Protocol((0, 1, 2), 25, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5", "mspc/SS-S>5"))}),
+        "quick": Protocol((0,), 5, 200, 60, 120, 3e-3, datasets=("mspc/SC-S>5",)),
+        "medium": Protocol((0, 1, 2), 20, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5",))}),
     "mspc_large": ("mspc_table18_full", {
         "quick": Protocol((0,), 6, 200, 60, 120, 3e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE),
-        "medium": Protocol((0, 1, 2), 25, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5", "mspc/SS-S>5"),
-                           arms=SLIM_LARGE)}),
+        "medium": Protocol((0, 1, 2), 20, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE)}),
     "spf_models": ("spfusion_table2_full", {
         "quick": Protocol((0,), 12, 210, 60, 90, 2e-3),
         "medium": Protocol((0, 1, 2), 60, 3000, 600, 1000, 1e-3)}),
     "spf_ablation": ("spfusion_ablation_full", {
-        "quick": Protocol((0,), 6, 150, 40, 90, 2e-3),
-        "medium": Protocol((0, 1, 2), 40, 2000, 400, 800, 1e-3)}),
+        "quick": Protocol((0,), 5, 100, 30, 90, 2e-3),
+        "medium": Protocol((0, 1, 2), 12, 2000, 400, 800, 1e-3)}),
     "sca_variants": ("scanet_table1_full", {
-        "quick": Protocol((0,), 12, 300, 40, 60, 2e-3),
+        "quick": Protocol((0,), 12, 240, 40, 60, 2e-3),
         "medium": Protocol((0,), 40, 3000, 300, 1000, 1e-3, seeds=3)}),
 }
 
@@ -246,6 +245,19 @@ def reduced_experiment(name: str, protocol: Protocol, mode: str = "quick"):
     return exp
 
 
+def reduced_jobs() -> int:
+    """Cells trained in parallel in the reduced modes: one single-threaded cell per CPU core
+    (at most 8; the slim networks use one core better than two), or 1 (in-process) inside
+    IPython/Jupyter, where spawned workers would re-import a script-run ``__main__``."""
+    import os
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    if ipython is not None and getattr(ipython, "get_ipython", lambda: None)() is not None:
+        return 1
+    return max(1, min(8, len(os.sched_getaffinity(0))))
+
+
 def _as_dict(exp) -> dict:
     """An experiment as a plain mapping with absolute run-config paths (no source file needed)."""
     from ..train.config import resolve_path, to_dict
@@ -265,6 +277,10 @@ def protocol_note(mode: str, p: Protocol) -> str:
             "paper's values.")
 
 
+#: Training steps whose exported weights the analysis figures may load (:func:`model_of`).
+KEEP_WEIGHTS = {"mspc_classes", "spf_models", "sca_variants"}
+
+
 def run_experiment(ctx: Context, step_name: str) -> Result:
     """Run (or resume) the experiment of ``step_name`` and gather a :class:`RunSet` whose
     results carry the sanity gate (:func:`sanity_gate`)."""
@@ -280,7 +296,7 @@ def run_experiment(ctx: Context, step_name: str) -> Result:
     if not ctx.synthetic:
         exp.set = {**exp.set, "data.source": str(ctx.source)}
     cv = cross_validate(_as_dict(exp), root=ctx.cache / ctx.key / "runs", progress=ctx.progress,
-                        jobs=2 if ctx.mode != "full" else 1)
+                        jobs=reduced_jobs() if ctx.mode != "full" else 1)
     res = cv.results
     runs = RunSet(res.copy())
     for (dataset, label), rows in res.groupby(["dataset", "label"], sort=False):
@@ -293,8 +309,12 @@ def run_experiment(ctx: Context, step_name: str) -> Result:
             runs.class_names[dataset] = list(ds.class_names)
     runs.results = sanity_gate(res, ctx)
     if ctx.mode != "full":
-        for d in res["run_dir"]:  # reduced runs keep their predictions and exported weights, not checkpoints
+        # reduced runs keep predictions, histories and metrics; no Lightning checkpoints, and
+        # exported weights only where an analysis figure may load them (model_of)
+        for d in res["run_dir"]:
             shutil.rmtree(Path(d) / "checkpoints", ignore_errors=True)
+            if step_name not in KEEP_WEIGHTS:
+                (Path(d) / "model.safetensors").unlink(missing_ok=True)
     return ctx.result(runs, note)
 
 
@@ -304,8 +324,9 @@ def sanity_gate(results: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     Classification: ``baseline_accuracy`` = the share of the most frequent class in the
     evaluated spectra (what always answering that class scores). Regression:
     ``baseline_mae_<t>`` = the MAE of the best constant (the median of the evaluated
-    truth), a stricter bar than the training mean. ``learned`` is True when the model beats
-    every baseline; tables and figures say so plainly when it does not.
+    truth), a stricter bar than the training mean, and ``learned_<t>`` per target.
+    ``learned`` is True when the model beats every baseline; tables and figures say so
+    plainly when it does not (and withhold only the failed targets of a regression).
     """
     from ..train import FitResult
 
@@ -324,7 +345,9 @@ def sanity_gate(results: pd.DataFrame, ctx: Context) -> pd.DataFrame:
                     t = pred[col].to_numpy(float)
                     base = float(np.nanmean(np.abs(t - np.nanmedian(t))))
                     out.loc[i, f"baseline_mae_{col[5:]}"] = base
-                    ok = ok and float(row[f"mae_{col[5:]}"]) < base
+                    beat = float(row[f"mae_{col[5:]}"]) < base
+                    out.loc[i, f"learned_{col[5:]}"] = beat
+                    ok = ok and beat
         learned.append(ok)
     out["learned"] = learned
     return out
@@ -362,10 +385,25 @@ def analysis_model(ctx: Context, dataset: str, label: str, step_name: str):
     from .. import models
 
     name = PRETRAINED.get((dataset, label))
+    why = ""
     if ctx.synthetic and ctx.mode != "full" and name in models.list_pretrained():
-        return models.load(name).eval(), f"Model: shipped pretrained checkpoint {name} (synthetic mock training)."
+        ckpt = models.load(name).eval()
+        if card_learned(ckpt):
+            return ckpt, f"Model: shipped pretrained checkpoint {name} (synthetic mock training)."
+        why = f" (the shipped checkpoint {name} is at chance on its own mock test split, so it is not used)"
     model, _, _ = model_of(ctx, step_name, label)
-    return model, f"Model: {label} trained by this run ({step_name})."
+    return model, f"Model: {label} trained by this run ({step_name}){why}."
+
+
+def card_learned(model) -> bool:
+    """False when a classifier's model card reports a test accuracy no better than 1.5 x chance
+    (a checkpoint that never learned); True otherwise (regression cards carry no baseline)."""
+    card = getattr(model, "card", None) or {}
+    acc = (card.get("metrics") or {}).get("accuracy")
+    classes = len(getattr(model, "output_names", []) or [])
+    if acc is None or card.get("task") != "classification" or classes < 2:
+        return True
+    return float(acc) > 1.5 / classes
 
 
 #: Spectra in the mock evaluation set of the analysis figures (quick / medium mode).

@@ -390,7 +390,8 @@ def mspc_tab5(result: Result):
             columns={"tp_text": "TP", "fn_text": "top-1 FN", "fp_text": "top-1 FP"})
     frame = pd.concat(blocks, axis=1)
     return table(frame, f"MSPC-Net Table 5: per-class results on {dataset}", result.source,
-                 "'X→Y (n)' reads predicted X, true Y, n times. Paper: 400 test spectra per class.", result.note)
+                 "'X→Y (n)' reads predicted X, true Y, n times. Paper: 400 test spectra per class.",
+                 " ".join(t for t in (gate_text(runs.results), result.note) if t))
 
 
 @styled
@@ -402,7 +403,9 @@ def mspc_fig4(result: Result):
     if not data:
         raise PlotInputError("mspc-fig4 needs at least one embedding table", "mspc-fig4")
     fig, axes = figure(1, len(data), size=(3.4 * len(data) + 0.8, 3.8))
-    classes = sorted({str(c) for t in data.values() for c in t["label"]})
+    spectral = "OBAFGKM"  # hot to cool, then anything else alphabetically
+    classes = sorted({str(c) for t in data.values() for c in t["label"]},
+                     key=lambda c: (spectral.find(c[0]) if c and c[0] in spectral else len(spectral), c))
     colours = {c: f"C{i % 10}" for i, c in enumerate(classes)}
     for ax, (name, t) in zip(axes[0], data.items()):
         plots.embedding(t, ax=ax, colours=colours, s=4, legend=False)
@@ -444,7 +447,8 @@ def mspc_fig5(result: Result):
     plots.bars_by_bin([b for b in order if b in counts.index], [counts[b] for b in order if b in counts.index],
                       ax=axes[1, 0], ylabel="test spectra", xlabel="S/N interval (per pixel, width 10)")
     axes[1, 0].axhline(MIN_PER_BIN, color="tab:red", ls=":", lw=0.8)
-    note = f"Accuracy shown for S/N bins with >= {MIN_PER_BIN} spectra (red line). {result.note}"
+    note = (f"Accuracy shown for S/N bins with >= {MIN_PER_BIN} spectra (red line). "
+            + " ".join(t for t in (gate_text(runs.results), result.note) if t))
     return titled(fig, f"MSPC-Net Fig. 5: accuracy vs S/N on {dataset}", result.source, note)
 
 

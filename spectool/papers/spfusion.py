@@ -13,7 +13,7 @@ from .. import plots
 from ..train.metrics import regression_metrics
 from ..train.tables import mean_std_table
 from ._common import (PlotInputError, Result, RunSet, figure, gate_frame, gate_text, need, styled, table, titled,
-                      verdicts)
+                      verdicts, withheld_targets)
 from ._context import Context, analysis_model, evaluation_sets, step
 from .published import PUBLISHED, SPF_TABLE2
 
@@ -99,8 +99,11 @@ def comparison_frame(result: Result) -> pd.DataFrame:
                          "mae_age": ours["mae_age"].round(4),
                          "values": f"spectool, {result.source.label}, mean of " + ours["runs"].astype(str) + " run(s)",
                          "learned?": [verdict.get(lb, "") for lb in ours["label"]]})
-    bad = ours["learned?"].str.startswith("NO")
-    ours.loc[bad, ["mae_mass", "mae_age"]] = np.nan
+    failed = {k[-1]: t for k, t in withheld_targets(res).items()}
+    for i, r in ours.iterrows():
+        for t in ("mass", "age"):
+            if r["learned?"].startswith("NO") or t in failed.get(r["model"], []):
+                ours.loc[i, f"mae_{t}"] = np.nan
     return pd.concat([pub, ours], ignore_index=True)
 
 

@@ -210,14 +210,18 @@ class RestFrame(Step):
         return "RestFrame()" if self.redshift is None else f"RestFrame({self.redshift})"
 
 
-def _interp_rows(w: np.ndarray, t: np.ndarray, j: np.ndarray, y: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """``np.interp(t[i], w, y[i])`` for every row, with its arithmetic: ``t`` inside ``[w[0], w[-1]]``,
-    ``j`` the left knot of each ``t`` and ``at`` its flat index into ``y`` (N, L)."""
+def _interp_rows(y: np.ndarray, at: np.ndarray, dt: np.ndarray, dw: np.ndarray, lo: np.ndarray,
+                 hi: np.ndarray) -> np.ndarray:
+    """``np.interp(t[i], w, y[i])`` for every row of ``y`` (N, L), with its arithmetic: ``at`` is the flat index
+    of the left knot ``w[j]`` of each ``t``, ``dt = t - w[j]``, ``dw = w[j + 1] - w[j]``; ``lo`` / ``hi`` mark
+    ``t <= w[j]`` / ``t >= w[j + 1]``, where np.interp returns the knot (or end) value itself."""
     y0, y1 = y.ravel().take(at), y.ravel().take(at + 1)
-    w0, w1 = w[j], w[j + 1]
-    out = (y1 - y0) / (w1 - w0) * (t - w0) + y0
-    out = np.where(t <= w0, y0, out)  # np.interp: the knot value on a knot, the end value beyond an end
-    return np.where(t >= w1, y1, out)
+    out = (y1 - y0) / dw * dt + y0
+    if lo.any():
+        out[lo] = y0[lo]
+    if hi.any():
+        out[hi] = y1[hi]
+    return out
 
 
 @dataclass(frozen=True)
@@ -267,8 +271,10 @@ class Resample(Step):
         j = np.broadcast_to(j, (n, grid.size))
         t = np.broadcast_to(t, (n, grid.size))
         at = j + (np.arange(n) * length)[:, None]  # flat index of the left knot in (n, L) arrays
-        bad = _interp_rows(w, t, j, b.mask.astype(np.float64), at) > 0
-        out_ivar = _interp_rows(w, t, j, b.ivar, at)
+        w0, w1 = w[j], w[j + 1]
+        geometry = (t - w0, w1 - w0, t <= w0, t >= w1)
+        bad = _interp_rows(b.mask.astype(np.float64), at, *geometry) > 0
+        out_ivar = _interp_rows(b.ivar, at, *geometry)
         out_ivar[bad] = 0.0
         out = np.empty((n, grid.size))
         whole = ok.all(1)
@@ -277,7 +283,7 @@ class Resample(Step):
             blk = full[s:s + _SPLINE_BLOCK]
             c = CubicSpline(w, flux[blk].T).c  # (4, L - 1, rows)
             flat = j[blk] * blk.size + np.arange(blk.size)[:, None]  # flat index into (L - 1, rows)
-            d = t[blk] - w[j[blk]]
+            d = geometry[0][blk]  # t - w[j]
             dd = d * d
             # scipy's PPoly evaluation, term by term (not Horner), so the rounding is scipy's
             out[blk] = ((c[3].ravel().take(flat) + c[2].ravel().take(flat) * d) + c[1].ravel().take(flat) * dd

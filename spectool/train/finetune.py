@@ -2,7 +2,7 @@
 
 >>> import spectool
 >>> from spectool.train import finetune
->>> res = finetune("convnext1d-mock-fc", ["a.fits", "b.fits"], ["K", "QSO"], epochs=15, out="runs/my_ft")
+>>> res = finetune("convnext1d-mock-fc", ["a.fits", "b.fits"], ["K", "QSO"], out="runs/my_ft")
 >>> spectool.predict(res.model, [spectool.read("c.fits")])
 
 The spectra are preprocessed exactly as :func:`spectool.predict` does (the recipe on the model
@@ -103,7 +103,7 @@ def _inputs(model: torch.nn.Module, spectra: Any, labels: Any) -> tuple[np.ndarr
 
 
 def finetune(model: torch.nn.Module | str | Path, spectra: Any, labels: Sequence[str] | str | None = None, *,
-             epochs: int = 15, lr: float = 3e-4, batch_size: int = 16, weight_decay: float = 0.01,
+             epochs: int = 40, lr: float = 1e-3, batch_size: int = 16, weight_decay: float = 0.01,
              freeze_backbone: bool = False, seed: int = 0, out: str | Path | None = None,
              progress: bool = False) -> FinetuneResult:
     """Adapt a pretrained classifier to a small labelled set of real spectra.

@@ -23,3 +23,29 @@ def require(module: str) -> ModuleType:
         raise WidgetDependencyError(
             f"spectool.widgets needs {top}: pip install '{_PIP.get(top, top)}' ({exc})", top
         ) from exc
+
+
+_BOKEHJS_SHOWN = False
+
+
+def bokeh_widget_class() -> type:
+    """``jupyter_bokeh.BokehModel``, after loading BokehJS into the notebook page once per kernel.
+
+    jupyter_bokeh draws with the page's BokehJS (``window.Bokeh``) but does not load it:
+    without ``bokeh.io.output_notebook()`` the bokeh part of every widget stays blank in
+    JupyterLab. BokehJS is inlined (about 2 MB in the cell output) so that it also loads
+    offline. Outside a Jupyter kernel nothing is loaded (nothing could show it).
+    """
+    global _BOKEHJS_SHOWN
+    cls = require("jupyter_bokeh").BokehModel
+    if not _BOKEHJS_SHOWN:
+        try:
+            from IPython import get_ipython
+        except ImportError:  # pragma: no cover - ipywidgets needs IPython
+            return cls
+        shell = get_ipython()
+        if shell is not None and getattr(shell, "kernel", None) is not None:
+            # inline BokehJS: the default CDN copy is not reachable offline
+            require("bokeh.io").output_notebook(require("bokeh.resources").INLINE, hide_banner=True)
+            _BOKEHJS_SHOWN = True
+    return cls

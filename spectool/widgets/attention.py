@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from ._deps import require
+from ._deps import bokeh_widget_class, require
 from .state import SpectraSource, WidgetInputError, normalise_attribution
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ class AttentionExplorer:
     def widget(self):
         """ipywidgets box: module selector + heatmap + spectrum overlay."""
         w = require("ipywidgets")
-        bokeh_model = require("jupyter_bokeh").BokehModel
+        bokeh_model = bokeh_widget_class()
         pick = w.Dropdown(options=list(self.weights), value=self.module, description="module")
         pick.observe(lambda ch: self.set_module(ch["new"]), "value")
         return w.VBox([pick, bokeh_model(self.layout)])

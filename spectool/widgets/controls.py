@@ -60,6 +60,17 @@ class Controls:
             self.redshift.max = max(self.redshift.max, z)
             self.redshift.value = z
             self.redshift_text.value = z
+            # display options changed by methods (set_options, toggle_line_set) show in the controls
+            o = insp.options
+            self.smoothing.value = o.smoothing
+            self.frame.value = o.frame
+            for s, box in self.line_sets.items():
+                box.value = s in o.line_sets
+            self.noise.value, self.mask.value = o.show_noise, o.show_mask
+            if o.template_rank is None or o.template_rank < insp.n_template_fits:
+                self.template.value = o.template_rank
+            if o.attribution is None or o.attribution in insp.data.overlays.names:
+                self.attribution.value = o.attribution
             rec = insp.vi.get(insp.object_id) if (insp.vi is not None and n) else None
             if rec is not None:
                 self.vi_label.value = rec.label if rec.label in self.vi_label.options else self.vi_label.options[0]

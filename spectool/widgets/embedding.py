@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..explain.features import embed  # noqa: F401  (the one embedding helper; re-exported here)
-from ._deps import require
+from ._deps import bokeh_widget_class, require
 from .state import SpectraSource, WidgetInputError
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ class EmbeddingExplorer:
     def widget(self):
         """ipywidgets box: colour selector + embedded bokeh layout."""
         w = require("ipywidgets")
-        bokeh_model = require("jupyter_bokeh").BokehModel
+        bokeh_model = bokeh_widget_class()
         options = [b for b in COLOUR_BY if b != "prediction" or self.predicted is not None]
         by = w.Dropdown(options=options, value=self.color_by, description="colour by")
         by.observe(lambda ch: self.set_color_by(ch["new"]), "value")

@@ -202,6 +202,8 @@ class SpectrumInspector:
         if self._figures is not None:
             for r in self._figures.line_renderers[name]:
                 r.visible = bool(visible)
+        if self._controls is not None:
+            self._controls.sync(self)
 
     def save_vi(self, label: str = "", quality: int | None = None, comment: str = "") -> VIRecord:
         """Record a visual inspection of the current object in the VI file (replacing an earlier one)."""
@@ -269,10 +271,10 @@ class SpectrumInspector:
     def widget(self):
         """The whole inspector as one ipywidgets box (controls + bokeh figures + VI form)."""
         if self._widget is None:
-            from ._deps import require
+            from ._deps import bokeh_widget_class, require
 
             w = require("ipywidgets")
-            bokeh_model = require("jupyter_bokeh").BokehModel
+            bokeh_model = bokeh_widget_class()
             figs = self.figures
             self._widget = w.VBox([self.controls.box, bokeh_model(figs.layout), self.controls.vi_box])
         return self._widget
