@@ -123,63 +123,7 @@ def test_forward_contract(name, length, n_feat, n_attn):
 
 
 
-#: small builds of every registered model for the hook contract (same module kinds)
-SMALL = {"spfusion": {}, "mspcnet_*": {"num_classes": 3, "depths": (1, 1)}, "sscnn": {"input_length": 512},
-         "racnet": {"input_length": 512}, "convnext1d": {"input_length": 512},
-         "scanet_*": {"width": 1 / 16, "blocks": (2, 1, 1, 2, 1), "heads": 2, "dim_head": 8}}
-
-
-def _small(name: str) -> nn.Module:
-    import fnmatch
-
-    overrides = next((o for pat, o in SMALL.items() if fnmatch.fnmatch(name, pat)), {})
-    torch.manual_seed(0)
-    return models.create(name, **overrides)
-
-
-def _call(model: nn.Module, x: torch.Tensor, image: torch.Tensor | None) -> torch.Tensor:
-    return model(x, image) if image is not None else model(x)
-
-
-def _owners(model: nn.Module) -> dict[str, tuple[nn.Module, list[nn.Parameter]]]:
-    """Every module that owns parameters and is called in a forward pass, with those
-    parameters (a ParameterList's parameters belong to the module holding it)."""
-    out: dict[str, tuple[nn.Module, list[nn.Parameter]]] = {}
-    for name, mod in model.named_modules():
-        params = list(mod.parameters(recurse=False))
-        if isinstance(mod, (nn.ParameterList, nn.ParameterDict)):
-            name = name.rpartition(".")[0]
-            mod = model.get_submodule(name)
-        if params:
-            out[name] = (mod, out.get(name, (mod, []))[1] + params)
-    return out
-
-
-@pytest.mark.parametrize("name", models.list_models())
-def test_forward_fires_hooks_on_every_module_that_takes_part(name):
-    """The forward contract: every module with parameters that takes part in ``forward``
-    (its parameters get a gradient) is called as a module, so its hooks fire, in train and
-    eval mode alike (CPU)."""
-    model = _small(name)
-    x = torch.randn(2, 1, 300 if name.startswith("mspcnet") else model.input_length)
-    image = torch.rand(2, 3, 128, 128) if model.needs_image else None
-    owners = _owners(model)
-    model.train()
-    _call(model, x, image).float().pow(2).sum().backward()
-    taking_part = {n for n, (_, params) in owners.items() if any(p.grad is not None for p in params)}
-    assert len(taking_part) >= 0.9 * len(owners)
-    for mode in ("train", "eval"):
-        model.train(mode == "train")
-        fired: set[str] = set()
-        handles = [mod.register_forward_hook(lambda m, a, out, n=n: fired.add(n))
-                   for n, (mod, _) in owners.items()]
-        try:
-            with torch.no_grad():
-                _call(model, x, image)
-        finally:
-            for h in handles:
-                h.remove()
-        assert taking_part <= fired, f"{mode}: hooks never fired on {sorted(taking_part - fired)[:8]}"
+# the hook contract over every registered model: tests/test_models_contract.py
 
 
 def test_mspcnet_hooks_fire_on_all_58_layers_in_eval():

@@ -239,7 +239,7 @@ def _autocast(device: torch.device, amp: bool):
 
 def _predict(model: nn.Module, x: torch.Tensor, image: torch.Tensor | None, classification: bool) -> torch.Tensor:
     out = model(x, image) if image is not None else model(x)
-    out = out.float()
+    out = out if out.dtype == torch.float64 else out.float()   # float64 models keep their precision
     return torch.softmax(out, dim=1) if classification else out
 
 
