@@ -78,7 +78,7 @@ def sliding_benchmark(device: str, n_spectra: int, rounds: int) -> dict:
     model = spectool.models.create("convnext1d", num_classes=7).eval().to(device)
     n_win = len(windows(grid, 15, 5)[0])
     evals = n_spectra * n_win
-    batch = 256 if device == "cpu" else 2048   # spectool's default batch size
+    batch = 64 if device == "cpu" else 2048   # spectool's default batch size
     base = fill_values(x, grid, "continuum")
     probs = lambda inp: torch.softmax(model(inp), 1)  # noqa: E731
     copies = x.repeat_interleave(-(-evals // n_spectra), dim=0)[:evals]

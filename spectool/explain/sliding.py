@@ -285,7 +285,8 @@ def sliding_window_importance(
         Rows of ``x`` to use (e.g. ``ds.indices("test")``); only those are loaded from a
         dataset.
     batch_size
-        Perturbed copies per forward pass (default 256 on CPU, 2048 on CUDA).
+        Perturbed copies per forward pass (default 64 on CPU: ConvNeXt-1D at 3584 px runs
+        faster per spectrum at 64-128 than at 256 on a 2-core CPU; 2048 on CUDA).
     amp
         Autocast on CUDA (ignored on CPU).
     """
@@ -306,7 +307,7 @@ def sliding_window_importance(
     start = torch.as_tensor(pixels[:, 0], device=dev)
     stop = torch.as_tensor(pixels[:, 1], device=dev)
     n_win = start.numel()
-    per_fwd = max(1, batch_size or (2048 if dev.type == "cuda" else 256))
+    per_fwd = max(1, batch_size or (2048 if dev.type == "cuda" else 64))
 
     with torch.inference_mode(), _autocast(dev, amp):
         # the clean predictions, once (reused by every window)
