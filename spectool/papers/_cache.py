@@ -29,7 +29,7 @@ from .._atomic import atomic_path
 from ..errors import SpectoolError
 
 #: Bump when a step's output format or the codec changes, so old cached results are recomputed.
-CACHE_VERSION = 4
+CACHE_VERSION = 5  # 5: SlidingWindowResult lost its "cached" field
 
 
 class CacheError(SpectoolError):
