@@ -27,7 +27,7 @@ for path in sys.argv[1:]:
 endef
 export STRIP_OUTPUTS
 
-.PHONY: venv demo test lab figures notebooks clean bench lock
+.PHONY: venv demo test test-slow lab figures notebooks clean bench lock
 
 $(STAMP): pyproject.toml Makefile $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,8 +41,14 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m spectool.demo --mode $(MODE) --out demo_output
 
+# make test: the whole suite except the heavy cases (about 4 min on 2 cores after the install);
+# make test-slow: those heavy cases (every notebook executed in smoke mode, the live JupyterLab
+# test, Dask clusters and SIGKILL subprocesses; about 6 min). CI (.ci/run) runs both.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow and not notebooks"
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m "slow or notebooks"
 
 lab: $(STAMP)
 	$(PY) -m pip install -q -c $(CONSTRAINTS) -e ".[lab]"

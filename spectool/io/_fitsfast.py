@@ -204,6 +204,8 @@ class FitsIndex:
 
     def _advance(self) -> bool:
         if self._done or self._next + BLOCK > len(self.raw):
+            if self._next == 0 and not self._done:  # not even one 2880-byte header block
+                raise FitsFormatError(f"primary header is truncated ({len(self.raw)} of at least {BLOCK} bytes)")
             self._done = True
             return False
         h, data_start = parse_header(self.raw, self._next)

@@ -326,6 +326,8 @@ def read(path: str | os.PathLike, format: str | None = None) -> ReadResult:
                     raise CorruptFileError("file is empty", path)
                 if probe.name.lower().endswith((".fits", ".fit", ".fts")) and not probe.is_fits:
                     raise CorruptFileError("not a valid FITS file (no SIMPLE card)", path)
+                if probe.is_fits:
+                    probe.n_hdus()  # a truncated or damaged FITS structure: CorruptFileError, not "unknown format"
                 known = ", ".join(list_formats())
                 raise UnknownFormatError(f"no reader recognises this file; known formats: {known}", path)
         try:

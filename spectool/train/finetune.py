@@ -86,8 +86,7 @@ def _inputs(model: torch.nn.Module, spectra: Any, labels: Any) -> tuple[np.ndarr
             if column not in spectra.meta:
                 raise ModelError(f"the store has no label column {column!r}; pass labels=")
             labels = spectra.meta[column].astype(str).tolist()
-        flux, _, _ = _model_inputs(model, spectra, None, None, {})
-        return np.asarray(flux[0:len(flux)], np.float32), [str(x) for x in labels]
+        return _usable(_model_inputs(model, spectra, None, None, {}, False), labels)
     if isinstance(spectra, (str, Path, Spectrum)):
         spectra = [spectra]
     if labels is None or isinstance(labels, str):
@@ -98,8 +97,24 @@ def _inputs(model: torch.nn.Module, spectra: Any, labels: Any) -> tuple[np.ndarr
         spectra = [s if isinstance(s, Spectrum) else read(s) for s in spectra]
     if len(labels) != len(spectra):
         raise ModelError(f"{len(spectra)} spectra but {len(labels)} labels")
-    flux, _, _ = _model_inputs(model, spectra, None, None, {})
-    return flux, [str(x) for x in labels]
+    return _usable(_model_inputs(model, spectra, None, None, {}, False), labels)
+
+
+def _usable(inputs, labels) -> tuple[np.ndarray, list[str]]:
+    """Model-ready rows and labels of the inputs that could be prepared; the others (window
+    not covered, unreadable, ...) are left out with a warning naming each and why."""
+    import warnings
+
+    ok = inputs.ok
+    if not ok.any():
+        raise ModelError("none of the spectra can be prepared for the model: "
+                         + "; ".join(f"{i}: {e}" for i, e in zip(inputs.ids, inputs.error)))
+    if not ok.all():
+        dropped = [f"{i} ({e})" for i, e, good in zip(inputs.ids, inputs.error, ok) if not good]
+        warnings.warn(f"fine-tuning leaves out {len(dropped)} spectra that cannot be prepared: "
+                      + "; ".join(dropped), stacklevel=3)
+    flux = np.asarray(inputs.flux[0:len(inputs.flux)], np.float32)
+    return flux, [str(x) for x, good in zip(labels, ok) if good]
 
 
 def finetune(model: torch.nn.Module | str | Path, spectra: Any, labels: Sequence[str] | str | None = None, *,
