@@ -87,6 +87,21 @@ def _wait_bokeh(page, name: str, condition: str, timeout: int = STEP_TIMEOUT_MS)
         pytest.fail(f"bokeh model {name!r} never met {condition!r}; page state {page.evaluate(DIAGNOSE)}")
 
 
+def _settled(page, read, quiet_ms: int = 1000, timeout_ms: int = STEP_TIMEOUT_MS) -> None:
+    """Wait until ``read()`` (a value shown by the widget) stays the same for ``quiet_ms``: the
+    kernel has finished answering a burst of widget messages. A click sent during the burst
+    could be applied before the burst's last update, which then undid it (seen once in CI)."""
+    waited, last = 0, read()
+    while waited < timeout_ms:
+        page.wait_for_timeout(quiet_ms)
+        waited += quiet_ms
+        now = read()
+        if now == last:
+            return
+        last = now
+    pytest.fail(f"the widget never settled within {timeout_ms} ms (last value {last!r})")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -249,6 +264,7 @@ def test_inspector_live_in_jupyterlab(lab, browser, tmp_path):
     # 2. class filter: only K stars remain selected
     widget.locator("select[multiple]").select_option("K")
     _wait_bokeh(page, "title", "m.text.includes('label K')")
+    _settled(page, title)  # the filter's comm messages may still be arriving: Next must come after them
     n_k = int(re.search(r"of (\d+) selected", title()).group(1))
     widget.get_by_role("button", name="Next >").click()
     _wait_bokeh(page, "title", "m.text.includes('(2 of')")
