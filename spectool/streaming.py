@@ -59,6 +59,7 @@ import pandas as pd
 
 from ._atomic import atomic_path, atomic_write_text, sha256_file
 from .errors import ConfigError, DatasetError, SpectoolWarning
+from .io._common import is_number
 from .trust import FLAG_FAILED, FLAG_UNREADABLE
 
 #: File names searched for in input directories (case-insensitive).
@@ -111,14 +112,6 @@ class PredictSummary:
 
 
 # ------------------------------------------------------------------- inputs
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
-
-
 def _is_path_list(path: Path) -> bool:
     """True when ``path`` (.txt/.lst/.list) lists paths rather than holding a text spectrum."""
     if not path.name.lower().endswith(LIST_SUFFIXES):
@@ -130,7 +123,7 @@ def _is_path_list(path: Path) -> bool:
                 if not line or line.startswith("#"):
                     continue
                 tokens = line.replace(",", " ").split()
-                return not all(_is_number(t) for t in tokens)
+                return not all(is_number(t) for t in tokens)
     except OSError:
         return False
     return False

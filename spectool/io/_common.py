@@ -95,3 +95,12 @@ def median_snr(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray | None = Non
     if not good.any():
         return None
     return float(np.median(flux[good] * np.sqrt(ivar[good])))
+
+
+def is_number(token: str) -> bool:
+    """True when ``token`` parses as a float (a data value rather than a column name or a path)."""
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import CorruptFileError, InvalidSpectrumError, MissingDataError, UnsafeInputError
 from ..spectrum import Spectrum
-from ._common import clean, header_get, is_air, median_snr, to_vacuum
+from ._common import clean, header_get, is_air, is_number, median_snr, to_vacuum
 from .registry import Probe, register_reader
 
 WAVE_NAMES = ("wavelength", "wave", "lambda", "wavelen", "lam", "wl", "loglam")
@@ -219,7 +219,7 @@ def read_text(probe: Probe) -> Spectrum:
     text = raw.decode("utf-8", "replace")
     first = next((ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")
     tokens = [t for t in re.split(r"[,\s;]+", first.strip()) if t]
-    has_header = any(not _is_number(t) for t in tokens)
+    has_header = any(not is_number(t) for t in tokens)
     try:
         df = pd.read_csv(io.StringIO(text), sep=r"[,\s;]+", engine="python", comment="#",
                          header=0 if has_header else None)
@@ -249,14 +249,6 @@ def read_text(probe: Probe) -> Spectrum:
     mask = None if mcol is None else df[mcol].to_numpy() != 0
     return _build(w * _scale_from_name(wname), f, ivar, mask, _base_meta(probe, "text"),
                   loglam=wname.lower() == "loglam", air=air)
-
-
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
 
 
 # ----------------------------------------------------------------------- npy
