@@ -48,6 +48,8 @@ EXTRA_ROWS = 800
 FIT_CAP = 1000
 CAL_SEED, TEST_SEED = 1000, 1001
 PROXY_CAP = 300
+#: where the model runs (``--device``); the statistics do not depend on it beyond float round-off
+DEVICE = "cpu"
 
 
 def _pick(n: int, cap: int, seed: int) -> np.ndarray:
@@ -63,7 +65,7 @@ class Part:
     def __init__(self, model: torch.nn.Module, ds: Any, rows: np.ndarray) -> None:
         self.rows = rows
         imgs = None if ds.images is None or not getattr(model, "needs_image", False) else _Rows(ds.images, rows)
-        self.features, self.out = model_outputs(model, _Rows(ds.flux, rows), imgs, batch_size=32, device="cpu")
+        self.features, self.out = model_outputs(model, _Rows(ds.flux, rows), imgs, batch_size=32, device=DEVICE)
         self.labels = ds.labels[rows]
         self.snr = ds.snr[rows]
 
@@ -123,15 +125,14 @@ def calibrate(name: str, max_rows: int | None = None) -> dict[str, Any]:
         "weights_sha256": sha256_file(pretrained_path(name)),
     }
     if classifier:
-        temperature = trust.fit_temperature(cal_out, cal_y)
-        top_label = trust.fit_top_label_map(trust.softmax(cal_out, temperature), cal_y)
+        chosen = trust.fit_calibration(cal_out, cal_y, seed=seed)
+        temperature = chosen["temperature"]
         pred = test_out.argmax(1)
         ece = {key: trust.expected_calibration_error(trust.calibrated_probabilities(test_out, c), test_y, pred=pred)
                for key, c in (("ece_before", None), ("ece_temperature", {"temperature": temperature}),
-                              ("ece_after", {"temperature": temperature, "top_label": top_label}))}
+                              ("ece_after", chosen))}
         acc = float(np.mean(pred == test_y))
-        result.update(temperature=temperature, top_label=top_label, **ece, ece_bins=trust.ECE_BINS,
-                      mock_test_accuracy=acc)
+        result.update(chosen, **ece, ece_bins=trust.ECE_BINS, mock_test_accuracy=acc)
         energy_cal = trust.energy_score(cal_out, temperature)
         proxy = _stars_only_proxy(model, dataset, size, seed, min(PROXY_CAP, cap))
         if proxy is not None:
@@ -179,7 +180,7 @@ def _stars_only_proxy(model: torch.nn.Module, dataset: str, size: str, seed: int
     fc = spectool.datasets.load("mspc/FC-S", size=size, seed=seed + TEST_SEED)
     rows = np.flatnonzero(fc.meta["label"].isin(["GALAXY", "QSO"]).to_numpy())
     rows = rows[_pick(len(rows), cap, seed)]  # the FC-S draw is unseen: test seed
-    feats, logits = model_outputs(model, _Rows(fc.flux, rows), batch_size=32, device="cpu")
+    feats, logits = model_outputs(model, _Rows(fc.flux, rows), batch_size=32, device=DEVICE)
     return feats, logits
 
 
@@ -187,10 +188,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", help="pretrained names or globs (default: all)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="torch device of the forward passes (e.g. cuda)")
     ap.add_argument("--max-rows", type=int, default=None,
                     help="cap every data part at this many spectra (quicker, noisier; recorded in the card)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    global DEVICE
+    DEVICE = args.device
     import fnmatch
 
     names = []  # in the order of the patterns given
@@ -200,7 +204,7 @@ def main() -> None:
         t0 = time.time()
         cal = calibrate(name, args.max_rows)
         trust.write_calibration(pretrained_dir() / f"{name}.json", cal)
-        summary = {k: cal[k] for k in ("temperature", "ece_before", "ece_temperature", "ece_after",
+        summary = {k: cal[k] for k in ("temperature", "method", "ece_before", "ece_temperature", "ece_after",
                                        "mock_test_accuracy",
                                        "mock_test_outside_range") if k in cal}
         if "ensemble" in cal:

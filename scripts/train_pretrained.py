@@ -14,7 +14,10 @@ epochs, wall time, machine) and both sets of figures. Card keys this script does
 A checkpoint that predicts one class for every real (or mock test) spectrum is not shipped: its
 files are removed and the run is reported as dropped.
 
-    python scripts/train_pretrained.py [--only 'convnext1d*'] [--seed 0] [--minutes 30]
+    python scripts/train_pretrained.py [--only 'convnext1d*'] [--seed 0] [--minutes 30] [--gpu]
+
+``--gpu`` trains on the first CUDA device under bf16 autocast (batch ``--batch-size``, data
+loader workers ``--workers``); ``scripts/gpu_retrain.sh`` runs every job that way on one GPU.
 """
 from __future__ import annotations
 
@@ -78,9 +81,23 @@ def mock_store(dataset: str, scale: int, seed: int, root: Path) -> Path:
     return out
 
 
+def _hms(minutes: float) -> tuple[int, int, int]:
+    sec = int(round(minutes * 60))
+    return sec // 3600, sec % 3600 // 60, sec % 60
+
+
+def _machine(gpu: bool) -> str:
+    import torch
+
+    if gpu:
+        return f"{torch.cuda.get_device_name(0)} GPU, bf16-mixed, {os.cpu_count()} CPU cores, torch {torch.__version__}"
+    return f"{platform.machine()} CPU, {os.cpu_count()} cores (shared with other jobs), torch {torch.__version__}"
+
+
 def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real, threads: int = 1,
               epochs: int | None = None, augment: bool = False, scale: int | None = None,
-              max_train: int | None = None) -> dict:
+              max_train: int | None = None, gpu: bool = False, batch_size: int | None = None,
+              workers: int = 0) -> dict:
     cfg, overrides, note, default_epochs, key = JOBS[name]
     epochs = epochs or default_epochs
     scale = scale or SCALE[key]
@@ -89,10 +106,15 @@ def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real,
     dataset = overrides.get("data.dataset") or {"redclump": "spfusion/redclump", "afgk": "scanet/AFGK"}[key]
     store = mock_store(dataset, scale, seed, root.parent / "mockdata")
     common = {"data.store": str(store), "trainer.max_epochs": epochs,
-              "trainer.max_time": f"00:{int(minutes // 60):02d}:{int(minutes % 60):02d}:00",
+              "trainer.max_time": "00:{:02d}:{:02d}:{:02d}".format(*_hms(minutes)),
               "scheduler.T_0": epochs, "data.max_train": max_train, "data.max_val": 200, "data.max_test": 400,
               "early_stopping.enabled": False, "trainer.progress_bar": False, "trainer.num_threads": threads,
               "name": name, "seed": seed}
+    if gpu:
+        common.update({"trainer.accelerator": "gpu", "trainer.devices": 1, "trainer.precision": "bf16-mixed",
+                       "data.num_workers": workers, "data.test_batch_size": 256})
+    if batch_size:
+        common["trainer.batch_size"] = batch_size
     if cfg.startswith("scanet"):
         common.pop("scheduler.T_0")
     t0 = time.time()
@@ -104,7 +126,7 @@ def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real,
     ds = open_dataset(DataConfig(store=str(store)))
     rows = res.predictions["row"].to_numpy()
     empty = np.zeros(0, dtype=np.int64)
-    pred, metrics, _ = evaluate(model, ds, Splits(empty, empty, rows))
+    pred, metrics, _ = evaluate(model, ds, Splits(empty, empty, rows), device="cuda" if gpu else "cpu")
     metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
     real_fig = {}
     if real is not None:
@@ -118,12 +140,13 @@ def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real,
                     n_train_store=len(ds))
     recipe = {"command": f"python scripts/train_pretrained.py --only '{name}' --seed {seed} --minutes {minutes:g} "
                          f"--epochs {epochs} --scale {scale}" + (" --augment" if augment else "")
-                         + (f" --max-train {max_train}" if max_train else ""),
+                         + (f" --max-train {max_train}" if max_train else "")
+                         + (f" --gpu --batch-size {batch_size} --workers {workers}" if gpu else
+                            (f" --batch-size {batch_size}" if batch_size else "")),
               "augment": {k.split(".", 1)[1]: v for k, v in AUGMENT.items()} if augment else None,
               "config": cfg, "seed": seed, "epochs_planned": epochs, "epochs_run": res.done["epochs_completed"],
               "wall_seconds": round(wall, 1),
-              "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores (shared with other jobs), torch "
-                         f"{__import__('torch').__version__}"}
+              "machine": _machine(gpu)}
     desc = (f"Trained ONLY on the synthetic spectool mock survey (mock v{MOCK_VERSION}, {dataset}, "
             f"{scale} x quick size, fold 0, seed {seed}); never on real survey spectra. 'metrics' are on the "
             "mock test split; 'real_data' are measured (not trained) on the 118 labelled real LAMOST/SDSS "
@@ -151,6 +174,23 @@ def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real,
             "real": {k: v for k, v in real_fig.items() if k != "confusion"}, "wall_s": round(wall)}
 
 
+def score_real(name: str, out: Path, real) -> dict:
+    """Measure the shipped checkpoint ``name`` on the real validation spectra (never trained on
+    them) and write the figures to its card's ``real_data`` key; a checkpoint that predicts one
+    class for every real spectrum is reported as dropped (its files are then removed)."""
+    from spectool._atomic import atomic_write_text
+
+    model = spectool.models.load(str(out / f"{name}.safetensors"))
+    r = eval_real.evaluate_model(model, *real)
+    if "n_pred_classes" in r and r["n_pred_classes"] < 2:
+        return {"name": name, "dropped": "predicts one class for every real spectrum", "real": r}
+    path = out / f"{name}.json"
+    card = read_card(path)
+    card["real_data"] = r
+    atomic_write_text(path, json.dumps(card, indent=2, sort_keys=True))
+    return {"name": name, "real": {k: v for k, v in r.items() if k != "confusion"}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="*", help="glob over pretrained names")
@@ -164,14 +204,26 @@ def main() -> None:
     ap.add_argument("--scale", type=int, default=None, help="override the mock size (x quick)")
     ap.add_argument("--max-train", type=int, default=None, help="cap the training spectra (seeded, class-stratified)")
     ap.add_argument("--augment", action="store_true", help="train with the AUGMENT re-randomisation")
+    ap.add_argument("--score-real", action="store_true",
+                    help="do not train: measure the shipped checkpoints on the real validation spectra, write their cards")
+    ap.add_argument("--gpu", action="store_true", help="train on the first CUDA device, bf16 autocast")
+    ap.add_argument("--batch-size", type=int, default=None, help="override the config's batch size")
+    ap.add_argument("--workers", type=int, default=4, help="data loader workers with --gpu")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     real = None
     if not args.no_real and (eval_real.VAL / "manifest.csv").is_file():
         real = eval_real.load_real()
     for name in [n for n in JOBS if fnmatch.fnmatch(n, args.only)]:
-        row = train_one(name, args.seed, args.minutes, args.root, args.out, real, args.threads, args.epochs,
-                        args.augment, args.scale, args.max_train)
+        if args.score_real:
+            if real is None:
+                raise SystemExit(f"--score-real needs the real validation set at {eval_real.VAL}")
+            if not (args.out / f"{name}.safetensors").is_file():
+                continue
+            row = score_real(name, args.out, real)
+        else:
+            row = train_one(name, args.seed, args.minutes, args.root, args.out, real, args.threads, args.epochs,
+                            args.augment, args.scale, args.max_train, args.gpu, args.batch_size, args.workers)
         if "dropped" in row:
             for ext in (".safetensors", ".json"):
                 (args.out / f"{name}{ext}").unlink(missing_ok=True)

@@ -34,6 +34,8 @@ The result has one row per input, in input order, and always the same columns:
 """
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -226,6 +228,32 @@ def _has_features(model: torch.nn.Module) -> bool:
             and type(model).forward_head is not SpectralModel.forward_head)
 
 
+#: model -> (weights fingerprint, its fused inference copy): built once per set of weights
+_FUSED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _inference_module(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """The module that computes ``model``'s eval-mode outputs in :func:`model_outputs`.
+
+    On the CPU, a model with a fused inference copy (MSPC-Net, ``model.fused()``; see
+    :func:`spectool.models.for_inference`) runs through that copy: the same function to
+    ~1e-6 relative in float32, about 2x faster than its plain ``forward``. The copy is kept
+    while the weights are unchanged (same tensors, same in-place version counters) and
+    rebuilt after training or ``load_state_dict``. Elsewhere the model itself runs.
+    """
+    if device.type != "cpu" or not callable(getattr(model, "fused", None)):
+        return model
+    key = tuple((t.data_ptr(), t._version, t.dtype) for t in itertools.chain(model.parameters(), model.buffers()))
+    hit = _FUSED.get(model)
+    if hit is None or hit[0] != key:
+        from .models.fused import for_inference
+
+        with torch.inference_mode(False):  # normal tensors: the copy's FFT cache tracks their versions
+            hit = (key, for_inference(model))
+        _FUSED[model] = hit
+    return hit[1]
+
+
 @torch.inference_mode()
 def model_outputs(model: torch.nn.Module, flux: Any, images: Any = None, *, batch_size: int = 64,
                   device: str | torch.device | None = None, progress: bool = False
@@ -235,7 +263,9 @@ def model_outputs(model: torch.nn.Module, flux: Any, images: Any = None, *, batc
 
     ``flux`` is (N, L) (any object with ``len`` and row slicing); ``images`` (N, 3, 128, 128)
     for image models. This is the one forward path of :func:`predict` and of
-    ``scripts/calibrate_pretrained.py``.
+    ``scripts/calibrate_pretrained.py``. On the CPU, MSPC-Net runs through its fused
+    inference copy (:func:`_inference_module`): forward hooks registered on the model's
+    submodules do not fire here; call the model itself for hook-based analysis.
     """
     from tqdm.auto import tqdm
 
@@ -246,6 +276,7 @@ def model_outputs(model: torch.nn.Module, flux: Any, images: Any = None, *, batc
     split = _has_features(model)
     was_training = model.training
     model.eval().to(device)
+    net = _inference_module(model, device)
     feats, outs = [], []
     n = len(flux)
     try:
@@ -258,11 +289,11 @@ def model_outputs(model: torch.nn.Module, flux: Any, images: Any = None, *, batc
                 img = img.to(device)
             x = x.to(device)
             if split:
-                f = model.forward_features(x, img)
+                f = net.forward_features(x, img)
                 feats.append(f.float().cpu())
-                outs.append(model.forward_head(f).float().cpu())
+                outs.append(net.forward_head(f).float().cpu())
             else:
-                outs.append((model(x, img) if needs_image else model(x)).float().cpu())
+                outs.append((net(x, img) if needs_image else net(x)).float().cpu())
     finally:
         model.train(was_training)
     width = len(getattr(model, "output_names", []) or [])

@@ -117,3 +117,29 @@ def test_models_list_cli():
     assert sc["trained_on"] == "mock: mspc/SC-S>5" and sc["outputs"] == ["O", "B", "A", "F", "G", "K", "M"]
     text = CliRunner().invoke(app, ["models", "list", "-p", "scanet*"])
     assert text.exit_code == 0 and "scanet_mmtt-mock-afgk" in text.output and MODEL not in text.output
+
+
+def test_mspcnet_predict_runs_the_fused_copy_and_follows_weight_changes():
+    """On the CPU predict runs MSPC-Net's fused inference copy: same outputs as the plain
+    eval-mode forward (float32, 1e-4 relative), one copy per set of weights, rebuilt after
+    the weights change."""
+    from spectool.inference import _FUSED, model_outputs
+
+    torch.manual_seed(0)
+    net = spectool.models.create("mspcnet_sdss", num_classes=4, depths=[1, 1, 1, 1], embed_dim=32).eval()
+    x = torch.randn(3, net.input_length)
+    _, out = model_outputs(net, x.numpy(), device="cpu")
+    with torch.no_grad():
+        ref = net(x[:, None]).numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5)
+    first = _FUSED[net][1]
+    model_outputs(net, x.numpy(), device="cpu")
+    assert _FUSED[net][1] is first  # weights unchanged: the copy is reused
+    with torch.no_grad():
+        net.fc.weight.mul_(2.0)  # an in-place change, as an optimiser step makes
+    _, out2 = model_outputs(net, x.numpy(), device="cpu")
+    assert _FUSED[net][1] is not first
+    with torch.no_grad():
+        ref2 = net(x[:, None]).numpy()
+    np.testing.assert_allclose(out2, ref2, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(out2, out)

@@ -158,3 +158,31 @@ def test_spfusion_gives_uncertainties():
     ds = spectool.datasets.load("spfusion/redclump", size="quick")
     df = spectool.predict("spfusion-mock-redclump", ds, indices=np.arange(16), progress=False)
     assert np.isfinite(df[["mass_err", "age_err"]].to_numpy()).all() and (df[["mass_err", "age_err"]] > 0).all().all()
+
+
+def _draw_logits(n, rng, k=5, lie=False):
+    """Logits and labels: drawn from softmax(z) (calibrated), or right half of the time
+    whatever the confidence (a miscalibration no temperature can fix)."""
+    z = rng.normal(0, 2.0, (n, k))
+    top = z.argmax(1)
+    if lie:
+        return z, np.where(rng.random(n) < 0.5, top, (top + rng.integers(1, k, n)) % k)
+    p = trust.softmax(z)
+    return z, (rng.random(n)[:, None] > np.cumsum(p, 1)).sum(1)
+
+
+@pytest.mark.parametrize("lie", [False, True])
+def test_fit_calibration_chooses_a_method_that_calibrates_held_out_data(lie):
+    rng = np.random.default_rng(3)
+    z, y = _draw_logits(3000, rng, lie=lie)
+    zt, yt = _draw_logits(3000, rng, lie=lie)
+    cal = trust.fit_calibration(z, y, seed=0)
+    assert set(cal["cv_ece"]) == {"temperature", "temperature+top_label"}
+    assert cal["method"] == min(cal["cv_ece"], key=cal["cv_ece"].get)
+    assert ("top_label" in cal) == (cal["method"] == "temperature+top_label")
+    ece = trust.expected_calibration_error(trust.calibrated_probabilities(zt, cal), yt, pred=zt.argmax(1))
+    assert ece <= 0.05
+    if lie:  # one temperature cannot make every confidence 0.5: the isotonic map is needed
+        assert cal["method"] == "temperature+top_label"
+        temp_only = trust.calibrated_probabilities(zt, {"temperature": cal["temperature"]})
+        assert trust.expected_calibration_error(temp_only, yt, pred=zt.argmax(1)) > 0.1
