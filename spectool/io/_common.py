@@ -1,6 +1,7 @@
 """Helpers shared by the readers: header values, log-lambda grids, S/N, air/vacuum."""
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -70,12 +71,22 @@ def loglam_wavelength(loglam: np.ndarray | None, coeff0: float | None, coeff1: f
     """
     coeff0, coeff1 = _finite_number(coeff0), _finite_number(coeff1)  # a garbled card is ignored
     if coeff0 is not None and coeff1 is not None:
-        grid = coeff0 + np.arange(n) * coeff1
+        grid, wave = _log_grid(coeff0, coeff1, n)
         if loglam is None or np.max(np.abs(np.asarray(loglam, np.float64) - grid)) < 1e-5:
-            return 10.0 ** grid
+            return wave.copy()
     if loglam is None:
         raise ValueError("neither loglam values nor COEFF0/COEFF1 are available")
     return 10.0 ** np.asarray(loglam, dtype=np.float64)
+
+
+@functools.lru_cache(maxsize=64)
+def _log_grid(coeff0: float, coeff1: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(log10 grid ``COEFF0 + i*COEFF1``, its Angstrom ``10**grid``), read-only and cached: the
+    files of one plate (or one mock survey) share a grid, and ``10**x`` costs more than a copy."""
+    grid = coeff0 + np.arange(n) * coeff1
+    wave = 10.0 ** grid
+    grid.flags.writeable = wave.flags.writeable = False
+    return grid, wave
 
 
 def linear_snap(wavelength: np.ndarray, coeff0: float | None, coeff1: float | None) -> np.ndarray:

@@ -27,6 +27,7 @@ compares both on every real file and on synthetic edge cases):
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -65,10 +66,13 @@ def _number(s: str) -> int | float | None:
         return float(s)
 
 
+@functools.lru_cache(maxsize=8192)
 def _value(text: str) -> Any:
     """Parse the value field of a card (the part after ``= ``, comment included).
 
     Unparsable text (astropy raises on it) is returned as the stripped text itself.
+    Cached on the text: files of one survey repeat most of their cards (table layouts,
+    pipeline versions), and the values are immutable (int, float, complex, bool, str, None).
     """
     s = text.strip()
     if s.startswith("'"):
@@ -283,50 +287,17 @@ class FitsIndex:
         return self._table_layout(index)[0]
 
     def _table_layout(self, index: int) -> tuple[np.dtype | None, dict[str, str]]:
-        """(stored row dtype or None, {column: 'bool' | unsigned dtype} of columns astropy converts)."""
+        """(stored row dtype or None, {column: 'bool' | unsigned dtype} of columns astropy converts).
+
+        Computed once per distinct set of column cards (:func:`_layout`): a survey's files
+        share their table layouts."""
         h = self.get(index).header
-        names, formats, convert = [], [], {}
         nfields = _int(h, "TFIELDS")
         if not 0 <= nfields <= 999:  # the FITS limit; a garbled value must not loop for ever
             raise FitsFormatError(f"TFIELDS = {nfields} is outside 0..999")
-        for k in range(1, nfields + 1):
-            m = _TFORM.match(str(h.get(f"TFORM{k}", "")))
-            if m is None:
-                return None, {}
-            repeat = int(m.group(1) or 1)
-            code = m.group(2)
-            name = str(h.get(f"TTYPE{k}", f"col{k}")).strip()
-            if not name or repeat == 0:
-                return None, {}
-            scale, zero = h.get(f"TSCAL{k}", 1), h.get(f"TZERO{k}", 0)
-            if scale != 1 or zero != 0:
-                unsigned = _UNSIGNED_COL.get(code)
-                if scale != 1 or unsigned is None or zero != unsigned[0]:
-                    return None, {}
-                convert[name] = unsigned[1]
-            if code == "L":
-                convert[name] = "bool"
-            shape: tuple[int, ...] = () if repeat == 1 else (repeat,)
-            tdim = h.get(f"TDIM{k}")
-            if tdim is not None and code != "A":
-                dims = re.fullmatch(r"\s*\(\s*(\d+(?:\s*,\s*\d+)*)\s*\)\s*", str(tdim))
-                if dims is None:
-                    return None, {}
-                shape = tuple(int(d) for d in reversed(dims.group(1).split(",")))
-                if int(np.prod(shape)) != repeat:
-                    return None, {}
-            elif tdim is not None:
-                return None, {}
-            fmt = f"S{repeat}" if code == "A" else _CODES[code]
-            names.append(name)
-            formats.append(fmt if code == "A" or not shape else (fmt, shape))
-        if len({n.upper() for n in names}) != len(names):
-            return None, {}
-        try:
-            dtype = np.dtype({"names": names, "formats": formats})
-        except (ValueError, TypeError, OverflowError):  # absurd repeat counts: leave the table to astropy
-            return None, {}
-        return (dtype if dtype.itemsize == _int(h, "NAXIS1", -1) else None), convert
+        cards = tuple((k, _typed(h.get(f"{k}{i}", _ABSENT))) for i in range(1, nfields + 1)
+                      for k in ("TFORM", "TTYPE", "TSCAL", "TZERO", "TDIM"))
+        return _layout(nfields, cards, _typed(h.get("NAXIS1", _ABSENT)))
 
     def table(self, index: int) -> np.ndarray | None:
         """Rows of binary table HDU ``index`` as a structured array, or None if unsupported.
@@ -353,6 +324,62 @@ class FitsIndex:
             else:
                 out[n] = rows[n]
         return out
+
+
+_ABSENT = object()  # a card missing from the header (a present card may hold None: an undefined value)
+
+
+def _typed(value: Any) -> tuple[type, Any]:
+    """A header value with its type, as a cache key (1, 1.0 and True compare equal but print differently)."""
+    return type(value), value
+
+
+@functools.lru_cache(maxsize=256)
+def _layout(nfields: int, cards: tuple, naxis1: tuple) -> tuple[np.dtype | None, dict[str, str]]:
+    """:meth:`FitsIndex._table_layout` of a table whose column cards are ``cards``
+    (``(keyword, (type, value))`` for TFORMn, TTYPEn, TSCALn, TZEROn, TDIMn; ``_ABSENT`` when missing)
+    and whose NAXIS1 card (the row length in bytes) is ``naxis1``. Callers must not modify the returned dict."""
+    h = {f"{key}{1 + i // 5}": value for i, (key, (_, value)) in enumerate(cards) if value is not _ABSENT}
+    names, formats, convert = [], [], {}
+    for k in range(1, nfields + 1):
+        m = _TFORM.match(str(h.get(f"TFORM{k}", "")))
+        if m is None:
+            return None, {}
+        repeat = int(m.group(1) or 1)
+        code = m.group(2)
+        name = str(h.get(f"TTYPE{k}", f"col{k}")).strip()
+        if not name or repeat == 0:
+            return None, {}
+        scale, zero = h.get(f"TSCAL{k}", 1), h.get(f"TZERO{k}", 0)
+        if scale != 1 or zero != 0:
+            unsigned = _UNSIGNED_COL.get(code)
+            if scale != 1 or unsigned is None or zero != unsigned[0]:
+                return None, {}
+            convert[name] = unsigned[1]
+        if code == "L":
+            convert[name] = "bool"
+        shape: tuple[int, ...] = () if repeat == 1 else (repeat,)
+        tdim = h.get(f"TDIM{k}")
+        if tdim is not None and code != "A":
+            dims = re.fullmatch(r"\s*\(\s*(\d+(?:\s*,\s*\d+)*)\s*\)\s*", str(tdim))
+            if dims is None:
+                return None, {}
+            shape = tuple(int(d) for d in reversed(dims.group(1).split(",")))
+            if int(np.prod(shape)) != repeat:
+                return None, {}
+        elif tdim is not None:
+            return None, {}
+        fmt = f"S{repeat}" if code == "A" else _CODES[code]
+        names.append(name)
+        formats.append(fmt if code == "A" or not shape else (fmt, shape))
+    if len({n.upper() for n in names}) != len(names):
+        return None, {}
+    try:
+        dtype = np.dtype({"names": names, "formats": formats})
+    except (ValueError, TypeError, OverflowError):  # absurd repeat counts: leave the table to astropy
+        return None, {}
+    row_bytes = _int({} if naxis1[1] is _ABSENT else {"NAXIS1": naxis1[1]}, "NAXIS1", -1)
+    return (dtype if dtype.itemsize == row_bytes else None), convert
 
 
 def _converted(stored: np.dtype, kind: str | None) -> np.dtype:
