@@ -272,8 +272,10 @@ def keep_freed_memory() -> bool:
     ~1,400 per MSPC-Net spectrum, each one costly in a virtual machine (measured: 3.9 -> 2.0
     ms CPU per ConvNeXt-1D spectrum on one thread). Here blocks up to 32 MiB come from the
     heap and up to 256 MiB of free heap top stays mapped, so the next batch reuses those
-    pages; results are unchanged. Skipped when the user set any ``MALLOC_*`` environment
-    variable (their choice wins) or glibc is not the C library.
+    pages; results are unchanged. Dask's workers start with ``MALLOC_TRIM_THRESHOLD_=65536``
+    (trim everything), which this overrides in a process that predicts. Set the environment
+    variable ``SPECTOOL_KEEP_FREED_MEMORY=0`` to leave glibc's settings alone; nothing
+    happens where glibc is not the C library.
     """
     global _HEAP_KEPT
     if _HEAP_KEPT is not None:
@@ -283,7 +285,7 @@ def keep_freed_memory() -> bool:
     import sys
 
     _HEAP_KEPT = False
-    if not sys.platform.startswith("linux") or any(k.startswith("MALLOC_") for k in os.environ):
+    if not sys.platform.startswith("linux") or os.environ.get("SPECTOOL_KEEP_FREED_MEMORY", "1") == "0":
         return False
     try:
         libc = ctypes.CDLL(None)
