@@ -153,10 +153,15 @@ def _model_inputs(model: torch.nn.Module, spectra: Any, images: np.ndarray | Non
 
 def _prepare_spectra(model: torch.nn.Module, spectra: list, images: np.ndarray | None,
                      preprocess_options: dict[str, Any], progress: bool | None) -> _Inputs:
-    """Read (paths) and preprocess each raw spectrum; a failure becomes that input's error row."""
-    from tqdm.auto import tqdm
+    """Read (paths) and preprocess each raw spectrum; a failure becomes that input's error row.
 
-    from .preprocess import apply
+    Inputs go in blocks of :data:`PREPARE_BLOCK`; within a block, the spectra that share one
+    wavelength grid run through the recipe's batch form at once when it gives bit-for-bit
+    the per-spectrum arrays (:data:`spectool.preprocess.batch.EXACT_BATCH`: MSPC-Net and
+    SPFusion without images), the others (and every spectrum of a group whose batch raised,
+    so that only the bad one gets an error) one by one.
+    """
+    from tqdm.auto import tqdm
 
     card = getattr(model, "card", None) or {}
     recipe = card.get("preprocess") or getattr(model, "preprocess", None)
@@ -166,20 +171,66 @@ def _prepare_spectra(model: torch.nn.Module, spectra: list, images: np.ndarray |
         raise ModelError(f"{len(images)} images for {len(spectra)} spectra")
     options = {**(card.get("preprocess_options") or {}), **preprocess_options}
     inp = _Inputs(len(spectra))
-    rows, imgs = [], []
+    flux: list[np.ndarray | None] = [None] * len(spectra)
+    imgs: list[np.ndarray | None] = [None] * len(spectra)
     show = len(spectra) >= PROGRESS_MIN if progress is None else progress
-    for k, s in enumerate(tqdm(spectra, disable=not show, desc="preprocess", unit="spectrum")):
-        if not isinstance(s, Spectrum):
-            inp.source[k], inp.ids[k] = str(s), Path(s).name.split(".")[0]
-            try:
-                got = _read_one(s)
-            except Exception as exc:  # noqa: BLE001 - any failure of one file is reported on its row
-                inp.fail(k, exc, trust.FLAG_UNREADABLE)
+    with tqdm(total=len(spectra), disable=not show, desc="preprocess", unit="spectrum") as bar:
+        for start in range(0, len(spectra), PREPARE_BLOCK):
+            block = []
+            for k in range(start, min(start + PREPARE_BLOCK, len(spectra))):
+                s = spectra[k]
+                if not isinstance(s, Spectrum):
+                    inp.source[k], inp.ids[k] = str(s), Path(s).name.split(".")[0]
+                    try:
+                        s = _read_one(s)
+                    except Exception as exc:  # noqa: BLE001 - any failure of one file is reported on its row
+                        inp.fail(k, exc, trust.FLAG_UNREADABLE)
+                        continue
+                inp.set_meta(k, s.meta)
+                inp.ids[k] = str(s.meta.get("object_id", inp.ids[k]))
+                inp.source[k] = s.meta.get("source_path", inp.source[k])
+                block.append((k, s))
+            _preprocess_block(recipe, options, block, images, inp, flux, imgs)
+            bar.update(min(PREPARE_BLOCK, len(spectra) - start))
+    rows = [f for f in flux if f is not None]
+    good = [i for f, i in zip(flux, imgs) if f is not None]
+    length = getattr(model, "input_length", None) or (len(rows[0]) if rows else 0)
+    inp.flux = np.stack(rows).astype(np.float32) if rows else np.zeros((0, length), np.float32)
+    inp.images = None if not good or any(i is None for i in good) else np.stack(good)
+    return inp
+
+
+#: Spectra read and preprocessed together by :func:`predict` (bounds the memory of a batch recipe)
+PREPARE_BLOCK = 256
+
+
+def _preprocess_block(recipe: str, options: dict[str, Any], block: list[tuple[int, Spectrum]],
+                      images: np.ndarray | None, inp: _Inputs, flux: list, imgs: list) -> None:
+    """Preprocess ``block`` ((input index, spectrum) pairs) into ``flux[k]`` / ``imgs[k]``, or
+    mark input ``k`` failed (window not covered: ``trust.FLAG_WINDOW``; else ``FLAG_FAILED``)."""
+    from .preprocess import apply
+    from .preprocess.batch import EXACT_BATCH
+
+    one_by_one = block
+    if recipe in EXACT_BATCH and images is None and len(block) > 1:
+        groups: dict[bytes, list[tuple[int, Spectrum]]] = {}
+        for k, s in block:
+            groups.setdefault(np.ascontiguousarray(s.wavelength, np.float64).tobytes(), []).append((k, s))
+        one_by_one = []
+        for members in groups.values():
+            if len(members) == 1:
+                one_by_one += members
                 continue
-            s = got
-        inp.set_meta(k, s.meta)
-        inp.ids[k] = str(s.meta.get("object_id", inp.ids[k]))
-        inp.source[k] = s.meta.get("source_path", inp.source[k])
+            try:
+                b = EXACT_BATCH[recipe](members[0][1].wavelength, np.stack([s.flux for _, s in members]),
+                                        np.stack([s.ivar for _, s in members]),
+                                        np.stack([s.mask for _, s in members]), **options)
+            except Exception:  # noqa: BLE001 - one bad spectrum: redo the group one by one to name it
+                one_by_one += members
+                continue
+            for row, (k, _) in enumerate(members):
+                flux[k] = b.flux[row]
+    for k, s in one_by_one:
         try:
             image = None if images is None else images[k]
             p = apply(recipe, s, image=image, **options) if recipe == "spfusion" else apply(recipe, s, **options)
@@ -189,12 +240,7 @@ def _prepare_spectra(model: torch.nn.Module, spectra: list, images: np.ndarray |
         except Exception as exc:  # noqa: BLE001 - a spectrum that cannot be preprocessed is reported, not fatal
             inp.fail(k, exc, trust.FLAG_FAILED)
             continue
-        rows.append(p.flux)
-        imgs.append(p.image)
-    length = getattr(model, "input_length", None) or (len(rows[0]) if rows else 0)
-    inp.flux = np.stack(rows).astype(np.float32) if rows else np.zeros((0, length), np.float32)
-    inp.images = None if not imgs or any(i is None for i in imgs) else np.stack(imgs)
-    return inp
+        flux[k], imgs[k] = p.flux, p.image
 
 
 def _read_one(path: str | Path) -> Spectrum:

@@ -27,7 +27,8 @@ from .recipes import (MODEL_LENGTH, SPFUSION_RANGE, mspcnet_pipeline, normalize_
                       spfusion_pipeline)
 from .result import PreprocessedBatch
 
-__all__ = ["PreprocessedBatch", "mspcnet_batch", "spfusion_batch", "scanet_batch", "normalize_images"]
+__all__ = ["PreprocessedBatch", "mspcnet_batch", "spfusion_batch", "scanet_batch", "normalize_images",
+           "EXACT_BATCH"]
 
 
 def mspcnet_batch(wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray | None = None,
@@ -66,3 +67,10 @@ def scanet_batch(wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray | No
     already rest frame, with a warning), cubic spline onto 4000-8095 A at 1 A (4096 px), continuum
     normalisation. Equal to the per-spectrum recipe to float32 rounding (see the module docstring)."""
     return scanet_pipeline(continuum, bad_pixels).batch(wavelength, flux, ivar, mask, redshift)
+
+
+#: The batch recipes that give bit-for-bit the per-spectrum arrays, by recipe name (SCA-Net's
+#: batch differs at float32 rounding, so it is not here): :func:`spectool.predict` runs the
+#: spectra of one wavelength grid through these at once.
+EXACT_BATCH = {"mspcnet": mspcnet_batch, "spfusion": spfusion_batch}
+
