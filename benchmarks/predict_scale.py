@@ -17,7 +17,10 @@ Usage::
     python benchmarks/predict_scale.py [--n 5000] [--n-mspcnet 5000] [--out-dir /tmp/predict_scale]
 
 Results go to ``benchmarks/results/predict_scale.json`` with the load average before each
-measurement: the numbers are only as good as the machine was quiet.
+measurement: the numbers are only as good as the machine was quiet. On a machine busier than
+its cores, torch's idle OpenMP threads spin (with the default ``OMP_WAIT_POLICY``): a 2-thread
+forward pass then burns several times its CPU time and wall time; the CPU times recorded
+(``pure_infer_cpu_ms_per_spectrum``, ``cpu_ms_per_file`` of one process) show it.
 """
 from __future__ import annotations
 
@@ -68,27 +71,36 @@ def make_files(folder: Path, n: int, seed: int = 0, block: int = 250) -> list[Pa
     return paths
 
 
-def pure_inference(name: str, files: list[Path], batch_size: int, repeats: int = 2) -> float:
-    """Best spectra/s of spectool.predict on model-ready rows in memory (files preprocessed first)."""
+def pure_inference(name: str, files: list[Path], batch_size: int, repeats: int = 2) -> tuple[float, float]:
+    """(best spectra/s, CPU ms per spectrum of that run) of spectool.predict on model-ready rows in
+    memory (files preprocessed first). CPU time (all threads of this process) is less disturbed
+    than wall time by other jobs on a shared machine, except that idle OpenMP threads spin."""
     model = spectool.models.load(name)
     rows = np.stack([spectool.preprocess.apply(model.card["preprocess"], spectool.read(p)).flux for p in files])
     spectool.predict(model, rows[:batch_size], batch_size=batch_size)  # warm-up
-    best = 0.0
+    best, cpu = 0.0, float("nan")
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         spectool.predict(model, rows, batch_size=batch_size)
-        best = max(best, len(rows) / (time.perf_counter() - t))
-    return best
+        rate = len(rows) / (time.perf_counter() - t)
+        if rate > best:
+            best, cpu = rate, (time.process_time() - c) / len(rows) * 1e3
+    return best, cpu
 
 
 def end_to_end(name: str, files: list[Path], out: Path, workers: int, batch_size: int, chunk_size: int,
                scheduler=None) -> dict:
     shutil.rmtree(out, ignore_errors=True)
+    c = time.process_time()
     s = predict_files(name, files, out=out, workers=workers, scheduler=scheduler, batch_size=batch_size,
                       chunk_size=chunk_size, progress=False)
+    cpu = time.process_time() - c
     assert s.done == len(files) and s.errors == 0, s
     assert len(pd.read_parquet(out, columns=["input"])) == len(files)
-    return {"files_per_s": s.done / s.seconds, "seconds": s.seconds, "files": s.done}
+    row = {"files_per_s": s.done / s.seconds, "seconds": s.seconds, "files": s.done}
+    if workers == 1 and scheduler is None:  # the work ran in this process: its CPU time per file
+        row["cpu_ms_per_file"] = cpu / s.done * 1e3
+    return row
 
 
 def main() -> None:
@@ -116,7 +128,8 @@ def main() -> None:
         row = {"model": arch, "checkpoint": name, "files": len(use), "batch_size": args.batch_size,
                "chunk_size": args.chunk_size, "load_average_before": list(os.getloadavg()), "note": args.note,
                "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
-        row["pure_infer_spectra_per_s"] = pure_inference(name, files[: args.n_pure], args.batch_size)
+        row["pure_infer_spectra_per_s"], row["pure_infer_cpu_ms_per_spectrum"] = pure_inference(
+            name, files[: args.n_pure], args.batch_size)
         print(arch, "pure inference", f"{row['pure_infer_spectra_per_s']:.1f} spectra/s", flush=True)
         for workers in (1, 2):
             row[f"load_average_before_w{workers}"] = list(os.getloadavg())
@@ -146,6 +159,7 @@ def main() -> None:
                     "model-ready rows in memory. " + args.note).strip(),
            "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "torch": torch.__version__,
            "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
+           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "results": results}
     args.results.parent.mkdir(parents=True, exist_ok=True)
     if args.results.is_file():  # keep the rows of models not measured now

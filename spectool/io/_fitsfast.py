@@ -141,8 +141,9 @@ def parse_header(raw: bytes, start: int) -> tuple[dict[str, Any], int]:
                 if chain_key is not None:
                     chain.append(card[8:])
                 continue
-            close_chain()
-            chain_key, chain = None, []
+            if chain_key is not None:
+                close_chain()
+                chain_key, chain = None, []
             if key == "END":
                 return cards, pos
             if key == "HIERARCH" and "=" in card:
@@ -154,8 +155,8 @@ def parse_header(raw: bytes, start: int) -> tuple[dict[str, Any], int]:
                 text = card[10:]
             if key in cards:
                 continue
-            cards[key] = _value(text)
-            if isinstance(cards[key], str) and text.lstrip().startswith("'"):
+            value = cards[key] = _value(text)
+            if isinstance(value, str) and text.lstrip().startswith("'"):
                 chain_key, chain = key, [text]
 
 
@@ -295,8 +296,7 @@ class FitsIndex:
         nfields = _int(h, "TFIELDS")
         if not 0 <= nfields <= 999:  # the FITS limit; a garbled value must not loop for ever
             raise FitsFormatError(f"TFIELDS = {nfields} is outside 0..999")
-        cards = tuple((k, _typed(h.get(f"{k}{i}", _ABSENT))) for i in range(1, nfields + 1)
-                      for k in ("TFORM", "TTYPE", "TSCAL", "TZERO", "TDIM"))
+        cards = tuple((k, type(v), v) for k, v in h.items() if k[:5] in _COLUMN_CARDS or k[:4] == "TDIM")
         return _layout(nfields, cards, _typed(h.get("NAXIS1", _ABSENT)))
 
     def table(self, index: int) -> np.ndarray | None:
@@ -330,16 +330,21 @@ _ABSENT = object()  # a card missing from the header (a present card may hold No
 
 
 def _typed(value: Any) -> tuple[type, Any]:
-    """A header value with its type, as a cache key (1, 1.0 and True compare equal but print differently)."""
+    """A header value with its type, as part of a cache key."""
     return type(value), value
+
+
+_COLUMN_CARDS = {"TFORM", "TTYPE", "TSCAL", "TZERO"}  # and TDIM: the cards that describe a table's columns
 
 
 @functools.lru_cache(maxsize=256)
 def _layout(nfields: int, cards: tuple, naxis1: tuple) -> tuple[np.dtype | None, dict[str, str]]:
-    """:meth:`FitsIndex._table_layout` of a table whose column cards are ``cards``
-    (``(keyword, (type, value))`` for TFORMn, TTYPEn, TSCALn, TZEROn, TDIMn; ``_ABSENT`` when missing)
-    and whose NAXIS1 card (the row length in bytes) is ``naxis1``. Callers must not modify the returned dict."""
-    h = {f"{key}{1 + i // 5}": value for i, (key, (_, value)) in enumerate(cards) if value is not _ABSENT}
+    """:meth:`FitsIndex._table_layout` of a table whose column cards (TFORMn, TTYPEn, TSCALn,
+    TZEROn, TDIMn) are ``cards`` (``(keyword, type, value)`` in header order; the type is part
+    of the key because 1, 1.0 and True compare equal) and whose NAXIS1 card (the row length
+    in bytes) is ``naxis1`` (``(type, value)``, value ``_ABSENT`` when missing). Callers must
+    not modify the returned dict."""
+    h = {key: value for key, _, value in cards}
     names, formats, convert = [], [], {}
     for k in range(1, nfields + 1):
         m = _TFORM.match(str(h.get(f"TFORM{k}", "")))
