@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 import spectool
 from spectool.cli import app
+from spectool.preprocess.batch import EXACT_BATCH
 
 from conftest import shared_path
 
@@ -143,3 +144,55 @@ def test_mspcnet_predict_runs_the_fused_copy_and_follows_weight_changes():
         ref2 = net(x[:, None]).numpy()
     np.testing.assert_allclose(out2, ref2, rtol=1e-4, atol=1e-5)
     assert not np.allclose(out2, out)
+
+
+# ------------------------------------------- spectra of one grid are preprocessed together
+@pytest.fixture(scope="module")
+def grid_spectra():
+    """Eight synthetic spectra on one SDSS grid (as the mock survey writes them)."""
+    ds = spectool.datasets.load("mspc/SC-S>5", size="quick")
+    out = [ds.spectrum(i) for i in range(8)]
+    assert len({s.wavelength.tobytes() for s in out}) == 1, "the fixture needs one shared grid"
+    return out
+
+
+def _per_spectrum(model, spectra):
+    """(rows of the spectra the recipe accepts, per-input error type or None), one spectrum at a time."""
+    rows, errors = [], []
+    for s in spectra:
+        try:
+            rows.append(spectool.preprocess.apply(model.card["preprocess"], s).flux)
+            errors.append(None)
+        except Exception as exc:  # noqa: BLE001 - the reference outcome of each input
+            errors.append(type(exc).__name__)
+    return np.stack(rows), errors
+
+
+def test_grid_batches_give_the_per_spectrum_rows_and_errors(model, grid_spectra):
+    assert model.card["preprocess"] in EXACT_BATCH
+    s = grid_spectra[0]
+    flat = spectool.Spectrum(s.wavelength, np.ones_like(s.flux), meta={"object_id": "flat"})  # fails z-score
+    other_grid = spectool.Spectrum(s.wavelength * 0.99995, s.flux, s.ivar, s.mask,
+                                   meta={"object_id": "shifted"})  # alone on its grid
+    short = spectool.Spectrum(s.wavelength[:300], s.flux[:300], meta={"object_id": "short"})  # window not covered
+    batch = [*grid_spectra[:3], flat, other_grid, *grid_spectra[3:], short]
+    want_rows, want_errors = _per_spectrum(model, batch)
+    assert want_errors.count(None) == len(batch) - 2  # flat and short fail, the rest not
+
+    df = spectool.predict(model, batch, progress=False)
+    ref = spectool.predict(model, want_rows, progress=False)  # the same model-ready rows, given as an array
+    ok = df["error"] == ""
+    assert ok.tolist() == [e is None for e in want_errors]
+    assert "InvalidSpectrumError" in df.loc[3, "error"] and "CoverageError" in df.loc[len(batch) - 1, "error"]
+    prob = [c for c in df.columns if c.startswith("prob_")]
+    np.testing.assert_array_equal(df.loc[ok, prob].to_numpy(), ref[prob].to_numpy())
+    np.testing.assert_array_equal(df.loc[ok, "ood_score"].to_numpy(), ref["ood_score"].to_numpy())
+
+
+def test_a_batch_of_one_grid_equals_the_recipe_bit_for_bit(model, grid_spectra):
+    from spectool.inference import _prepare_spectra
+
+    want, _ = _per_spectrum(model, grid_spectra)
+    got = _prepare_spectra(model, grid_spectra, None, {}, False)
+    assert got.flux.dtype == np.float32 and got.flux.shape == want.shape
+    np.testing.assert_array_equal(got.flux, want)

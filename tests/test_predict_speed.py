@@ -1,8 +1,6 @@
-"""What makes survey-scale inference fast must not change a result.
+"""What makes survey-scale inference fast must not change a result (the grid batches of
+``spectool.predict`` are tested in test_predict_batch.py):
 
-* ``spectool.predict`` preprocesses the spectra of one wavelength grid together through the
-  recipe's batch form (:data:`spectool.preprocess.batch.EXACT_BATCH`): rows and errors must
-  be those of the per-spectrum recipe;
 * the FITS reader caches header values, table layouts and log-lambda grids: a cached value
   must never leak into another file or be modified through a spectrum;
 * ``keep_freed_memory`` keeps a CPU forward pass from faulting its memory in afresh.
@@ -17,72 +15,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import spectool
 from spectool.io import write_sdss_spec
 from spectool.io._fitsfast import FitsIndex
-from spectool.preprocess.batch import EXACT_BATCH
 
-MODEL = "sscnn-mock-sc"  # MSPC-Net recipe, fast on a CPU
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def model():
-    torch.set_num_threads(1)
-    return spectool.models.load(MODEL)
-
-
-@pytest.fixture(scope="module")
-def grid_spectra():
-    """Eight synthetic spectra on one SDSS grid (as the mock survey writes them)."""
-    ds = spectool.datasets.load("mspc/SC-S>5", size="quick")
-    out = [ds.spectrum(i) for i in range(8)]
-    assert len({s.wavelength.tobytes() for s in out}) == 1, "the fixture needs one shared grid"
-    return out
-
-
-def _per_spectrum(model, spectra):
-    """(rows of the spectra the recipe accepts, per-input error type or None), one spectrum at a time."""
-    rows, errors = [], []
-    for s in spectra:
-        try:
-            rows.append(spectool.preprocess.apply(model.card["preprocess"], s).flux)
-            errors.append(None)
-        except Exception as exc:  # noqa: BLE001 - the reference outcome of each input
-            errors.append(type(exc).__name__)
-    return np.stack(rows), errors
-
-
-def test_grid_batches_give_the_per_spectrum_rows_and_errors(model, grid_spectra):
-    assert model.card["preprocess"] in EXACT_BATCH
-    s = grid_spectra[0]
-    flat = spectool.Spectrum(s.wavelength, np.ones_like(s.flux), meta={"object_id": "flat"})  # fails z-score
-    other_grid = spectool.Spectrum(s.wavelength * 0.99995, s.flux, s.ivar, s.mask,
-                                   meta={"object_id": "shifted"})  # alone on its grid
-    short = spectool.Spectrum(s.wavelength[:300], s.flux[:300], meta={"object_id": "short"})  # window not covered
-    batch = [*grid_spectra[:3], flat, other_grid, *grid_spectra[3:], short]
-    want_rows, want_errors = _per_spectrum(model, batch)
-    assert want_errors.count(None) == len(batch) - 2  # flat and short fail, the rest not
-
-    df = spectool.predict(model, batch, progress=False)
-    ref = spectool.predict(model, want_rows, progress=False)  # the same model-ready rows, given as an array
-    ok = df["error"] == ""
-    assert ok.tolist() == [e is None for e in want_errors]
-    assert "InvalidSpectrumError" in df.loc[3, "error"] and "CoverageError" in df.loc[len(batch) - 1, "error"]
-    prob = [c for c in df.columns if c.startswith("prob_")]
-    np.testing.assert_array_equal(df.loc[ok, prob].to_numpy(), ref[prob].to_numpy())
-    np.testing.assert_array_equal(df.loc[ok, "ood_score"].to_numpy(), ref["ood_score"].to_numpy())
-
-
-def test_a_batch_of_one_grid_equals_the_recipe_bit_for_bit(model, grid_spectra):
-    from spectool.inference import _prepare_spectra
-
-    want, _ = _per_spectrum(model, grid_spectra)
-    got = _prepare_spectra(model, grid_spectra, None, {}, False)
-    assert got.flux.dtype == np.float32 and got.flux.shape == want.shape
-    np.testing.assert_array_equal(got.flux, want)
+def spectrum():
+    return spectool.datasets.load("mspc/SC-S>5", size="quick").spectrum(0)
 
 
 def _write(spec, path, **meta):
@@ -93,8 +36,8 @@ def _write(spec, path, **meta):
     return path
 
 
-def test_reader_caches_do_not_leak_between_files(grid_spectra, tmp_path):
-    s = grid_spectra[0]
+def test_reader_caches_do_not_leak_between_files(spectrum, tmp_path):
+    s = spectrum
     first = spectool.read(_write(s, tmp_path / "spec-9000-60000-0001.fits", subclass="K5"))
     wave = first.wavelength.copy()
     first.wavelength[:] = 0.0  # a spectrum's arrays are its own: the cached grid must not change
