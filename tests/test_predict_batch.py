@@ -172,10 +172,12 @@ def test_grid_batches_give_the_per_spectrum_rows_and_errors(model, grid_spectra)
     assert model.card["preprocess"] in EXACT_BATCH
     s = grid_spectra[0]
     flat = spectool.Spectrum(s.wavelength, np.ones_like(s.flux), meta={"object_id": "flat"})  # fails z-score
-    other_grid = spectool.Spectrum(s.wavelength * 0.99995, s.flux, s.ivar, s.mask,
-                                   meta={"object_id": "shifted"})  # alone on its grid
+    # two spectra on a second grid: a group whose batch succeeds (the first group's fails on "flat"
+    # and is redone one by one)
+    shifted = [spectool.Spectrum(g.wavelength * 0.99995, g.flux, g.ivar, g.mask, meta={"object_id": f"shifted{i}"})
+               for i, g in enumerate(grid_spectra[:2])]
     short = spectool.Spectrum(s.wavelength[:300], s.flux[:300], meta={"object_id": "short"})  # window not covered
-    batch = [*grid_spectra[:3], flat, other_grid, *grid_spectra[3:], short]
+    batch = [*grid_spectra[:3], flat, shifted[0], *grid_spectra[3:], short, shifted[1]]
     want_rows, want_errors = _per_spectrum(model, batch)
     assert want_errors.count(None) == len(batch) - 2  # flat and short fail, the rest not
 
@@ -183,7 +185,7 @@ def test_grid_batches_give_the_per_spectrum_rows_and_errors(model, grid_spectra)
     ref = spectool.predict(model, want_rows, progress=False)  # the same model-ready rows, given as an array
     ok = df["error"] == ""
     assert ok.tolist() == [e is None for e in want_errors]
-    assert "InvalidSpectrumError" in df.loc[3, "error"] and "CoverageError" in df.loc[len(batch) - 1, "error"]
+    assert "InvalidSpectrumError" in df.loc[3, "error"] and "CoverageError" in df.loc[len(batch) - 2, "error"]
     prob = [c for c in df.columns if c.startswith("prob_")]
     np.testing.assert_array_equal(df.loc[ok, prob].to_numpy(), ref[prob].to_numpy())
     np.testing.assert_array_equal(df.loc[ok, "ood_score"].to_numpy(), ref["ood_score"].to_numpy())
