@@ -15,6 +15,11 @@ on the SDSS grid, written by ``spectool.io.write_sdss_spec``), then for ConvNeXt
 Usage::
 
     python benchmarks/predict_scale.py [--n 5000] [--n-mspcnet 5000] [--out-dir /tmp/predict_scale]
+        [--workers 1,2] [--jobs 1] [--batch-size 64] [--chunk-size 256]
+
+On a GPU machine (inference on CUDA, reading and preprocessing on the CPU workers), e.g.
+``--workers 1,4,8 --jobs 8 --batch-size 256 --chunk-size 1024 --results
+benchmarks/results/predict_scale_gpu.json`` (``scripts/gpu_bench.sh``).
 
 Results go to ``benchmarks/results/predict_scale.json`` with the load average before each
 measurement: the numbers are only as good as the machine was quiet. On a machine busier than
@@ -71,6 +76,18 @@ def make_files(folder: Path, n: int, seed: int = 0, block: int = 250) -> list[Pa
     return paths
 
 
+def make_files_parallel(folder: Path, n: int, jobs: int) -> list[Path]:
+    """``n`` files written by ``jobs`` processes, each into ``folder/part<k>`` with its own seed."""
+    if jobs <= 1:
+        return make_files(folder, n)
+    from concurrent.futures import ProcessPoolExecutor
+
+    sizes = [n // jobs + (k < n % jobs) for k in range(jobs)]
+    with ProcessPoolExecutor(jobs) as pool:
+        parts = list(pool.map(make_files, [folder / f"part{k}" for k in range(jobs)], sizes, range(jobs)))
+    return [p for part in parts for p in part]
+
+
 def pure_inference(name: str, files: list[Path], batch_size: int, repeats: int = 2) -> tuple[float, float]:
     """(best spectra/s, CPU ms per spectrum of that run) of spectool.predict on model-ready rows in
     memory (files preprocessed first). CPU time (all threads of this process) is less disturbed
@@ -114,12 +131,17 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "spectool_predict_scale")
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "predict_scale.json")
     ap.add_argument("--note", default="", help="free text stored with the results (e.g. machine load)")
+    ap.add_argument("--workers", default="1,2", help="comma list of worker counts (1 = this process, N > 1 = a "
+                    "Dask LocalCluster of N one-thread workers); the largest N > 1 is also timed on a cluster "
+                    "started beforehand")
+    ap.add_argument("--jobs", type=int, default=1, help="processes writing the mock files")
     args = ap.parse_args()
 
     import torch
 
     t = time.perf_counter()
-    files = make_files(args.out_dir / "files", args.n)
+    files = make_files_parallel(args.out_dir / "files", args.n, args.jobs)
+    worker_counts = [int(w) for w in args.workers.split(",")]
     print(f"{len(files)} mock files ready ({time.perf_counter() - t:.0f} s)", flush=True)
     results = []
     for arch in args.models.split(","):
@@ -131,28 +153,33 @@ def main() -> None:
         row["pure_infer_spectra_per_s"], row["pure_infer_cpu_ms_per_spectrum"] = pure_inference(
             name, files[: args.n_pure], args.batch_size)
         print(arch, "pure inference", f"{row['pure_infer_spectra_per_s']:.1f} spectra/s", flush=True)
-        for workers in (1, 2):
+        for workers in worker_counts:
             row[f"load_average_before_w{workers}"] = list(os.getloadavg())
             row[f"workers_{workers}"] = end_to_end(name, use, args.out_dir / f"out-{arch}-{workers}", workers,
                                                    args.batch_size, args.chunk_size)
             print(arch, f"{workers} worker(s)", f"{row[f'workers_{workers}']['files_per_s']:.1f} files/s",
                   flush=True)
-        # the same 2 workers on a cluster started beforehand: steady state without the start-up
-        from distributed import Client, LocalCluster
+        many = max(worker_counts)
+        if many > 1:
+            # the same workers on a cluster started beforehand: steady state without the start-up
+            from distributed import Client, LocalCluster
 
-        t = time.perf_counter()
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-                Client(cluster) as client:
-            row["cluster_start_s"] = time.perf_counter() - t
-            row["load_average_before_w2_warm"] = list(os.getloadavg())
-            row["workers_2_started_cluster"] = end_to_end(name, use, args.out_dir / f"out-{arch}-2w", 1,
-                                                          args.batch_size, args.chunk_size, scheduler=client)
-        print(arch, "2 workers, cluster already up",
-              f"{row['workers_2_started_cluster']['files_per_s']:.1f} files/s", flush=True)
-        row["end_to_end_over_pure_1proc"] = row["workers_1"]["files_per_s"] / row["pure_infer_spectra_per_s"]
-        row["speedup_2_workers"] = row["workers_2"]["files_per_s"] / row["workers_1"]["files_per_s"]
-        row["speedup_2_workers_started_cluster"] = (row["workers_2_started_cluster"]["files_per_s"]
-                                                    / row["workers_1"]["files_per_s"])
+            t = time.perf_counter()
+            with LocalCluster(n_workers=many, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                    Client(cluster) as client:
+                row["cluster_start_s"] = time.perf_counter() - t
+                row[f"load_average_before_w{many}_warm"] = list(os.getloadavg())
+                row[f"workers_{many}_started_cluster"] = end_to_end(name, use, args.out_dir / f"out-{arch}-{many}w", 1,
+                                                                     args.batch_size, args.chunk_size, scheduler=client)
+            print(arch, f"{many} workers, cluster already up",
+                  f"{row[f'workers_{many}_started_cluster']['files_per_s']:.1f} files/s", flush=True)
+        if "workers_1" in row:
+            row["end_to_end_over_pure_1proc"] = row["workers_1"]["files_per_s"] / row["pure_infer_spectra_per_s"]
+            for w in [w for w in worker_counts if w > 1]:
+                row[f"speedup_{w}_workers"] = row[f"workers_{w}"]["files_per_s"] / row["workers_1"]["files_per_s"]
+            if many > 1:
+                row[f"speedup_{many}_workers_started_cluster"] = (row[f"workers_{many}_started_cluster"]["files_per_s"]
+                                                                  / row["workers_1"]["files_per_s"])
         results.append(row)
     doc = {"note": ("synthetic mock SDSS spec-lite FITS files; files/s = read + preprocess + infer + write parquet "
                     "(Dask cluster start-up included for 2 workers); pure inference = spectool.predict on "

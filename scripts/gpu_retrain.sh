@@ -14,12 +14,14 @@
 #   OUT=/tmp/dry SCALE_TIME=0.05 DRY=1 bash scripts/gpu_retrain.sh   # CPU smoke run of the plumbing
 #
 # Environment: OUT (output folder, required), BUDGET_S (seconds for the whole run, default
-# 500), SCALE_TIME (multiplies every job's time cap), DRY=1 (CPU, 1 epoch, tiny sets).
+# 500), SCALE_TIME (multiplies every job's time cap), DRY=1 (CPU, 1 epoch, tiny sets), ONLY
+# (a glob over checkpoint names, e.g. 'spfusion*': train only those).
 set -u
 : "${OUT:?set OUT to the output folder}"
 BUDGET_S=${BUDGET_S:-500}
 SCALE_TIME=${SCALE_TIME:-1}
 DRY=${DRY:-0}
+ONLY=${ONLY:-*}  # glob over checkpoint names: train only those
 PY=${PY:-python3}
 START=$(date +%s)
 mkdir -p "$OUT"
@@ -34,6 +36,8 @@ $PY -c "import torch, numpy, pandas, lightning; print('torch', torch.__version__
 job() {
   local stream=$1 name=$2 scale=$3 epochs=$4 minutes=$5 batch=$6
   local cap left args
+  # shellcheck disable=SC2254
+  case "$name" in $ONLY) ;; *) return ;; esac
   cap=$($PY -c "print(round($minutes * $SCALE_TIME, 3))")
   left=$(( START + BUDGET_S - $(date +%s) ))
   if [ "$($PY -c "print(int($cap * 60 + 75 > $left))")" = 1 ]; then
