@@ -372,3 +372,14 @@ def test_classifier_architecture_as_regressor(tmp_path, stores, tiny_models):
     with pytest.raises(ConfigError, match="already a regression model"):
         fit(tiny_config(stores["reg"], tmp_path, name="asreg2", model={"name": "tiny_reg", "as_regressor": True},
                         loss={"name": "mse"}))
+
+
+@pytest.mark.slow
+def test_ddp_spawn_on_two_cpu_processes_records_its_epochs(tmp_path, stores, tiny_models):
+    """2-process CPU DDP (ddp_spawn, gloo): the epochs run in spawned processes; done.json and the
+    history still count them (rank 0's history comes back in the last checkpoint)."""
+    res = fit(tiny_config(stores["cls"], tmp_path, name="ddp", trainer={
+        "max_epochs": 2, "accelerator": "cpu", "devices": 2, "strategy": "ddp_spawn"}))
+    assert res.done["epochs_completed"] == 2
+    assert list(res.history["epoch"]) == [1, 2]  # epochs are counted from 1
+    assert (res.run_dir / "model.safetensors").is_file()

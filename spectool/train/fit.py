@@ -161,12 +161,18 @@ def _quiet_lightning(quiet: bool) -> Iterator[None]:
             lg.setLevel(lv)
 
 
-def _completed_epochs(ckpt: Path) -> int:
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+def _history_rows(state: dict) -> list[dict] | None:
+    """The per-epoch history rows saved in a checkpoint's state by :class:`EpochHistory`."""
     for key, value in (state.get("callbacks") or {}).items():
         if "EpochHistory" in str(key):
-            return len(value.get("rows", []))
-    return int(state.get("epoch", -1)) + 1
+            return list(value.get("rows", []))
+    return None
+
+
+def _completed_epochs(ckpt: Path) -> int:
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    rows = _history_rows(state)
+    return len(rows) if rows is not None else int(state.get("epoch", -1)) + 1
 
 
 def _make_trainer(cfg: TrainConfig, run_dir: Path, accelerator: str, precision: str, progress: bool,
@@ -287,6 +293,10 @@ def fit(config: str | Path | dict | TrainConfig, overrides: Any = (), *, run_dir
 
     weights = ckpt_cb.best_model_path if cfg.checkpoint.evaluate == "best" and ckpt_cb.best_model_path else str(last)
     task.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True)["state_dict"])
+    if not callbacks[0].rows and last.is_file():
+        # ddp_spawn: the epochs ran in spawned processes; rank 0's history travels in the last checkpoint
+        callbacks[0].load_state_dict({"rows": _history_rows(torch.load(last, map_location="cpu",
+                                                                       weights_only=True)) or []})
     history = callbacks[0].frame()
     device = "cuda" if accelerator in ("gpu", "cuda") and torch.cuda.is_available() else "cpu"
     pred, metrics = _evaluate_and_export(cfg, task.model.eval(), ds, splits, head, len(history), test_bs, device,
