@@ -16,8 +16,12 @@ reduced size (3 folds, capped spectra, tens of epochs; about two hours on a lapt
 """
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -124,6 +128,10 @@ class Context:
     seed: int = 0
     progress: bool = True
     memo: dict[str, Result] = field(default_factory=dict)
+    timings: list[dict[str, Any]] = field(default_factory=list)
+    """One record per step computed in this session (:func:`step_timing`): ``step``,
+    ``wall_s``, ``cpu_s`` (this process + its finished worker processes), exclusive of the
+    steps it asked for."""
 
     @property
     def synthetic(self) -> bool:
@@ -173,13 +181,44 @@ class Context:
             import torch
 
             torch.set_num_threads(min(2, torch.get_num_threads()))
-            result = STEPS[name](self)
+            with step_timing(self, name):
+                result = STEPS[name](self)
             save_result(result, folder)
         self.memo[name] = result
         return result
 
 
 STEPS: dict[str, Callable[[Context], Result]] = {}
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its waited-for children (the
+    spawned training workers count once their pool has shut down)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+@contextmanager
+def step_timing(ctx: Context, name: str):
+    """Record the wall and CPU seconds of computing step ``name`` in ``ctx.timings`` and
+    append them to ``<cache>/<key>/timings.jsonl``; time spent in nested steps is counted
+    only in theirs."""
+    t0, c0 = time.perf_counter(), _cpu_seconds()
+    before = len(ctx.timings)
+    try:
+        yield
+    finally:
+        wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+        inner = ctx.timings[before:]  # every step computed inside this one, each with its own share
+        wall -= sum(r["wall_s"] for r in inner)
+        cpu -= sum(r["cpu_s"] for r in inner)
+        rec = {"step": name, "mode": ctx.mode, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+               "load_avg": round(os.getloadavg()[0], 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        ctx.timings.append(rec)
+        log = ctx.cache / ctx.key / "timings.jsonl"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
 
 
 def step(fn: Callable[[Context], Result]) -> Callable[[Context], Result]:
