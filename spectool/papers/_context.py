@@ -91,9 +91,10 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Protocol]]] = {
     "mspc_ablation": ("mspc_ablation_sdss_full", {
         "quick": Protocol((0,), 5, 200, 60, 120, 3e-3, datasets=("mspc/SC-S>5",)),
         "medium": Protocol((0, 1, 2), 20, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5",))}),
+    # the same protocol as mspc_classes, so its original-size cells are copies of those runs
     "mspc_large": ("mspc_table18_full", {
-        "quick": Protocol((0,), 6, 200, 60, 120, 3e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE),
-        "medium": Protocol((0, 1, 2), 20, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE)}),
+        "quick": Protocol((0,), 6, 240, 60, 120, 3e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE),
+        "medium": Protocol((0, 1, 2), 30, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE)}),
     "spf_models": ("spfusion_table2_full", {
         "quick": Protocol((0,), 12, 210, 60, 90, 2e-3),
         "medium": Protocol((0, 1, 2), 60, 3000, 600, 1000, 1e-3)}),
@@ -334,8 +335,9 @@ def run_experiment(ctx: Context, step_name: str) -> Result:
         note = ""
     if not ctx.synthetic:
         exp.set = {**exp.set, "data.source": str(ctx.source)}
-    cv = cross_validate(_as_dict(exp), root=ctx.cache / ctx.key / "runs", progress=ctx.progress,
-                        jobs=reduced_jobs() if ctx.mode != "full" else 1)
+    runs_root = ctx.cache / ctx.key / "runs"
+    cv = cross_validate(_as_dict(exp), root=runs_root, progress=ctx.progress,
+                        jobs=reduced_jobs() if ctx.mode != "full" else 1, share=runs_root / "_cells")
     res = cv.results
     runs = RunSet(res.copy())
     for (dataset, label), rows in res.groupby(["dataset", "label"], sort=False):
