@@ -293,6 +293,33 @@ def test_expand_ids_and_errors():
     assert papers.context(mode="medium").mode == "medium"
 
 
+def test_identical_cells_are_shared_between_steps(tmp_path):
+    """Quick mode trains the default arm of each ablation table once, and Table 18's
+    original-size cells are the Table 3 runs (same config key, so copies, not retraining)."""
+    from spectool import papers
+    from spectool.train.config import load_config
+    from spectool.train.cv import cell_key
+
+    ctx = papers.context("quick", cache=tmp_path, progress=False)
+
+    def key(step, label, dataset=None):
+        cfg, run_dir = papers.training_cell(ctx, step, label, dataset)
+        assert run_dir.is_relative_to(tmp_path / ctx.key / "runs")
+        return cell_key(load_config(cfg))
+
+    sc = "mspc/SC-S>5"
+    assert key("mspc_large", "MSPC-Net", sc) == key("mspc_classes", "MSPC-Net", sc)
+    assert key("mspc_large", "RACNet (origin)", sc) == key("mspc_classes", "RACNet", sc)
+    assert key("mspc_large", "RACNet (large-parameter)", sc) != key("mspc_classes", "RACNet", sc)
+    default = key("spf_ablation", "star operator")
+    assert [key("spf_ablation", a) == default for a in ("kernel 7", "ratio 4", "heads 1", "1 block", "heads 2")] \
+        == [True, True, True, True, False]
+    assert key("mspc_ablation", "channels 128") == key("mspc_ablation", "identity 5/8 (n_div 8)")
+    assert key("mspc_ablation", "attention none") != key("mspc_ablation", "attention eca")
+    with pytest.raises(papers.PapersError, match="no run"):
+        papers.training_cell(ctx, "mspc_classes", "MSPC-Net", "mspc/SS-S>5")
+
+
 def test_reduced_protocols_cover_every_dataset_and_arm():
     """Quick mode keeps every dataset of Tables 3, 4, 6 and every ablation arm, >= 5 epochs."""
     from spectool.papers._context import EXPERIMENTS, reduced_experiment

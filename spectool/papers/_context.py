@@ -321,20 +321,60 @@ def protocol_note(mode: str, p: Protocol) -> str:
 KEEP_WEIGHTS = {"mspc_classes", "spf_models", "sca_variants"}
 
 
-def run_experiment(ctx: Context, step_name: str) -> Result:
-    """Run (or resume) the experiment of ``step_name`` and gather a :class:`RunSet` whose
-    results carry the sanity gate (:func:`sanity_gate`)."""
-    from ..train import FitResult, cross_validate, load_experiment
+def step_experiment(ctx: Context, step_name: str, every_arm: bool = False):
+    """(experiment, caption note) that training step ``step_name`` runs in ``ctx``'s mode:
+    the reduced protocol in ``smoke``/``quick``/``medium``, the shipped experiment in
+    ``full``; ``every_arm`` keeps the arms that smoke mode leaves out."""
+    from dataclasses import replace
 
+    from ..train import load_experiment
+
+    if step_name not in EXPERIMENTS:
+        raise PapersError(f"{step_name!r} is not a training step; known: {', '.join(EXPERIMENTS)}", step_name)
     full, protocols = EXPERIMENTS[step_name]
     if ctx.mode in protocols:
-        exp = reduced_experiment(full, protocols[ctx.mode], ctx.mode)
+        protocol = replace(protocols[ctx.mode], labels=None) if every_arm else protocols[ctx.mode]
+        exp = reduced_experiment(full, protocol, ctx.mode)
         note = protocol_note(ctx.mode, protocols[ctx.mode])
     else:
         exp = load_experiment(full)
         note = ""
     if not ctx.synthetic:
         exp.set = {**exp.set, "data.source": str(ctx.source)}
+    return exp, note
+
+
+def training_cell(ctx: Context, step_name: str, label: str, dataset: str | None = None) -> tuple[dict, Path]:
+    """(config mapping, run directory) of one cell (first fold and seed) of training step
+    ``step_name`` in ``ctx``'s mode: run ``label`` on ``dataset`` (default: the step's
+    first dataset). ``spectool.train.fit(config, run_dir=run_dir)`` trains exactly that
+    cell, or reads it back when the step (``papers.draw`` of one of its ids) already ran
+    it; the step in turn reuses a cell trained this way. Reduced modes keep no checkpoints
+    and, outside :data:`KEEP_WEIGHTS`, no exported weights once the whole step has run.
+
+    >>> cfg, run_dir = training_cell(ctx, "mspc_classes", "MSPC-Net", "mspc/SC-S>5")
+    >>> fit = spectool.train.fit(cfg, run_dir=run_dir)
+    """
+    from ..train import load_experiment
+    from ..train.config import to_dict
+    from ..train.cv import grid, slug
+
+    exp, _ = step_experiment(ctx, step_name, every_arm=True)
+    exp = load_experiment(_as_dict(exp))
+    cells = [c for c in grid(exp, ctx.cache / ctx.key / "runs" / slug(exp.name))
+             if c.run.label == label and (dataset is None or c.dataset == dataset)]
+    if not cells:
+        raise PapersError(f"step {step_name!r} has no run {label!r}" + (f" on {dataset!r}" if dataset else "")
+                          + f" in {ctx.mode} mode", step_name)
+    return to_dict(cells[0].config), cells[0].run_dir
+
+
+def run_experiment(ctx: Context, step_name: str) -> Result:
+    """Run (or resume) the experiment of ``step_name`` and gather a :class:`RunSet` whose
+    results carry the sanity gate (:func:`sanity_gate`)."""
+    from ..train import FitResult, cross_validate
+
+    exp, note = step_experiment(ctx, step_name)
     runs_root = ctx.cache / ctx.key / "runs"
     cv = cross_validate(_as_dict(exp), root=runs_root, progress=ctx.progress,
                         jobs=reduced_jobs() if ctx.mode != "full" else 1, share=runs_root / "_cells")
