@@ -317,8 +317,10 @@ def protocol_note(mode: str, p: Protocol) -> str:
             "paper's values.")
 
 
-#: Training steps whose exported weights the analysis figures may load (:func:`model_of`).
-KEEP_WEIGHTS = {"mspc_classes", "spf_models", "sca_variants"}
+#: Training steps whose exported weights the analysis figures may load (:func:`model_of`):
+#: every run, or only the named run labels.
+KEEP_WEIGHTS: dict[str, set[str] | None] = {"mspc_classes": None, "spf_models": None, "sca_variants": None,
+                                            "spf_ablation": {"no star operator", "star operator"}}
 
 
 def step_experiment(ctx: Context, step_name: str, every_arm: bool = False):
@@ -392,9 +394,9 @@ def run_experiment(ctx: Context, step_name: str) -> Result:
     if ctx.mode != "full":
         # reduced runs keep predictions, histories and metrics; no Lightning checkpoints, and
         # exported weights only where an analysis figure may load them (model_of)
-        for d in res["run_dir"]:
+        for d, label in zip(res["run_dir"], res["label"]):
             shutil.rmtree(Path(d) / "checkpoints", ignore_errors=True)
-            if step_name not in KEEP_WEIGHTS:
+            if step_name not in KEEP_WEIGHTS or label not in (KEEP_WEIGHTS[step_name] or {label}):
                 (Path(d) / "model.safetensors").unlink(missing_ok=True)
     return ctx.result(runs, note)
 
@@ -511,6 +513,28 @@ def evaluation_sets(ctx: Context, dataset: str) -> list[tuple[Any, np.ndarray]]:
         n += rows.size
         k += 1
     return out
+
+
+def evaluated_runs(ctx: Context, step_name: str, labels: list[str] | None = None) -> Result:
+    """The run set of training step ``step_name`` with the test predictions of ``labels``
+    (default: every run of its first dataset) replaced by predictions on the analysed mock
+    set (:func:`evaluation_sets`, :data:`EVAL_SIZE` spectra) in reduced modes on mock data,
+    so that per-S/N-bin figures have enough spectra in each bin. The sanity-gate columns
+    stay those of the training runs' own test split. Other modes: the step's result."""
+    base = ctx.get(step_name)
+    runs: RunSet = base.data
+    if not (ctx.synthetic and ctx.mode in EVAL_SIZE):
+        return base
+    dataset = runs.datasets()[0]
+    sets = evaluation_sets(ctx, dataset)
+    out = RunSet(runs.results.copy(), dict(runs.predictions), dict(runs.histories), dict(runs.class_names))
+    for label in labels or runs.labels(dataset):
+        model, _, _ = model_of(ctx, step_name, label)
+        out.predictions[(dataset, label)] = pd.concat([predictions_on(model, ds, rows) for ds, rows in sets],
+                                                      ignore_index=True)
+    n = sum(rows.size for _, rows in sets)
+    return ctx.result(out, f"Models trained by this run ({step_name}), evaluated on {n} freshly generated mock "
+                           f"spectra (learned? verdicts from their own test split). {base.note}".strip())
 
 
 def predictions_on(model, ds, rows: np.ndarray) -> pd.DataFrame:
