@@ -93,6 +93,13 @@ def test_identical_cells_train_once_and_are_shared_between_experiments(tmp_path,
     assert res.loc["Tiny-8 (explicit)", "accuracy"] == res.loc["Tiny-8", "accuracy"]
     assert copy["config"]["model"]["overrides"] == {"width": 8}  # the copy records its own config
     assert len(list(share.glob("*.json"))) == 2  # Tiny-8 and Tiny-4 trained, indexed once each
+    # a resumed experiment copies from its own finished cells too (no index needed)
+    import shutil
+    shutil.rmtree(res.loc["Tiny-8 (explicit)", "run_dir"])
+    again = cross_validate(exp, progress=False).results.set_index("label")
+    assert again["skipped_done"].all()
+    assert json.loads((Path(again.loc["Tiny-8 (explicit)", "run_dir"]) / "done.json").read_text())["copied_from"] \
+        == res.loc["Tiny-8", "run_dir"]
     # another experiment with an identical cell takes a copy instead of training
     other = _experiment(tmp_path, store, folds=[0], name="other grid")
     other["runs"] = other["runs"][1:]

@@ -223,12 +223,16 @@ def cross_validate(experiment: str | Path | dict | ExperimentConfig, overrides: 
     share = Path(share) if share is not None else None
     first: dict[str, int] = {}
     copies: dict[int, int] = {}  # cell -> the identical cell of this experiment that trains
+    finished: dict[str, Path] = {}  # key -> a cell of this experiment finished earlier (a resumed run)
     for i, c in enumerate(cells):
         if (c.run_dir / "done.json").is_file():
             rows[i] = {**_run_cell(to_dict(c.config), str(c.run_dir), None), "skipped_done": True}
+            finished.setdefault(cell_key(c.config), c.run_dir)
+    for i, c in enumerate(cells):
+        if i in rows:
             continue
         key = cell_key(c.config)
-        src = _shared_run(share, key)
+        src = finished.get(key) or _shared_run(share, key)
         if src is not None:
             _copy_run(src, c)
             rows[i] = {**_run_cell(to_dict(c.config), str(c.run_dir), None), "skipped_done": True}
