@@ -126,3 +126,17 @@ def test_context_reads_the_cache_instead_of_recomputing(tmp_path, monkeypatch):
     log = [json.loads(x) for x in (tmp_path / "quick-mock-seed0" / "timings.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == ["fake_step"] and log[0]["wall_s"] >= 0 and log[0]["cpu_s"] >= 0
     assert not list(tmp_path.rglob("*.pkl"))
+
+
+def test_gate_verdicts_survive_the_cache(tmp_path):
+    """A regression run that beat no baseline reads back as NO, not as learned (boolean
+    columns with missing values used to come back from the cache as the text 'False')."""
+    from spectool.papers._common import verdicts
+
+    res = pd.DataFrame({"dataset": ["d", "d", "d"], "label": ["a", "b", "c"], "mae_mass": [0.5, 0.1, 0.2],
+                        "baseline_mae_mass": [0.4, 0.4, np.nan], "learned": [False, True, True]})
+    res["learned_mass"] = pd.Series([False, True, np.nan], dtype=object)  # run "c" has no mass target
+    for k, frame in enumerate((res, res.assign(learned_mass=res["learned_mass"].astype("boolean")))):
+        back = load_result(save_result(Result(RunSet(frame)), tmp_path / f"r{k}")).data.results
+        v = verdicts(back)
+        assert v[("d", "a")].startswith("NO") and v[("d", "b")].startswith("yes"), (k, v)

@@ -433,6 +433,9 @@ def sanity_gate(results: pd.DataFrame, ctx: Context) -> pd.DataFrame:
                     ok = ok and beat
         learned.append(ok)
     out["learned"] = learned
+    for c in out.columns:  # booleans with missing values, not objects (the cache keeps the dtype)
+        if c.startswith("learned_"):
+            out[c] = out[c].astype("boolean")
     return out
 
 
