@@ -38,7 +38,9 @@ from spectool import datasets, models, papers, plots, train
 
 ctx = papers.context(mode, source, cache)
 size = "full" if mode == "full" else "quick"
-epochs = {"smoke": 1, "quick": 6, "medium": 30, "full": 100}[mode]
+# the fit below is the MSPC-Net cell of Table 3 on SC-S>5 in this mode (trained once, shared with the table)
+config, run_dir = papers.training_cell(ctx, "mspc_classes", "MSPC-Net", "mspc/SC-S>5")
+epochs = config["trainer"]["max_epochs"]
 print(f"data: {ctx.src.label}; results cache: {ctx.cache / ctx.key}; {epochs} epoch(s) for the fit below")
 
 # %% [markdown]
@@ -88,17 +90,18 @@ papers.draw("mspc-tab2", ctx=ctx)
 
 # %% [markdown]
 # ## 4. Fit
-# `train.fit` runs the paper's protocol from a shipped YAML config (`mspcnet_quick`: AdamW,
-# cross-entropy, cosine warm restarts) with our overrides: the SC-S>5 set, fold 0, the slim
-# network and a higher learning rate for a short run. The progress bar shows the loss and
-# accuracy per epoch. Runs are resumable and cached: rerunning the cell reads the result back.
+# `train.fit` runs one training config. `papers.training_cell` gives the config of one cell
+# of the paper's Table 3 in this mode: the shipped `mspcnet_full` protocol (Adam,
+# cross-entropy, cosine warm restarts) on the SC-S>5 set, fold 1, with the mode's caps (in
+# quick mode the slim network, a few hundred spectra, a higher learning rate for a short
+# run), and its folder in the results cache. The progress bar shows the loss and accuracy
+# per epoch. Runs are resumable and cached: when `spectool figures` (or `papers.draw` of
+# Table 3 below) already trained this cell, or on a rerun, `fit` reads the result back.
 
 # %%
-fit = train.fit("mspcnet_quick", {
-    "data.dataset": "mspc/SC-S>5", "data.size": size, "data.source": source, "data.fold": 0,
-    "data.max_train": 24 if mode == "smoke" else None, "model.overrides": slim, "optim.lr": 3e-3,
-    "trainer.max_epochs": epochs, "early_stopping.enabled": False, "checkpoint.evaluate": "last",
-}, run_dir=ctx.cache / ctx.key / "notebooks" / "02_mspcnet_sc", progress=True)
+print({k: config[s][k] for s, k in (("model", "name"), ("data", "dataset"), ("data", "max_train"),
+                                    ("optim", "lr"), ("trainer", "max_epochs"))})
+fit = train.fit(config, run_dir=run_dir, progress=True)
 
 # %% [markdown]
 # ## 5. Training curves

@@ -32,25 +32,23 @@ import pandas as pd
 from spectool import papers, plots, train
 
 ctx = papers.context(mode, source, cache)
-size = "full" if mode == "full" else "quick"
-epochs = {"smoke": 1, "quick": 6, "medium": 25, "full": 100}[mode]
+# the two arms below are the attention arms of the ablation grid in this mode (trained once, shared with Table 7)
+cells = {attention: papers.training_cell(ctx, "mspc_ablation", f"attention {attention}") for attention in ("eca", "none")}
+epochs = cells["eca"][0]["trainer"]["max_epochs"]
 print(f"data: {ctx.src.label}; {epochs} epoch(s) per arm below")
 
 # %% [markdown]
 # ## 1. One ablation by hand: ECA attention on vs off
 # Both arms use the same data, fold, seed and schedule; only `model.overrides.attention`
-# differs. `train.fit` caches each run in its own folder.
+# differs. `papers.training_cell` gives each arm's config in this mode and its folder in the
+# results cache, so `train.fit` trains each arm once (or reads it back when the ablation
+# tables below, or `spectool figures`, already ran it).
 
 # %%
-slim = {"depths": [1, 1, 1, 1], "embed_dim": 32, "head_dim": 128, "drop_path_rate": 0.0}
 arms = {}
-for attention in ("eca", "none"):
-    arms[attention] = train.fit("mspcnet_quick", {
-        "data.dataset": "mspc/SC-S>5", "data.size": size, "data.source": source,
-        "data.max_train": 24 if mode == "smoke" else None, "model.overrides": {**slim, "attention": attention},
-        "optim.lr": 3e-3, "trainer.max_epochs": epochs, "early_stopping.enabled": False,
-        "checkpoint.evaluate": "last",
-    }, run_dir=ctx.cache / ctx.key / "notebooks" / f"04_attention_{attention}", progress=True)
+for attention, (config, run_dir) in cells.items():
+    print(attention, config["model"]["overrides"])
+    arms[attention] = train.fit(config, run_dir=run_dir, progress=True)
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.6))

@@ -36,7 +36,9 @@ from spectool import datasets, explain, models, papers, plots, train
 
 ctx = papers.context(mode, source, cache)
 size = "full" if mode == "full" else "quick"
-epochs = {"smoke": 1, "quick": 8, "medium": 60, "full": 150}[mode]
+# the fit below is the SPFusion cell of Table 2 in this mode (trained once, shared with the table)
+config, run_dir = papers.training_cell(ctx, "spf_models", "SPFusion")
+epochs = config["trainer"]["max_epochs"]
 print(f"data: {ctx.src.label}; {epochs} epoch(s) for the fit below")
 
 # %% [markdown]
@@ -59,19 +61,20 @@ papers.draw("spf-tab1", ctx=ctx)
 
 # %% [markdown]
 # ## 2. Model and fit
-# `spfusion_quick` is the authors' protocol (loss 100 x MSE(mass) + MSE(age), Adam, cosine
-# warm restarts) on the CPU-sized mock set. For a short run the regression head starts at
-# the mean training target (`loss.init_bias`), so the first epochs learn the *differences*
-# between stars instead of the average.
+# `papers.training_cell` gives the config of the SPFusion cell of Table 2 in this mode: the
+# authors' protocol (`spfusion_full`: loss 100 x MSE(mass) + MSE(age), Adam, cosine warm
+# restarts) with the mode's caps (in quick mode a few hundred CPU-sized mock spectra and a
+# few epochs), and its folder in the results cache. For a short run the regression head
+# starts at the mean training target (`loss.init_bias`), so the first epochs learn the
+# *differences* between stars instead of the average. `train.fit` trains the cell, or reads
+# it back when Table 2 (below, or `spectool figures`) already ran it.
 
 # %%
 model = models.create("spfusion")
 print(f"SPFusion: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters (paper: 0.94 M)")
-fit = train.fit("spfusion_quick", {
-    "data.source": source, "data.size": size, "data.max_train": 24 if mode == "smoke" else 210,
-    "trainer.max_epochs": epochs, "optim.lr": 2e-3, "loss.init_bias": True, "early_stopping.enabled": False,
-    "checkpoint.evaluate": "last", "scheduler.name": "none",
-}, run_dir=ctx.cache / ctx.key / "notebooks" / "05_spfusion", progress=True)
+print({k: config[s][k] for s, k in (("data", "max_train"), ("optim", "lr"), ("trainer", "max_epochs"),
+                                    ("loss", "init_bias"))})
+fit = train.fit(config, run_dir=run_dir, progress=True)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), constrained_layout=True)

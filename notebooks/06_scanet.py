@@ -34,7 +34,9 @@ from spectool import datasets, explain, models, papers, plots, preprocess, train
 
 ctx = papers.context(mode, source, cache)
 size = "full" if mode == "full" else "quick"
-epochs = {"smoke": 1, "quick": 12, "medium": 40, "full": 80}[mode]
+# the fit below is the M-M-T-T cell of Table 1 in this mode (trained once, shared with the table)
+config, run_dir = papers.training_cell(ctx, "sca_variants", "M-M-T-T")
+epochs = config["trainer"]["max_epochs"]
 print(f"data: {ctx.src.label}; {epochs} epoch(s) for the fit below")
 
 # %% [markdown]
@@ -63,18 +65,18 @@ plt.show()
 
 # %% [markdown]
 # ## 3. Model and fit
-# A CPU-sized M-M-T-T (channels x 0.125, one block per stage). The loss is the paper's L1 on
-# log2 Teff, log g and [Fe/H]; the head starts at the mean training labels
-# (`loss.init_bias`): without it a short run spends its epochs walking the log2 Teff output
-# from 0 to 12.5 and predicts about 1 K for every star.
+# `papers.training_cell` gives the config of the M-M-T-T cell of Table 1 in this mode and its
+# folder in the results cache: in quick mode a CPU-sized M-M-T-T (channels x 0.125, one
+# block per stage) on a few hundred mock spectra. The loss is the paper's L1 on log2 Teff,
+# log g and [Fe/H]; the head starts at the mean training labels (`loss.init_bias`): without
+# it a short run spends its epochs walking the log2 Teff output from 0 to 12.5 and predicts
+# about 1 K for every star. `train.fit` trains the cell, or reads it back when Table 1
+# (below, or `spectool figures`) already ran it.
 
 # %%
-slim = {"width": 0.125, "blocks": [1, 1, 1, 1, 1]}
-fit = train.fit("scanet_quick", {
-    "data.source": source, "data.size": size, "data.max_train": 24 if mode == "smoke" else 300,
-    "model.overrides": slim, "trainer.max_epochs": epochs, "optim.lr": 2e-3, "loss.init_bias": True,
-    "checkpoint.evaluate": "last",
-}, run_dir=ctx.cache / ctx.key / "notebooks" / "06_scanet_mmtt", progress=True)
+print({k: config[s][k] for s, k in (("model", "name"), ("model", "overrides"), ("data", "max_train"),
+                                    ("trainer", "max_epochs"), ("loss", "init_bias"))})
+fit = train.fit(config, run_dir=run_dir, progress=True)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), constrained_layout=True)
@@ -105,7 +107,7 @@ plt.show()
 
 # %%
 model = models.load("scanet_mmtt-mock-afgk")
-rows = ds.indices("test", 0)[: 2 if mode == "smoke" else 8]
+rows = ds.indices("test", 0)[:2]  # two spectra here (about a minute on a CPU); Fig. 8 below averages more
 sw = explain.sliding_window_importance(model, np.asarray(ds.flux[rows])[:, None], wavelength=ds.wavelength,
                                        window=15.0, step=5.0, fill="continuum", progress=True)
 fig, axes = plt.subplots(3, 1, figsize=(10, 6.5), sharex=True, constrained_layout=True)

@@ -1,7 +1,9 @@
 """Cross-validation runner and paper-shaped tables."""
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -75,6 +77,40 @@ def test_cv_runner_tiny_grid_table_and_skip(tmp_path, tiny_models):
     out = CliRunner().invoke(app, ["cv", str(exp_file), "-q"])
     assert out.exit_code == 0, out.output
     assert "fold2" in out.output and "Avg" in out.output and "Tiny-4" in out.output and "4 runs" in out.output
+
+
+def test_identical_cells_train_once_and_are_shared_between_experiments(tmp_path, tiny_models):
+    store = toy_store(tmp_path / "store", n_folds=2).path
+    # "Tiny-8 (explicit)" names the model's default width: the same network as "Tiny-8"
+    exp = _experiment(tmp_path, store, folds=[0])
+    exp["runs"].append({"label": "Tiny-8 (explicit)", "config": exp["runs"][0]["config"],
+                        "set": {"model.overrides": {"width": 8}}})
+    share = tmp_path / "cells"
+    res = cross_validate(exp, progress=False, share=share).results.set_index("label")
+    copy = json.loads((Path(res.loc["Tiny-8 (explicit)", "run_dir"]) / "done.json").read_text())
+    assert copy["copied_from"] == res.loc["Tiny-8", "run_dir"]
+    assert "copied_from" not in json.loads((Path(res.loc["Tiny-4", "run_dir"]) / "done.json").read_text())
+    assert res.loc["Tiny-8 (explicit)", "accuracy"] == res.loc["Tiny-8", "accuracy"]
+    assert copy["config"]["model"]["overrides"] == {"width": 8}  # the copy records its own config
+    assert len(list(share.glob("*.json"))) == 2  # Tiny-8 and Tiny-4 trained, indexed once each
+    # a resumed experiment copies from its own finished cells too (no index needed)
+    import shutil
+    shutil.rmtree(res.loc["Tiny-8 (explicit)", "run_dir"])
+    again = cross_validate(exp, progress=False).results.set_index("label")
+    assert again["skipped_done"].all()
+    assert json.loads((Path(again.loc["Tiny-8 (explicit)", "run_dir"]) / "done.json").read_text())["copied_from"] \
+        == res.loc["Tiny-8", "run_dir"]
+    # another experiment with an identical cell takes a copy instead of training
+    other = _experiment(tmp_path, store, folds=[0], name="other grid")
+    other["runs"] = other["runs"][1:]
+    got = cross_validate(other, progress=False, share=share).results
+    done = json.loads((Path(got["run_dir"].iloc[0]) / "done.json").read_text())
+    assert done["copied_from"] == res.loc["Tiny-4", "run_dir"] and got["skipped_done"].all()
+    assert got["accuracy"].iloc[0] == res.loc["Tiny-4", "accuracy"]
+    # a different seed is a different cell: trained, not copied
+    third = _experiment(tmp_path, store, folds=[0], seeds=[4], name="third")
+    third["runs"] = third["runs"][1:]
+    assert not cross_validate(third, progress=False, share=share).results["skipped_done"].any()
 
 
 def test_cv_runner_repeated_seeds_regression(tmp_path, tiny_models):

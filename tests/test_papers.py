@@ -42,7 +42,7 @@ def _classification_runs(labels=("SSCNN", "RACNet", "ConvNeXt", "MSPC-Net"), gro
     return RunSet(pd.DataFrame(rows), preds, hists, {d: CLASSES for d in datasets})
 
 
-def _regression_runs(labels, targets, groups=None):
+def _regression_runs(labels, targets, groups=None, n=50):
     rows, preds, hists = [], {}, {}
     d = "spfusion/redclump" if "mass" in targets else "scanet/AFGK"
     scale = {"mass": 0.3, "age": 3.0, "teff": 800.0, "logg": 1.0, "feh": 0.5}
@@ -51,7 +51,6 @@ def _regression_runs(labels, targets, groups=None):
             rows.append({"dataset": d, "label": label, "group": (groups or {}).get(label, ""), "fold": fold, "seed": 42,
                          "params": 10_000 * (k + 1),
                          **{f"{m}_{t}": scale[t] * (0.1 + 0.01 * k) for t in targets for m in ("mae", "rmse")}})
-        n = 50
         cols = {"object_id": [f"o{i}" for i in range(n)], "row": np.arange(n), "snr": RNG.uniform(5, 120, n)}
         for t in targets:
             true = RNG.normal(1.0, 0.2, n) * scale[t] * 5
@@ -114,6 +113,9 @@ def inputs() -> dict[str, Result]:
                                       "total": [300] * 3})),
         "spf_models": r(_regression_runs(["SSCNN", "RAC-Net", "ConvNeXt 1D", "SPFusion"], ["mass", "age"])),
         "spf_ablation": r(_regression_runs(list(spf_groups), ["mass", "age"], spf_groups)),
+        # the S/N-binned figures draw bins with >= 20 spectra: evaluated on a larger set
+        "spf_eval": r(_regression_runs(["SSCNN", "RAC-Net", "ConvNeXt 1D", "SPFusion"], ["mass", "age"], n=600)),
+        "spf_star_eval": r(_regression_runs(list(spf_groups), ["mass", "age"], spf_groups, n=600)),
         "spf_attention": r({"weights": RNG.random((16, 96)), "groups": SPFUSION_GROUPS, "model": "test"}),
         "spf_overlay": r(overlay),
         "sca_labels": r(pd.DataFrame({"teff": RNG.uniform(3800, 8400, 100), "logg": RNG.uniform(1, 4.8, 100),
@@ -291,6 +293,33 @@ def test_expand_ids_and_errors():
     with pytest.raises(figures.FiguresError, match="mode"):
         figures.context(mode="paper")
     assert papers.context(mode="medium").mode == "medium"
+
+
+def test_identical_cells_are_shared_between_steps(tmp_path):
+    """Quick mode trains the default arm of each ablation table once, and Table 18's
+    original-size cells are the Table 3 runs (same config key, so copies, not retraining)."""
+    from spectool import papers
+    from spectool.train.config import load_config
+    from spectool.train.cv import cell_key
+
+    ctx = papers.context("quick", cache=tmp_path, progress=False)
+
+    def key(step, label, dataset=None):
+        cfg, run_dir = papers.training_cell(ctx, step, label, dataset)
+        assert run_dir.is_relative_to(tmp_path / ctx.key / "runs")
+        return cell_key(load_config(cfg))
+
+    sc = "mspc/SC-S>5"
+    assert key("mspc_large", "MSPC-Net", sc) == key("mspc_classes", "MSPC-Net", sc)
+    assert key("mspc_large", "RACNet (origin)", sc) == key("mspc_classes", "RACNet", sc)
+    assert key("mspc_large", "RACNet (large-parameter)", sc) != key("mspc_classes", "RACNet", sc)
+    default = key("spf_ablation", "star operator")
+    assert [key("spf_ablation", a) == default for a in ("kernel 7", "ratio 4", "heads 1", "1 block", "heads 2")] \
+        == [True, True, True, True, False]
+    assert key("mspc_ablation", "channels 128") == key("mspc_ablation", "identity 5/8 (n_div 8)")
+    assert key("mspc_ablation", "attention none") != key("mspc_ablation", "attention eca")
+    with pytest.raises(papers.PapersError, match="no run"):
+        papers.training_cell(ctx, "mspc_classes", "MSPC-Net", "mspc/SS-S>5")
 
 
 def test_reduced_protocols_cover_every_dataset_and_arm():

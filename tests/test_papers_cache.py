@@ -84,6 +84,28 @@ def test_missing_or_old_cache_is_recomputed(tmp_path):
     assert load_result(tmp_path / "old") is None
 
 
+def test_nested_steps_are_timed_once(tmp_path, monkeypatch):
+    import time
+
+    from spectool import papers
+    from spectool.papers import _context
+
+    def inner(ctx):
+        time.sleep(0.3)
+        return ctx.result(1.0)
+
+    def outer(ctx):
+        time.sleep(0.1)
+        return ctx.result(ctx.get("inner_step").data + 1)
+
+    monkeypatch.setitem(_context.STEPS, "inner_step", inner)
+    monkeypatch.setitem(_context.STEPS, "outer_step", outer)
+    ctx = papers.context("quick", cache=tmp_path, progress=False)
+    assert ctx.get("outer_step").data == 2.0
+    got = {r["step"]: r["wall_s"] for r in ctx.timings}
+    assert got["inner_step"] >= 0.3 and 0.1 <= got["outer_step"] < 0.3  # outer excludes inner's time
+
+
 def test_context_reads_the_cache_instead_of_recomputing(tmp_path, monkeypatch):
     from spectool import papers
     from spectool.papers import _context
@@ -100,4 +122,21 @@ def test_context_reads_the_cache_instead_of_recomputing(tmp_path, monkeypatch):
         assert ctx.get("fake_step").note == "made"
     assert len(calls) == 1
     assert (tmp_path / "quick-mock-seed0" / "results" / "fake_step" / "result.json").is_file()
+    # the computation (not the cache read) was timed: wall and CPU seconds, in the log too
+    log = [json.loads(x) for x in (tmp_path / "quick-mock-seed0" / "timings.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == ["fake_step"] and log[0]["wall_s"] >= 0 and log[0]["cpu_s"] >= 0
     assert not list(tmp_path.rglob("*.pkl"))
+
+
+def test_gate_verdicts_survive_the_cache(tmp_path):
+    """A regression run that beat no baseline reads back as NO, not as learned (boolean
+    columns with missing values used to come back from the cache as the text 'False')."""
+    from spectool.papers._common import verdicts
+
+    res = pd.DataFrame({"dataset": ["d", "d", "d"], "label": ["a", "b", "c"], "mae_mass": [0.5, 0.1, 0.2],
+                        "baseline_mae_mass": [0.4, 0.4, np.nan], "learned": [False, True, True]})
+    res["learned_mass"] = pd.Series([False, True, np.nan], dtype=object)  # run "c" has no mass target
+    for k, frame in enumerate((res, res.assign(learned_mass=res["learned_mass"].astype("boolean")))):
+        back = load_result(save_result(Result(RunSet(frame)), tmp_path / f"r{k}")).data.results
+        v = verdicts(back)
+        assert v[("d", "a")].startswith("NO") and v[("d", "b")].startswith("yes"), (k, v)

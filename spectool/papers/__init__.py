@@ -18,10 +18,10 @@ are synthetic and say so in every title and caption.
 from __future__ import annotations
 
 from ._common import PlotInputError, Result, RunSet, Source, Table
-from ._context import EXPERIMENTS, MODES, STEPS, Context, PapersError, Protocol
+from ._context import EXPERIMENTS, MODES, STEPS, Context, PapersError, Protocol, training_cell
 from .catalog import ALIASES, CATALOG, CatalogEntry, ids
 from .runner import Artefact, compute, compute_step, context, draw, expand_ids, run, save, write_gallery
 
 __all__ = ["ALIASES", "CATALOG", "EXPERIMENTS", "MODES", "STEPS", "Artefact", "CatalogEntry", "Context",
            "PapersError", "PlotInputError", "Protocol", "Result", "RunSet", "Source", "Table", "compute",
-           "compute_step", "context", "draw", "expand_ids", "ids", "run", "save", "write_gallery"]
+           "compute_step", "context", "draw", "expand_ids", "ids", "run", "save", "training_cell", "write_gallery"]

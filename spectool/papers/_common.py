@@ -165,10 +165,17 @@ def table(frame: pd.DataFrame, title: str, source: Source, caption: str = "", no
     return Table(frame, f"{title} [{source.label}]", extra)
 
 
+def passed(values: pd.Series) -> pd.Series:
+    """A sanity-gate column (``learned``, ``learned_<t>``) as booleans, missing values
+    dropped; the text ``"False"`` is False (a column that held booleans and missing
+    values was cached as text by older versions)."""
+    return values.dropna().map(lambda v: v if isinstance(v, (bool, np.bool_)) else str(v).strip() == "True").astype(bool)
+
+
 def _failed_targets(rows: pd.DataFrame) -> list[str]:
     """Regression targets (``learned_<t>`` columns) that some run of ``rows`` did not learn."""
     return [c[len("learned_"):] for c in rows.columns
-            if c.startswith("learned_") and rows[c].notna().any() and not rows[c].astype(bool).all()]
+            if c.startswith("learned_") and rows[c].notna().any() and not passed(rows[c]).all()]
 
 
 def verdicts(results: pd.DataFrame, keys: Sequence[str] = ("dataset", "label")) -> dict[tuple, str]:
@@ -189,7 +196,7 @@ def verdicts(results: pd.DataFrame, keys: Sequence[str] = ("dataset", "label")) 
             parts.append(f"majority class {100 * b:.1f} %" if metric == "accuracy"
                          else f"best constant {metric.replace('mae_', 'MAE ')} {b:.4g}")
         base = ", ".join(parts)
-        n_ok = int(rows["learned"].astype(bool).sum())
+        n_ok = int(passed(rows["learned"]).sum())
         failed = _failed_targets(rows)
         targets = [c[len("learned_"):] for c in rows.columns if c.startswith("learned_") and rows[c].notna().any()]
         if n_ok == len(rows):

@@ -16,8 +16,12 @@ reduced size (3 folds, capped spectra, tens of epochs; about two hours on a lapt
 """
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -87,9 +91,10 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Protocol]]] = {
     "mspc_ablation": ("mspc_ablation_sdss_full", {
         "quick": Protocol((0,), 5, 200, 60, 120, 3e-3, datasets=("mspc/SC-S>5",)),
         "medium": Protocol((0, 1, 2), 20, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5",))}),
+    # the same protocol as mspc_classes, so its original-size cells are copies of those runs
     "mspc_large": ("mspc_table18_full", {
-        "quick": Protocol((0,), 6, 200, 60, 120, 3e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE),
-        "medium": Protocol((0, 1, 2), 20, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE)}),
+        "quick": Protocol((0,), 6, 240, 60, 120, 3e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE),
+        "medium": Protocol((0, 1, 2), 30, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE)}),
     "spf_models": ("spfusion_table2_full", {
         "quick": Protocol((0,), 12, 210, 60, 90, 2e-3),
         "medium": Protocol((0, 1, 2), 60, 3000, 600, 1000, 1e-3)}),
@@ -124,6 +129,10 @@ class Context:
     seed: int = 0
     progress: bool = True
     memo: dict[str, Result] = field(default_factory=dict)
+    timings: list[dict[str, Any]] = field(default_factory=list)
+    """One record per step computed in this session (:func:`step_timing`): ``step``,
+    ``wall_s``, ``cpu_s`` (this process + its finished worker processes), exclusive of the
+    steps it asked for."""
 
     @property
     def synthetic(self) -> bool:
@@ -173,13 +182,44 @@ class Context:
             import torch
 
             torch.set_num_threads(min(2, torch.get_num_threads()))
-            result = STEPS[name](self)
+            with step_timing(self, name):
+                result = STEPS[name](self)
             save_result(result, folder)
         self.memo[name] = result
         return result
 
 
 STEPS: dict[str, Callable[[Context], Result]] = {}
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its waited-for children (the
+    spawned training workers count once their pool has shut down)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+@contextmanager
+def step_timing(ctx: Context, name: str):
+    """Record the wall and CPU seconds of computing step ``name`` in ``ctx.timings`` and
+    append them to ``<cache>/<key>/timings.jsonl``; time spent in nested steps is counted
+    only in theirs."""
+    t0, c0 = time.perf_counter(), _cpu_seconds()
+    before = len(ctx.timings)
+    try:
+        yield
+    finally:
+        wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+        inner = ctx.timings[before:]  # every step computed inside this one, each with its own share
+        wall -= sum(r["wall_s"] for r in inner)
+        cpu -= sum(r["cpu_s"] for r in inner)
+        rec = {"step": name, "mode": ctx.mode, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+               "load_avg": round(os.getloadavg()[0], 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        ctx.timings.append(rec)
+        log = ctx.cache / ctx.key / "timings.jsonl"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
 
 
 def step(fn: Callable[[Context], Result]) -> Callable[[Context], Result]:
@@ -277,26 +317,69 @@ def protocol_note(mode: str, p: Protocol) -> str:
             "paper's values.")
 
 
-#: Training steps whose exported weights the analysis figures may load (:func:`model_of`).
-KEEP_WEIGHTS = {"mspc_classes", "spf_models", "sca_variants"}
+#: Training steps whose exported weights the analysis figures may load (:func:`model_of`):
+#: every run, or only the named run labels.
+KEEP_WEIGHTS: dict[str, set[str] | None] = {"mspc_classes": None, "spf_models": None, "sca_variants": None,
+                                            "spf_ablation": {"no star operator", "star operator"}}
 
 
-def run_experiment(ctx: Context, step_name: str) -> Result:
-    """Run (or resume) the experiment of ``step_name`` and gather a :class:`RunSet` whose
-    results carry the sanity gate (:func:`sanity_gate`)."""
-    from ..train import FitResult, cross_validate, load_experiment
+def step_experiment(ctx: Context, step_name: str, every_arm: bool = False):
+    """(experiment, caption note) that training step ``step_name`` runs in ``ctx``'s mode:
+    the reduced protocol in ``smoke``/``quick``/``medium``, the shipped experiment in
+    ``full``; ``every_arm`` keeps the arms that smoke mode leaves out."""
+    from dataclasses import replace
 
+    from ..train import load_experiment
+
+    if step_name not in EXPERIMENTS:
+        raise PapersError(f"{step_name!r} is not a training step; known: {', '.join(EXPERIMENTS)}", step_name)
     full, protocols = EXPERIMENTS[step_name]
     if ctx.mode in protocols:
-        exp = reduced_experiment(full, protocols[ctx.mode], ctx.mode)
+        protocol = replace(protocols[ctx.mode], labels=None) if every_arm else protocols[ctx.mode]
+        exp = reduced_experiment(full, protocol, ctx.mode)
         note = protocol_note(ctx.mode, protocols[ctx.mode])
     else:
         exp = load_experiment(full)
         note = ""
     if not ctx.synthetic:
         exp.set = {**exp.set, "data.source": str(ctx.source)}
-    cv = cross_validate(_as_dict(exp), root=ctx.cache / ctx.key / "runs", progress=ctx.progress,
-                        jobs=reduced_jobs() if ctx.mode != "full" else 1)
+    return exp, note
+
+
+def training_cell(ctx: Context, step_name: str, label: str, dataset: str | None = None) -> tuple[dict, Path]:
+    """(config mapping, run directory) of one cell (first fold and seed) of training step
+    ``step_name`` in ``ctx``'s mode: run ``label`` on ``dataset`` (default: the step's
+    first dataset). ``spectool.train.fit(config, run_dir=run_dir)`` trains exactly that
+    cell, or reads it back when the step (``papers.draw`` of one of its ids) already ran
+    it; the step in turn reuses a cell trained this way. Reduced modes keep no checkpoints
+    and, outside :data:`KEEP_WEIGHTS`, no exported weights once the whole step has run.
+
+    >>> cfg, run_dir = training_cell(ctx, "mspc_classes", "MSPC-Net", "mspc/SC-S>5")
+    >>> fit = spectool.train.fit(cfg, run_dir=run_dir)
+    """
+    from ..train import load_experiment
+    from ..train.config import to_dict
+    from ..train.cv import grid, slug
+
+    exp, _ = step_experiment(ctx, step_name, every_arm=True)
+    exp = load_experiment(_as_dict(exp))
+    cells = [c for c in grid(exp, ctx.cache / ctx.key / "runs" / slug(exp.name))
+             if c.run.label == label and (dataset is None or c.dataset == dataset)]
+    if not cells:
+        raise PapersError(f"step {step_name!r} has no run {label!r}" + (f" on {dataset!r}" if dataset else "")
+                          + f" in {ctx.mode} mode", step_name)
+    return to_dict(cells[0].config), cells[0].run_dir
+
+
+def run_experiment(ctx: Context, step_name: str) -> Result:
+    """Run (or resume) the experiment of ``step_name`` and gather a :class:`RunSet` whose
+    results carry the sanity gate (:func:`sanity_gate`)."""
+    from ..train import FitResult, cross_validate
+
+    exp, note = step_experiment(ctx, step_name)
+    runs_root = ctx.cache / ctx.key / "runs"
+    cv = cross_validate(_as_dict(exp), root=runs_root, progress=ctx.progress,
+                        jobs=reduced_jobs() if ctx.mode != "full" else 1, share=runs_root / "_cells")
     res = cv.results
     runs = RunSet(res.copy())
     for (dataset, label), rows in res.groupby(["dataset", "label"], sort=False):
@@ -311,9 +394,9 @@ def run_experiment(ctx: Context, step_name: str) -> Result:
     if ctx.mode != "full":
         # reduced runs keep predictions, histories and metrics; no Lightning checkpoints, and
         # exported weights only where an analysis figure may load them (model_of)
-        for d in res["run_dir"]:
+        for d, label in zip(res["run_dir"], res["label"]):
             shutil.rmtree(Path(d) / "checkpoints", ignore_errors=True)
-            if step_name not in KEEP_WEIGHTS:
+            if step_name not in KEEP_WEIGHTS or label not in (KEEP_WEIGHTS[step_name] or {label}):
                 (Path(d) / "model.safetensors").unlink(missing_ok=True)
     return ctx.result(runs, note)
 
@@ -350,6 +433,9 @@ def sanity_gate(results: pd.DataFrame, ctx: Context) -> pd.DataFrame:
                     ok = ok and beat
         learned.append(ok)
     out["learned"] = learned
+    for c in out.columns:  # booleans with missing values, not objects (the cache keeps the dtype)
+        if c.startswith("learned_"):
+            out[c] = out[c].astype("boolean")
     return out
 
 
@@ -430,6 +516,28 @@ def evaluation_sets(ctx: Context, dataset: str) -> list[tuple[Any, np.ndarray]]:
         n += rows.size
         k += 1
     return out
+
+
+def evaluated_runs(ctx: Context, step_name: str, labels: list[str] | None = None) -> Result:
+    """The run set of training step ``step_name`` with the test predictions of ``labels``
+    (default: every run of its first dataset) replaced by predictions on the analysed mock
+    set (:func:`evaluation_sets`, :data:`EVAL_SIZE` spectra) in reduced modes on mock data,
+    so that per-S/N-bin figures have enough spectra in each bin. The sanity-gate columns
+    stay those of the training runs' own test split. Other modes: the step's result."""
+    base = ctx.get(step_name)
+    runs: RunSet = base.data
+    if not (ctx.synthetic and ctx.mode in EVAL_SIZE):
+        return base
+    dataset = runs.datasets()[0]
+    sets = evaluation_sets(ctx, dataset)
+    out = RunSet(runs.results.copy(), dict(runs.predictions), dict(runs.histories), dict(runs.class_names))
+    for label in labels or runs.labels(dataset):
+        model, _, _ = model_of(ctx, step_name, label)
+        out.predictions[(dataset, label)] = pd.concat([predictions_on(model, ds, rows) for ds, rows in sets],
+                                                      ignore_index=True)
+    n = sum(rows.size for _, rows in sets)
+    return ctx.result(out, f"Models trained by this run ({step_name}), evaluated on {n} freshly generated mock "
+                           f"spectra (learned? verdicts from their own test split). {base.note}".strip())
 
 
 def predictions_on(model, ds, rows: np.ndarray) -> pd.DataFrame:

@@ -7,7 +7,9 @@
 For each catalog id (:data:`spectool.papers.CATALOG`) the runner computes the missing
 input with the id's step, caches it, draws it, and writes ``<out>/<id>.png`` + ``.pdf``
 (figures) or ``<out>/<id>.csv`` + ``.md`` + ``.html`` (tables), then an ``index.html``
-gallery with every caption (tables inline as HTML).
+gallery with every caption (tables inline as HTML), ``summary.json`` (status per id) and
+``timings.json`` (wall and CPU seconds of the run and of every step it computed; each
+computed step is also appended to ``<cache>/<key>/timings.jsonl``).
 
 Cache layout (``cache`` defaults to ``<out>/cache``; notebooks and the demo share one)::
 
@@ -134,9 +136,12 @@ def run(ids: list[str] | None = None, mode: str = "quick", source: str | Path = 
     matplotlib.use("Agg")
     from tqdm.auto import tqdm
 
+    from ._context import _cpu_seconds
+
     out = Path(out)
     ctx = context(mode, source, Path(cache) if cache is not None else out / "cache", progress=progress)
     todo = expand_ids(ids)
+    t_start, cpu_start = time.perf_counter(), _cpu_seconds()
     made: list[Artefact] = []
     bar = tqdm(todo, desc="figures", unit="id", disable=not progress)
     for fid in bar:
@@ -160,6 +165,10 @@ def run(ids: list[str] | None = None, mode: str = "quick", source: str | Path = 
     atomic_write_text(out / "summary.json", json.dumps(
         [{"id": a.id, "status": a.status, "files": [p.name for p in a.files], "caption": a.caption,
           "seconds": round(a.seconds, 2), "error": a.error} for a in everything], indent=2))
+    atomic_write_text(out / "timings.json", json.dumps(
+        {"mode": mode, "wall_s": round(time.perf_counter() - t_start, 1),
+         "cpu_s": round(_cpu_seconds() - cpu_start, 1), "steps": ctx.timings,
+         "artefacts": {a.id: round(a.seconds, 2) for a in made}}, indent=2))
     return made
 
 

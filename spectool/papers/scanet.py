@@ -11,7 +11,7 @@ import pandas as pd
 
 from .. import plots
 from ..train.tables import mean_std_table
-from ._common import PlotInputError, Result, RunSet, figure, gate_frame, gate_text, need, styled, table, titled
+from ._common import PlotInputError, Result, RunSet, figure, gate_frame, gate_text, need, passed, styled, table, titled
 from ._context import Context, analysis_model, evaluation_sets, predictions_on, step
 from .published import PUBLISHED, SCA_TABLE3
 
@@ -21,7 +21,7 @@ UNITS = {"teff": "K", "logg": "dex", "feh": "dex"}
 VARIANTS = ["M-M-M-M", "M-M-M-T", "M-M-T-T", "M-T-T-T", "T-T-T-T"]
 MAIN = "M-M-T-T"
 #: Test spectra averaged by the sliding-window importance (Fig. 8) per mode.
-SLIDING_SPECTRA = {"smoke": 2, "quick": 24, "medium": 100, "full": 200}
+SLIDING_SPECTRA = {"smoke": 2, "quick": 12, "medium": 100, "full": 200}
 
 
 # --------------------------------------------------------------------------- steps
@@ -255,7 +255,7 @@ def sca_tab3(result: Result):
     runs = _runs(result, "sca-tab3")
     res = runs.results
     main = res[res["label"] == MAIN] if (res["label"] == MAIN).any() else res[res["label"] == res["label"].iloc[0]]
-    ok = {t: bool(main[f"learned_{t}"].astype(bool).all()) if f"learned_{t}" in main.columns
+    ok = {t: bool(passed(main[f"learned_{t}"]).all()) if f"learned_{t}" in main.columns
           else bool(main["learned"].all()) if "learned" in main.columns else True for t in TARGETS}
     withheld = [t for t, good in ok.items() if not good]
     values = f"measured here ({result.source.label}), mean of {len(main)} run(s)"

@@ -14,7 +14,7 @@ from ..train.metrics import regression_metrics
 from ..train.tables import mean_std_table
 from ._common import (PlotInputError, Result, RunSet, figure, gate_frame, gate_text, need, styled, table, titled,
                       verdicts, withheld_targets)
-from ._context import Context, analysis_model, evaluation_sets, step
+from ._context import Context, analysis_model, evaluated_runs, evaluation_sets, step
 from .published import PUBLISHED, SPF_TABLE2
 
 DATASET = "spfusion/redclump"
@@ -30,6 +30,20 @@ def spf_splits(ctx: Context) -> Result:
         col = ds.meta[f"fold_{k}"].astype(str)
         rows.append({"fold": k + 1, **{s: int((col == s).sum()) for s in ("train", "val", "test")}, "total": len(ds)})
     return ctx.result(pd.DataFrame(rows))
+
+
+@step
+def spf_eval(ctx: Context) -> Result:
+    """The Table 2 run set with each model's predictions on the analysed mock set
+    (:func:`~spectool.papers._context.evaluated_runs`): the input of Figs. 3-6."""
+    return evaluated_runs(ctx, "spf_models")
+
+
+@step
+def spf_star_eval(ctx: Context) -> Result:
+    """The ablation run set with the star-operator on/off models' predictions on the
+    analysed mock set: the input of Figs. 7-8."""
+    return evaluated_runs(ctx, "spf_ablation", STAR_LABELS)
 
 
 def _spf_batch(ctx: Context, n: int):
@@ -178,6 +192,10 @@ def _snr_column(p: pd.DataFrame) -> str:
     return "snr_g" if "snr_g" in p.columns else "snr"
 
 
+#: Fewest spectra in an S/N bin for its MAE to be drawn (as MSPC-Net Fig. 5).
+MIN_PER_BIN = 20
+
+
 def _mae_vs_snr(result: Result, target: str, what: str, title: str, labels: list[str] | None = None):
     runs = _runs(result, what)
     preds = _pred_pairs(runs, what, labels)
@@ -189,12 +207,13 @@ def _mae_vs_snr(result: Result, target: str, what: str, title: str, labels: list
         col = _snr_column(p)
         m = regression_metrics(p[[f"true_{target}"]].to_numpy(), p[[target]].to_numpy(), [target],
                                snr=p[col].to_numpy())
-        m = m[m["snr_bin"] != "all"]
+        m = m[(m["snr_bin"] != "all") & (m["n"] >= MIN_PER_BIN)]
         plots.binned(list(m["snr_bin"]), m["mae"], ax=ax, label=label, order=order,
                      ylabel=f"MAE {target} [{UNITS[target]}]")
     ax.set_xlabel(("g-band " if col == "snr_g" else "") + "S/N interval (width 10)")
     ax.legend(fontsize=7)
-    note = " ".join(t for t in (gate_text(runs.results), result.note) if t)
+    note = " ".join(t for t in (f"MAE shown for S/N bins with >= {MIN_PER_BIN} spectra.", gate_text(runs.results),
+                                result.note) if t)
     return titled(fig, title, result.source, note)
 
 

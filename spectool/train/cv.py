@@ -7,15 +7,21 @@ Every grid cell is one :func:`~spectool.train.fit` run in its own directory::
     <output_root>/<experiment>/<dataset slug>/<label slug>/fold<k>[-seed<s>]/
 
 A cell with ``done.json`` is skipped (its stored result is reused), so a killed
-experiment picks up where it stopped. The tidy results go to
+experiment picks up where it stopped. Cells that would compute the same thing (same
+training config apart from the run name, same model once its options are resolved against
+the model's defaults: e.g. the default arm that every ablation table repeats) are trained
+once and copied (:func:`cell_key`); with ``share=DIR`` finished cells are also indexed
+there, so another experiment's identical cell takes a copy instead of training again. The tidy results go to
 ``<output_root>/<experiment>/results.csv``, every run's per-epoch history to
 ``histories.csv`` and the paper-shaped table to ``table.csv`` and ``table.txt``.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing as mp
 import re
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -25,8 +31,8 @@ from typing import Any
 import pandas as pd
 
 from .._atomic import atomic_write_text
-from .config import (ExperimentConfig, RunSpec, TrainConfig, load_experiment, run_config, run_datasets,
-                     to_dict)
+from .config import (ExperimentConfig, RunSpec, TrainConfig, dump_yaml, load_experiment, run_config,
+                     run_datasets, to_dict)
 from .tables import experiment_table
 
 
@@ -91,6 +97,70 @@ def _store_name(store: str | None) -> str:
         return path.name
 
 
+def _model_options(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The options a model is built with: its ``config`` dict when it records one, else its
+    class's constructor defaults updated with ``overrides``; plus its module tree (``repr``),
+    so two option sets that build different networks never match."""
+    import inspect
+
+    import torch
+
+    from .. import models
+
+    try:
+        with torch.device("meta"):  # no memory for the weights
+            model = models.create(name, **overrides)
+    except (NotImplementedError, RuntimeError):  # a constructor that reads tensor values
+        model = models.create(name, **overrides)
+    config = getattr(model, "config", None)
+    if isinstance(config, dict):
+        options = {**overrides, **config}
+    else:
+        options = {k: p.default for k, p in inspect.signature(type(model).__init__).parameters.items()
+                   if p.default is not inspect.Parameter.empty}
+        options.update(overrides)
+    return {"options": options, "modules": repr(model)}
+
+
+def cell_key(config: TrainConfig) -> str:
+    """Fingerprint of what a cell computes: its whole training config except the run name
+    and the output-only switches, with the model's options resolved (:func:`_model_options`).
+    Cells with equal keys train the same network on the same data from the same seed."""
+    raw = to_dict(config)
+    raw.pop("name", None)
+    raw.pop("output_root", None)
+    for k in ("progress_bar", "num_threads", "log_every_n_steps"):
+        raw.get("trainer", {}).pop(k, None)
+    try:
+        raw["model"]["overrides"] = _model_options(config.model.name, dict(config.model.overrides))
+    except Exception:  # noqa: BLE001 - a model that cannot be built here keeps its literal overrides
+        pass
+    text = json.dumps(raw, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _copy_run(src: Path, cell: Cell) -> None:
+    """Give ``cell`` a copy of the finished run ``src`` (no checkpoints), under its own config."""
+    dst = cell.run_dir
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("checkpoints"))
+    atomic_write_text(dst / "config.yaml", dump_yaml(cell.config))
+    done = json.loads((dst / "done.json").read_text())
+    done.update(config=to_dict(cell.config), copied_from=str(src))
+    atomic_write_text(dst / "done.json", json.dumps(done, indent=2, default=str))
+
+
+def _shared_run(share: Path | None, key: str) -> Path | None:
+    """The finished run indexed under ``key`` in ``share``, if it still exists."""
+    if share is None:
+        return None
+    try:
+        src = Path(json.loads((share / f"{key}.json").read_text())["run_dir"])
+    except (OSError, ValueError, KeyError):
+        return None
+    return src if (src / "done.json").is_file() else None
+
+
 def _run_cell(config: dict, run_dir: str, threads: int | None) -> dict[str, Any]:
     """Fit one cell (in this or a worker process) and return its metrics and timing."""
     import torch
@@ -100,7 +170,8 @@ def _run_cell(config: dict, run_dir: str, threads: int | None) -> dict[str, Any]
     if threads:
         torch.set_num_threads(threads)
     res = fit(config, run_dir=run_dir, progress=False)
-    return {**res.metrics, "seconds": res.done.get("seconds"), "skipped_done": False}
+    return {**res.metrics, "seconds": res.done.get("seconds"), "cpu_seconds": res.done.get("cpu_seconds"),
+            "skipped_done": False}
 
 
 def _histories(results: pd.DataFrame) -> pd.DataFrame:
@@ -117,7 +188,8 @@ def _histories(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def cross_validate(experiment: str | Path | dict | ExperimentConfig, overrides: Any = (), *,
-                   root: str | Path | None = None, jobs: int = 1, progress: bool = True) -> CVResult:
+                   root: str | Path | None = None, jobs: int = 1, progress: bool = True,
+                   share: str | Path | None = None) -> CVResult:
     """Run (or resume) every cell of an experiment and aggregate the results.
 
     Parameters
@@ -133,6 +205,11 @@ def cross_validate(experiment: str | Path | dict | ExperimentConfig, overrides: 
         Cells trained in parallel processes (CPU: each gets ``cpu_count // jobs`` threads).
     progress
         Show a progress bar over cells.
+    share
+        A folder indexing finished cells by :func:`cell_key` (shared between experiments):
+        a cell whose key is indexed there gets a copy of that run instead of training, and
+        every cell trained here is added. Within one experiment, identical cells are
+        trained once either way.
     """
     from tqdm.auto import tqdm
 
@@ -143,12 +220,29 @@ def cross_validate(experiment: str | Path | dict | ExperimentConfig, overrides: 
     t0 = time.time()
     rows: dict[int, dict[str, Any]] = {}
     todo = []
+    share = Path(share) if share is not None else None
+    first: dict[str, int] = {}
+    copies: dict[int, int] = {}  # cell -> the identical cell of this experiment that trains
+    finished: dict[str, Path] = {}  # key -> a cell of this experiment finished earlier (a resumed run)
     for i, c in enumerate(cells):
         if (c.run_dir / "done.json").is_file():
             rows[i] = {**_run_cell(to_dict(c.config), str(c.run_dir), None), "skipped_done": True}
+            finished.setdefault(cell_key(c.config), c.run_dir)
+    for i, c in enumerate(cells):
+        if i in rows:
+            continue
+        key = cell_key(c.config)
+        src = finished.get(key) or _shared_run(share, key)
+        if src is not None:
+            _copy_run(src, c)
+            rows[i] = {**_run_cell(to_dict(c.config), str(c.run_dir), None), "skipped_done": True}
+        elif key in first:
+            copies[i] = first[key]
         else:
+            first[key] = i
             todo.append(i)
-    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), disable=not progress, desc=exp.name, unit="run")
+    bar = tqdm(total=len(cells), initial=len(cells) - len(todo) - len(copies), disable=not progress,
+               desc=exp.name, unit="run")
     if jobs <= 1:
         for i in todo:
             bar.set_postfix_str(f"{cells[i].run.label} fold {cells[i].fold}")
@@ -165,7 +259,16 @@ def cross_validate(experiment: str | Path | dict | ExperimentConfig, overrides: 
             for fut in as_completed(futures):
                 rows[futures[fut]] = fut.result()
                 bar.update()
+    for i, j in copies.items():
+        _copy_run(cells[j].run_dir, cells[i])
+        rows[i] = {**_run_cell(to_dict(cells[i].config), str(cells[i].run_dir), None), "skipped_done": True}
+        bar.update()
     bar.close()
+    if share is not None:
+        share.mkdir(parents=True, exist_ok=True)
+        for key, i in first.items():
+            atomic_write_text(share / f"{key}.json", json.dumps({"run_dir": str(cells[i].run_dir.resolve()),
+                                                                 "name": cells[i].config.name}))
     records = []
     for i, c in enumerate(cells):
         r = rows[i]

@@ -257,7 +257,7 @@ def fit(config: str | Path | dict | TrainConfig, overrides: Any = (), *, run_dir
                       stacklevel=2)
     atomic_write_text(saved_cfg, dump_yaml(cfg))
     progress = cfg.trainer.progress_bar if progress is None else progress
-    t0 = time.time()
+    t0, cpu0 = time.time(), time.process_time()
 
     if cfg.trainer.num_threads:
         torch.set_num_threads(cfg.trainer.num_threads)
@@ -304,7 +304,8 @@ def fit(config: str | Path | dict | TrainConfig, overrides: Any = (), *, run_dir
     done = {"finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "epochs_completed": len(history), "resumed_from_epoch": resumed_from,
             "evaluated_checkpoint": Path(weights).name, "eval_split": splits.eval_split,
-            "seconds": round(time.time() - t0, 2), "config": to_dict(cfg)}
+            "seconds": round(time.time() - t0, 2), "cpu_seconds": round(time.process_time() - cpu0, 2),
+            "config": to_dict(cfg)}
     atomic_write_text(run_dir / DONE, json.dumps(done, indent=2, default=str))
     return FitResult(run_dir, metrics, pred, history, done)
 
