@@ -190,6 +190,10 @@ def score_real(name: str, out: Path, real) -> dict:
     card = read_card(path)
     card["real_data"] = r
     atomic_write_text(path, json.dumps(card, indent=2, sort_keys=True))
+    if "calibration" in card:  # keep the calibration block in its compact form (number lists on one line)
+        from spectool import trust
+
+        trust.write_calibration(path, card["calibration"])
     return {"name": name, "real": {k: v for k, v in r.items() if k != "confusion"}}
 
 
