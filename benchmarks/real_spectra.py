@@ -10,8 +10,10 @@ prints and writes to ``benchmarks/results/real_spectra.json``:
   checkpoints are scored on stars only), the confusion matrix (catalogue main class x predicted main class), the
   accuracy among unflagged predictions, the flagged fraction, the OOD-flagged
   fraction of spectra of a kind the checkpoint never saw (galaxies, QSOs, white dwarfs,
-  CVs for stars-only checkpoints), and the ROC AUC of the OOD score for telling wrong
-  from right predictions;
+  CVs for stars-only checkpoints; ``ood`` includes the kind gate's verdict, see
+  :mod:`spectool.trust`), the ROC AUC of the OOD score for telling wrong from right
+  predictions, the margin of unflagged over overall accuracy, and the same predictions
+  under low-confidence thresholds 0.5-0.9 (``min_confidence_sweep``; the default is 0.8);
 * SCA-Net: the fraction of stars whose predicted Teff lies in the Teff band of their
   catalogued MK type (A 7300-10500 K, F 5900-7500, G 5100-6200, K 3800-5400,
   M 2300-4100), overall and among unflagged predictions, and the out-of-range count.
@@ -115,6 +117,14 @@ def _classifier_scores(df: pd.DataFrame, man: pd.DataFrame, names: list[str]) ->
 
     score = df["ood_score"].to_numpy()
     ok = scored & np.isfinite(score)
+    # the same predictions under other low-confidence thresholds (the other flags unchanged)
+    other = np.array([any(f and f != "low_confidence" for f in s.split(";")) for s in df["flag"]])
+    main_prob = df["pred_main_prob"].to_numpy(dtype=float)
+    sweep = {}
+    for t in (0.5, 0.6, 0.7, 0.8, 0.9):
+        fl = other | (main_prob < t)
+        sweep[str(t)] = {"unflagged_accuracy": _frac(correct[scored & ~fl]), "flagged_fraction": _frac(fl[scored])}
+    acc, unfl = _frac(correct[scored]), _frac(correct[scored & ~flagged])
     return {
         "evaluated_on": "stars (O..M)" if stars_only else "O..M, GALAXY, QSO",
         "n_scored": int(scored.sum()),
@@ -123,6 +133,8 @@ def _classifier_scores(df: pd.DataFrame, man: pd.DataFrame, names: list[str]) ->
         "n_unflagged": int((scored & ~flagged).sum()),
         "unflagged_accuracy": _frac(correct[scored & ~flagged]),
         "flagged_accuracy": _frac(correct[scored & flagged]),
+        "unflagged_minus_overall_pp": None if acc is None or unfl is None else round(100 * (unfl - acc), 1),
+        "min_confidence_sweep": sweep,
         "ood_flagged_fraction": _frac(ood[scored]),
         "low_confidence_fraction": _frac(np.array(["low_confidence" in f.split(";") for f in df["flag"]])[scored]),
         "unseen_kind_n": int((unseen & has).sum()),
@@ -215,7 +227,8 @@ def _print(row: dict[str, Any]) -> None:
             def pct(v):
                 return "n/a" if v is None else f"{100 * v:.1f}%"
             print(f"   [{split}] {s['evaluated_on']}: n {s['n_scored']}, accuracy {pct(s['accuracy'])}, "
-                  f"unflagged accuracy {pct(s['unflagged_accuracy'])} (n {s['n_unflagged']}), "
+                  f"unflagged accuracy {pct(s['unflagged_accuracy'])} (n {s['n_unflagged']}; "
+                  f"{s['unflagged_minus_overall_pp']:+.1f} pp), "
                   f"flagged {pct(s['flagged_fraction'])} (OOD {pct(s['ood_flagged_fraction'])}); "
                   f"unseen kinds OOD-flagged {pct(s['unseen_kind_ood_flagged'])} of {s['unseen_kind_n']}; "
                   f"OOD AUROC wrong-vs-right {s['ood_auroc_wrong_vs_right']}")

@@ -18,7 +18,9 @@ The result has one row per input, in input order, and always the same columns:
   no prediction: unreadable file, window not covered, preprocessing failure; its
   predictions are then NaN), ``flag`` (why a prediction should not be trusted, ``;``
   separated, empty when fine: see :mod:`spectool.trust`), ``ood_score`` (feature-space
-  Mahalanobis score; NaN without calibration statistics);
+  Mahalanobis score; NaN without calibration statistics); for stars-only models also
+  ``kind`` and ``kind_prob``, the kind gate's ``STAR``/``GALAXY``/``QSO`` verdict and its
+  probability (see ``kind_gate`` of :func:`predict`);
 * classifiers: ``pred_label`` (None on error rows), ``pred_index`` (-1 on error rows),
   ``pred_prob``, ``pred_main_class`` (``K`` for ``K5``; GALAXY, QSO as they are) and
   ``pred_main_prob`` (summed over the main class's subclasses), and ``prob_<class>``
@@ -91,6 +93,7 @@ class _Inputs:
         self.flag: list[str] = [""] * n
         self.cat: dict[str, list[Any]] = {k: [None] * n for k in CATALOGUE}
         self.flux: Any = None  # rows of the good inputs only
+        self.spectra: list[Spectrum | None] | None = None  # the raw spectra, when inputs were raw
         self.images: Any = None
 
     @property
@@ -171,6 +174,7 @@ def _prepare_spectra(model: torch.nn.Module, spectra: list, images: np.ndarray |
         raise ModelError(f"{len(images)} images for {len(spectra)} spectra")
     options = {**(card.get("preprocess_options") or {}), **preprocess_options}
     inp = _Inputs(len(spectra))
+    inp.spectra = [None] * len(spectra)
     flux: list[np.ndarray | None] = [None] * len(spectra)
     imgs: list[np.ndarray | None] = [None] * len(spectra)
     show = len(spectra) >= PROGRESS_MIN if progress is None else progress
@@ -187,6 +191,7 @@ def _prepare_spectra(model: torch.nn.Module, spectra: list, images: np.ndarray |
                         inp.fail(k, exc, trust.FLAG_UNREADABLE)
                         continue
                 inp.set_meta(k, s.meta)
+                inp.spectra[k] = s
                 inp.ids[k] = str(s.meta.get("object_id", inp.ids[k]))
                 inp.source[k] = s.meta.get("source_path", inp.source[k])
                 block.append((k, s))
@@ -395,7 +400,8 @@ def model_outputs(model: torch.nn.Module, flux: Any, images: Any = None, *, batc
 
 def predict(model: torch.nn.Module | str, spectra: Any, *, images: np.ndarray | None = None,
             indices: np.ndarray | None = None, batch_size: int = 64, device: str | torch.device | None = None,
-            progress: bool | None = None, calibrated: bool = True, **preprocess_options: Any) -> pd.DataFrame:
+            progress: bool | None = None, calibrated: bool = True, min_confidence: float | None = None,
+            kind_gate: Any = "auto", **preprocess_options: Any) -> pd.DataFrame:
     """Run ``model`` on ``spectra`` and return one row per input, in input order.
 
     Nothing aborts on a bad member: an unreadable file, a spectrum that does not cover the
@@ -422,6 +428,18 @@ def predict(model: torch.nn.Module | str, spectra: Any, *, images: np.ndarray | 
         Apply the model's calibration statistics (temperature, OOD score and threshold,
         uncertainty, label range; :mod:`spectool.trust`) when it has them. ``False``
         gives the raw softmax and no ``ood`` / ``outside_training_labels`` flags.
+    min_confidence
+        Classifiers: flag ``low_confidence`` where the calibrated probability of the
+        predicted main class is below this (default :data:`spectool.trust.MIN_CONFIDENCE`,
+        0.8).
+    kind_gate
+        Stars-only models (see :func:`spectool.trust.is_stars_only`): the full classifier
+        that says whether each input is a star (``kind``, ``kind_prob`` columns; a galaxy
+        or quasar is flagged ``ood``). ``"auto"``: the card's ``kind_gate`` or
+        :data:`spectool.trust.KIND_GATE`; a model or pretrained name; ``None`` for none. It
+        runs on the same model-ready rows when it shares the model's preprocessing
+        recipe, else on the raw spectra (model-ready arrays of another recipe get no
+        verdict: ``kind`` is None).
     preprocess_options
         Extra keyword options for the preprocessing recipe (raw spectra only).
     """
@@ -435,7 +453,74 @@ def predict(model: torch.nn.Module | str, spectra: Any, *, images: np.ndarray | 
     features, out = model_outputs(model, inp.flux, inp.images, batch_size=batch_size, device=device,
                                   progress=show and n_ok > batch_size)
     cal = trust.calibration_of(model) if calibrated else None
-    return _to_frame(model, inp, features, out, cal)
+    kinds = None
+    if trust.is_stars_only(model):
+        gate = _resolve_gate(model, kind_gate) if calibrated else None
+        kinds = _kinds(model, gate, inp, batch_size=batch_size, device=device, same_rows=not preprocess_options)
+    return _to_frame(model, inp, features, out, cal, kinds,
+                     trust.MIN_CONFIDENCE if min_confidence is None else float(min_confidence))
+
+
+_GATES: dict[str, torch.nn.Module] = {}
+
+
+def _resolve_gate(model: torch.nn.Module, kind_gate: Any) -> torch.nn.Module | None:
+    """The kind-gate model for ``model`` (see :func:`predict`), or None."""
+    import warnings
+
+    from .errors import SpectoolWarning
+
+    if kind_gate is None or kind_gate is False:
+        return None
+    if isinstance(kind_gate, torch.nn.Module):
+        return kind_gate
+    name = kind_gate
+    if kind_gate == "auto":
+        card = getattr(model, "card", None) or {}
+        name = card.get("kind_gate", trust.KIND_GATE)
+        if not name or name == card.get("pretrained_name"):
+            return None
+    name = str(name)
+    if name not in _GATES:
+        from .models import load
+
+        try:
+            _GATES[name] = load(name)
+        except Exception as exc:  # noqa: BLE001 - no gate is a missing column, not a failed batch
+            warnings.warn(f"kind gate {name!r} could not be loaded ({exc}); 'kind' stays empty",
+                          SpectoolWarning, stacklevel=3)
+            return None
+    return _GATES[name]
+
+
+def _recipe_of(model: torch.nn.Module) -> tuple[Any, str, Any]:
+    card = getattr(model, "card", None) or {}
+    return (card.get("preprocess") or getattr(model, "preprocess", None),
+            repr(sorted((card.get("preprocess_options") or {}).items())), getattr(model, "input_length", None))
+
+
+def _kinds(model: torch.nn.Module, gate: torch.nn.Module | None, inp: _Inputs, *, batch_size: int,
+           device: Any, same_rows: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per input: the gate's ``STAR``/``GALAXY``/``QSO`` verdict and its calibrated
+    probability (None / NaN where there is no verdict)."""
+    ok = inp.ok
+    kind, kind_prob = np.full(len(ok), None, dtype=object), np.full(len(ok), np.nan)
+    if gate is None or not ok.any():
+        return kind, kind_prob
+    names = list(getattr(gate, "output_names", []))
+    if same_rows and _recipe_of(gate) == _recipe_of(model) and not getattr(gate, "needs_image", False):
+        _, logits = model_outputs(gate, inp.flux, batch_size=batch_size, device=device)
+        prob = trust.calibrated_probabilities(logits, trust.calibration_of(gate))
+        kind[ok], kind_prob[ok] = trust.kind_of(prob, names)
+    elif inp.spectra is not None:
+        idx = np.flatnonzero(ok)
+        df = predict(gate, [inp.spectra[i] for i in idx], batch_size=batch_size, device=device, progress=False,
+                     kind_gate=None)
+        good = (df["error"] == "").to_numpy()
+        if good.any():
+            k, p = trust.kind_of(df[[f"prob_{c}" for c in names]].to_numpy()[good], names)
+            kind[idx[good]], kind_prob[idx[good]] = k, p
+    return kind, kind_prob
 
 
 def _spread(ok: np.ndarray, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
@@ -446,7 +531,8 @@ def _spread(ok: np.ndarray, values: np.ndarray, fill: float = np.nan) -> np.ndar
 
 
 def _to_frame(model: torch.nn.Module, inp: _Inputs, features: np.ndarray | None, out: np.ndarray,
-              cal: dict[str, Any] | None) -> pd.DataFrame:
+              cal: dict[str, Any] | None, kinds: tuple[np.ndarray, np.ndarray] | None = None,
+              min_confidence: float = trust.MIN_CONFIDENCE) -> pd.DataFrame:
     ok = inp.ok
     n = len(ok)
     df = pd.DataFrame({"object_id": inp.ids, "source": inp.source, "error": inp.error})
@@ -455,6 +541,8 @@ def _to_frame(model: torch.nn.Module, inp: _Inputs, features: np.ndarray | None,
     if cal and cal.get("ood") and features is not None and len(features):
         ood[ok] = trust.feature_distance(cal["ood"], features)
         flags.append(np.where(ood > float(cal["ood"]["threshold"]), trust.FLAG_OOD, ""))
+    if kinds is not None:
+        flags.append(np.where(np.isin(kinds[0], trust.NON_STELLAR), trust.FLAG_OOD, ""))
     snr = _catalogue_number(inp.cat["cat_snr"])
     if cal and cal.get("snr_min") is not None:
         flags.append(np.where(snr < float(cal["snr_min"]), trust.FLAG_LOW_SNR, ""))
@@ -472,7 +560,7 @@ def _to_frame(model: torch.nn.Module, inp: _Inputs, features: np.ndarray | None,
         main_prob[ok] = trust.main_class_probability(prob[ok], names, k[ok])
         df["pred_main_prob"] = main_prob
         if cal and cal.get("temperature"):
-            flags.append(np.where(main_prob < trust.MIN_CONFIDENCE, trust.FLAG_LOW_CONFIDENCE, ""))
+            flags.append(np.where(main_prob < min_confidence, trust.FLAG_LOW_CONFIDENCE, ""))
         for j, c in enumerate(names):
             df[f"prob_{c}"] = prob[:, j]
     else:
@@ -497,6 +585,9 @@ def _to_frame(model: torch.nn.Module, inp: _Inputs, features: np.ndarray | None,
         flags.append(np.where(outside, trust.FLAG_LABELS, ""))
     df.insert(3, "flag", trust.join_flags(*flags))
     df.insert(4, "ood_score", ood)
+    if kinds is not None:
+        df.insert(5, "kind", kinds[0])
+        df.insert(6, "kind_prob", kinds[1])
     for col in CATALOGUE:
         df[col] = _catalogue_number(inp.cat[col]) if col in ("cat_z", "cat_snr") else inp.cat[col]
     df.attrs["calibrated"] = cal is not None

@@ -38,7 +38,8 @@ labels read from the file (``cat_class``, ``cat_subclass``, ``cat_z`` = catalogu
 ``cat_snr`` = median S/N per pixel; the names :func:`spectool.predict` uses),
 and provenance: ``model`` (name or path given), ``model_arch``, ``model_sha256`` (sha256 of
 the weights file, or of the state dict's tensor bytes for an in-memory or untrained model),
-``spectool_version``, ``preprocess`` and ``preprocess_options`` (JSON), ``input_size``
+``spectool_version``, ``preprocess`` and ``preprocess_options`` (JSON), ``trust`` (JSON:
+the ``low_confidence`` threshold and the kind gate of a stars-only model), ``input_size``
 (bytes) and ``input_mtime`` (UTC).
 """
 from __future__ import annotations
@@ -72,7 +73,7 @@ STALE_TMP_SECONDS = 3600.0
 MANIFEST = "_spectool_predict.json"
 _OWN_FIRST = ("input", "index", "object_id", "error")
 _PROVENANCE = ("model", "model_arch", "model_sha256", "spectool_version", "preprocess", "preprocess_options",
-               "input_size", "input_mtime")
+               "trust", "input_size", "input_mtime")
 
 
 @dataclass
@@ -268,6 +269,17 @@ def weights_sha256(spec: Any, model: Any) -> str:
     return h.hexdigest()
 
 
+def _trust_settings(model: Any, min_confidence: float | None) -> dict[str, Any]:
+    """What decides the flags beyond the model's card: the low-confidence threshold and the
+    kind gate of a stars-only model (see :func:`spectool.predict`)."""
+    from . import trust
+
+    card = getattr(model, "card", None) or {}
+    gate = card.get("kind_gate", trust.KIND_GATE) if trust.is_stars_only(model) else None
+    return {"min_confidence": trust.MIN_CONFIDENCE if min_confidence is None else float(min_confidence),
+            "kind_gate": gate or None}
+
+
 def _recipe(model: Any, options: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     card = getattr(model, "card", None) or {}
     recipe = card.get("preprocess") or getattr(model, "preprocess", None)
@@ -287,6 +299,7 @@ def _arrow_fields(model: Any, options: dict[str, Any]) -> list:
            "cat_class": pa.string(), "cat_subclass": pa.string(), "cat_z": pa.float64(), "cat_snr": pa.float64(),
            "model": pa.string(), "model_arch": pa.string(), "model_sha256": pa.string(),
            "spectool_version": pa.string(), "preprocess": pa.string(), "preprocess_options": pa.string(),
+           "trust": pa.string(),
            "input_size": pa.int64(), "input_mtime": pa.timestamp("us", tz="UTC")}
     predicted: list = []
     length = getattr(model, "input_length", None)
@@ -430,7 +443,8 @@ def _chunk_frame(model: Any, items: list[tuple[str, int]], settings: dict[str, A
     from .io import read
 
     prov = {**settings["provenance"], "spectool_version": __version__}
-    kw = {"batch_size": settings["batch_size"], "device": settings["device"], "progress": False}
+    kw = {"batch_size": settings["batch_size"], "device": settings["device"], "progress": False,
+          "min_confidence": settings.get("min_confidence")}
     rows: list[dict[str, Any]] = []
     which: list[int] = []
     if items[0][1] >= 0:  # rows of one ingested store: model-ready already
@@ -573,8 +587,8 @@ def _check_manifest(out: Path, manifest: dict[str, Any]) -> None:
     path = out / MANIFEST
     if path.is_file():
         old = json.loads(path.read_text(encoding="utf-8"))
-        for k in ("model_sha256", "preprocess", "preprocess_options"):
-            if old.get(k) != manifest.get(k):
+        for k in ("model_sha256", "preprocess", "preprocess_options", "trust"):
+            if k in old and old.get(k) != manifest.get(k):
                 raise ConfigError(f"{out} holds predictions made with {k}={old.get(k)!r}, this run has "
                                   f"{manifest.get(k)!r}; use another --out (or delete {out})", "out")
         return
@@ -653,7 +667,7 @@ def predict_files(model: Any, inputs: str | os.PathLike | Iterable[str | os.Path
                   workers: int = 1, scheduler: Any = None, shard: str | tuple[int, int] | None = None,
                   batch_size: int = 64, chunk_size: int = 256, device: str | None = None,
                   images: str | os.PathLike | None = None, progress: bool | None = None,
-                  **preprocess_options: Any) -> PredictSummary:
+                  min_confidence: float | None = None, **preprocess_options: Any) -> PredictSummary:
     """Predict every input into the parquet dataset ``out``; returns a :class:`PredictSummary`.
 
     Parameters
@@ -679,6 +693,10 @@ def predict_files(model: Any, inputs: str | os.PathLike | Iterable[str | os.Path
         Folder of SPFusion cutouts ``<file stem>.npy`` (3, 128, 128) for image models.
     progress
         tqdm progress bar (spectra/s); default on when stderr is a terminal.
+    min_confidence
+        Calibrated main-class probability below which a classification is flagged
+        ``low_confidence`` (default :data:`spectool.trust.MIN_CONFIDENCE`). It and the kind
+        gate of a stars-only model are recorded in the ``trust`` provenance column.
     preprocess_options
         Options for the model's preprocessing recipe (added to the card's).
     """
@@ -709,7 +727,8 @@ def predict_files(model: Any, inputs: str | os.PathLike | Iterable[str | os.Path
     arch = card.get("name", type(net).__name__)
     provenance = {"model": str(model) if isinstance(model, (str, os.PathLike)) else arch,
                   "model_arch": arch, "model_sha256": sha,
-                  "preprocess": recipe, "preprocess_options": json.dumps(options, sort_keys=True, default=str)}
+                  "preprocess": recipe, "preprocess_options": json.dumps(options, sort_keys=True, default=str),
+                  "trust": json.dumps(_trust_settings(net, min_confidence), sort_keys=True)}
     out.mkdir(parents=True, exist_ok=True)
     _check_manifest(out, {**provenance, "created_by": "spectool predict"})
     done, removed, _ = _scan_done(out)
@@ -720,6 +739,7 @@ def predict_files(model: Any, inputs: str | os.PathLike | Iterable[str | os.Path
     todo = [(it, p) for it, p in zip(items, positions) if input_name(it) not in done]
     skipped = len(items) - len(todo)
     settings = {"provenance": provenance, "options": dict(preprocess_options), "batch_size": batch_size,
+                "min_confidence": min_confidence,
                 "device": device, "images": None if images is None else os.path.abspath(images),
                 "fields": _arrow_fields(net, options), "threads": None}
     show = sys.stderr.isatty() if progress is None else progress

@@ -44,11 +44,26 @@ under the model card's ``"calibration"`` key:
     (retrained) is ignored with a warning until the script is rerun.
 
 Flags (joined by ``;`` in the ``flag`` column, empty when nothing is wrong):
-``ood``, ``low_snr``, ``low_confidence`` (calibrated classifiers: the calibrated
-probability of the predicted *main* class, summed over its subclasses, is below 0.5:
-more likely wrong than right), ``outside_training_labels``, ``window_not_covered`` (the spectrum
+``ood`` (the Mahalanobis score is above its threshold, or, for a stars-only model, the
+kind gate calls the spectrum a galaxy or a quasar: see below), ``low_snr``,
+``low_confidence`` (calibrated classifiers: the calibrated probability of the predicted
+*main* class, summed over its subclasses, is below ``min_confidence`` of
+:func:`spectool.predict`, default :data:`MIN_CONFIDENCE` = 0.8; the calibration is fitted on
+mock spectra, and on real spectra the mock-trained models are over-confident, so the
+default asks for four chances in five rather than "more likely right than wrong"),
+``outside_training_labels``, ``window_not_covered`` (the spectrum
 does not cover the model's wavelength window), ``unreadable`` (file could not be read),
 ``failed`` (preprocessing or the model failed for another reason; see ``error``).
+
+Kind gate
+    A model trained on stars only (a classifier without GALAXY and QSO classes, or a
+    stellar-parameter regressor) cannot say that its input is not a star, and the
+    feature-space score misses part of the galaxies and quasars (on mock data a
+    stars-only MSPC-Net flags 67 % of them). :func:`spectool.predict` therefore also runs
+    the shipped full-classification checkpoint :data:`KIND_GATE` on the same spectra and
+    reports its calibrated verdict in ``kind`` (``STAR``, ``GALAXY`` or ``QSO``) and
+    ``kind_prob``; a spectrum it calls a galaxy or a quasar is flagged ``ood``. A card may
+    name another gate (``"kind_gate"``) or none (``null``).
 """
 from __future__ import annotations
 
@@ -67,7 +82,13 @@ OOD_COMPONENTS = 16
 OOD_PERCENTILE = 95.0
 ENSEMBLE_MEMBERS = 8
 GAUSS_MAD = 0.6744897501960817  # median |N(0, 1)|
-MIN_CONFIDENCE = 0.5  # calibrated main-class probability below which a prediction is more likely wrong than right
+#: calibrated main-class probability below which a classification is flagged ``low_confidence``
+#: (the model, calibrated on mock data, gives the other classes together at least 1 in 5)
+MIN_CONFIDENCE = 0.8
+#: the shipped full-classification checkpoint (stars, GALAXY, QSO) that tells a stars-only
+#: model's inputs that are not stars (:func:`spectool.predict`'s ``kind_gate``)
+KIND_GATE = "convnext1d-mock-fc"
+NON_STELLAR = ("GALAXY", "QSO")
 FLAG_OOD = "ood"
 FLAG_LOW_CONFIDENCE = "low_confidence"
 FLAG_LOW_SNR = "low_snr"
@@ -304,6 +325,26 @@ def main_class_probability(prob: np.ndarray, names: list[str], pred: np.ndarray)
     same = mains[None, :] == mains[np.asarray(pred)][:, None]
     return (np.asarray(prob) * same).sum(axis=1)
 
+
+
+def is_stars_only(model: Any) -> bool:
+    """Whether ``model`` knows stars only: a classifier with neither a GALAXY nor a QSO
+    class, or a regressor (every regressor in spectool predicts stellar parameters)."""
+    card = getattr(model, "card", None) or {}
+    if card.get("task", getattr(model, "task", "classification")) != "classification":
+        return True
+    names = set(card.get("output_names") or getattr(model, "output_names", None) or [])
+    return bool(names) and not names & set(NON_STELLAR)
+
+
+def kind_of(prob: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``STAR``/``GALAXY``/``QSO`` and its probability from a full classifier's class
+    probabilities (every class other than GALAXY and QSO counts as a star)."""
+    prob = np.asarray(prob, np.float64)
+    cols = [[j for j, c in enumerate(names) if c == k] for k in NON_STELLAR]
+    by_kind = np.stack([1.0 - sum(prob[:, c].sum(1) for c in cols)] + [prob[:, c].sum(1) for c in cols], axis=1)
+    k = by_kind.argmax(1)
+    return np.array(("STAR",) + NON_STELLAR, dtype=object)[k], by_kind[np.arange(len(k)), k]
 
 
 def join_flags(*columns: np.ndarray | list[str]) -> list[str]:

@@ -104,6 +104,8 @@ def test_provenance_columns(survey, tmp_path):
     card = spectool.models.read_card(survey["ckpt"])
     assert (df["preprocess"] == card["preprocess"]).all()
     assert all(json.loads(v) == (card.get("preprocess_options") or {}) for v in df["preprocess_options"])
+    gate = "convnext1d-mock-fc" if not {"GALAXY", "QSO"} & set(card.get("output_names") or []) else None
+    assert all(json.loads(v) == {"min_confidence": 0.8, "kind_gate": gate} for v in df["trust"])
     for _, row in df.iterrows():
         st = os.stat(row["input"])
         assert row["input_size"] == st.st_size

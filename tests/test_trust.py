@@ -103,7 +103,7 @@ def test_shipped_classifier_is_calibrated_on_fresh_mock_spectra():
     # 280 spectra: the sampling noise of a 15-bin ECE alone is ~0.03-0.04
     assert ece < 0.08, ece
     low = np.array(["low_confidence" in f.split(";") for f in df["flag"]])
-    assert (low == (df["pred_main_prob"] < 0.5).to_numpy()).all()
+    assert (low == (df["pred_main_prob"] < trust.MIN_CONFIDENCE).to_numpy()).all()
     assert (df["pred_main_prob"] == df["pred_prob"]).all()  # main classes only: one class per main class
     correct = (df["pred_index"] == ds.labels).to_numpy()
     conf = df["pred_prob"].to_numpy()
@@ -117,15 +117,55 @@ def test_ood_flag_on_galaxies_and_qsos_through_a_stars_only_checkpoint():
     _cal(STARS_ONLY)
     fc = spectool.datasets.load("mspc/FC-S", size="quick", seed=FRESH_SEED)
     rows = np.flatnonzero(fc.meta["label"].isin(["GALAXY", "QSO"]).to_numpy())[:80]
+    sc = spectool.datasets.load("mspc/SC-S>5", size="quick", seed=FRESH_SEED)
     unseen = spectool.predict(STARS_ONLY, fc, indices=rows, progress=False)
-    stars = spectool.predict(STARS_ONLY, spectool.datasets.load("mspc/SC-S>5", size="quick", seed=FRESH_SEED),
-                             indices=np.arange(80), progress=False)
+    stars = spectool.predict(STARS_ONLY, sc, indices=np.arange(80), progress=False)
+
     def is_ood(d):
         return np.array(["ood" in f.split(";") for f in d["flag"]])
 
-    assert is_ood(unseen).mean() >= 0.5  # 57 % of 300 in the card (checkpoint trained on mock v1, data v2)
-    assert is_ood(stars).mean() <= 0.15
+    # with the kind gate (default): every galaxy and quasar is flagged, few stars are
+    assert (unseen["kind"] != "STAR").mean() >= 0.95, unseen["kind"].value_counts()
+    assert is_ood(unseen).mean() >= 0.95
+    assert (stars["kind"] == "STAR").mean() >= 0.95 and is_ood(stars).mean() <= 0.15
+    assert ((unseen["kind_prob"] > 0.5) & (unseen["kind_prob"] <= 1)).all()
+    # the feature-space score alone (no gate) still separates them, less completely
+    alone = spectool.predict(STARS_ONLY, fc, indices=rows, progress=False, kind_gate=None)
+    assert alone["kind"].isna().all()
+    assert is_ood(alone).mean() >= 0.5  # 73 % of 300 in the card
     assert np.median(unseen["ood_score"]) > np.percentile(stars["ood_score"], 90)
+    assert (alone["ood_score"].to_numpy() == unseen["ood_score"].to_numpy()).all()
+    # full classifiers need no gate: no kind columns
+    assert "kind" not in spectool.predict("convnext1d-mock-fc", fc, indices=rows[:4], progress=False).columns
+
+
+def test_kind_gate_on_raw_spectra_of_another_recipe():
+    """SCA-Net preprocesses differently from the gate: the gate runs on the raw spectra."""
+    fc = spectool.datasets.load("mspc/FC-S", size="quick", seed=FRESH_SEED)
+    label = fc.meta["label"].to_numpy()
+    gal = np.flatnonzero(label == "GALAXY")
+    gal = gal[np.argsort(fc.meta["redshift"].to_numpy()[gal])][:6]  # low redshift: SCA-Net's rest-frame window is covered
+    from fixtures_factory import star
+
+    df = spectool.predict(SCANET, [fc.spectrum(int(i)) for i in gal] + [star(i) for i in range(6)], progress=False)
+    ok = (df["error"] == "").to_numpy()
+    galaxies, stars = df[ok & (np.arange(12) < 6)], df[ok & (np.arange(12) >= 6)]
+    assert len(galaxies) >= 3 and len(stars) >= 3, df["error"]  # (some fail SCA-Net's preprocessing: error rows)
+    assert (galaxies["kind"] != "STAR").all() and (stars["kind"] == "STAR").all()
+    assert all("ood" in f.split(";") for f in galaxies["flag"])
+    assert df.loc[~ok, "kind"].isna().all()
+    # model-ready rows of SCA-Net's grid cannot go through the gate: no verdict, no gate flag
+    rows = spectool.predict(SCANET, np.ones((2, 4096), np.float32), progress=False)
+    assert rows["kind"].isna().all()
+
+
+def test_min_confidence_sets_the_low_confidence_flag():
+    ds = spectool.datasets.load("mspc/SC-S>5", size="quick", seed=FRESH_SEED)
+    a = spectool.predict(STARS_ONLY, ds, indices=np.arange(60), progress=False, min_confidence=0.99)
+    b = spectool.predict(STARS_ONLY, ds, indices=np.arange(60), progress=False, min_confidence=0.0)
+    low_a = np.array(["low_confidence" in f.split(";") for f in a["flag"]])
+    assert (low_a == (a["pred_main_prob"] < 0.99).to_numpy()).all() and low_a.any()
+    assert not any("low_confidence" in f.split(";") for f in b["flag"])
 
 
 def test_scanet_uncertainty_and_out_of_range_flag():

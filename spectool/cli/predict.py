@@ -30,6 +30,9 @@ def predict(
     device: Optional[str] = typer.Option(None, "--device", help="torch device (default cuda if available)"),
     images: Optional[Path] = typer.Option(None, "--images", help="SPFusion: folder of <file stem>.npy "
                                                                  "(3, 128, 128) g,r,i cutouts"),
+    min_confidence: Optional[float] = typer.Option(None, "--min-confidence", min=0.0, max=1.0,
+                                                   help="flag low_confidence below this calibrated main-class "
+                                                        "probability (default 0.8)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
     """Predict classes or parameters for every input; one row per input (errors as rows)."""
@@ -38,7 +41,7 @@ def predict(
     try:
         summary = predict_files(model, inputs, out=out, workers=workers, scheduler=scheduler, shard=shard,
                                 batch_size=batch_size, chunk_size=chunk_size, device=device, images=images,
-                                progress=not quiet)
+                                progress=not quiet, min_confidence=min_confidence)
     except SpectoolError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
