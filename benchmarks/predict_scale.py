@@ -5,12 +5,20 @@ on the SDSS grid, written by ``spectool.io.write_sdss_spec``), then for ConvNeXt
 (the shipped ``-mock-`` checkpoints) measures
 
 * ``pure_infer_spectra_per_s``: ``spectool.predict`` on model-ready arrays already in memory
-  (no reading, no preprocessing, no writing), this process, default torch threads;
+  (no reading, no preprocessing, no writing), this process, default torch threads; it
+  alternates with the 1-process end-to-end run for ``--repeats`` rounds and both keep the
+  median (the rate of a shared VM drifts by 10-20 % over minutes);
 * ``files_per_s`` for ``predict_files`` (read + preprocess + infer + write parquet parts)
   with one process (default torch threads) and with a 2-worker Dask ``LocalCluster``
   (one thread per worker), each into a fresh output directory: ``workers_2`` starts the
-  cluster inside ``predict_files`` (start-up included), ``workers_2_started_cluster`` runs on
-  a cluster started beforehand (``cluster_start_s``) through ``scheduler=``.
+  cluster inside ``predict_files`` (start-up included), ``workers_2_warm`` runs through
+  ``scheduler=`` on a cluster started beforehand (``cluster_start_s``) whose workers have
+  loaded the model (``worker_warmup_s``), as on a long-running cluster;
+* ``workers_1_threads1``: one process with one torch thread, the fair partner of two
+  one-thread workers (``speedup_2_workers_warm_vs_1thread``: both warm, model loaded; both
+  the median of ``--repeats`` runs, every run's rate kept);
+* ``cli_cold``: wall time of the whole ``spectool predict`` command in a fresh interpreter
+  (imports, model load, cluster start-up included), with 1 and 2 workers.
 
 Usage::
 
@@ -88,7 +96,7 @@ def make_files_parallel(folder: Path, n: int, jobs: int) -> list[Path]:
     return [p for part in parts for p in part]
 
 
-def pure_inference(name: str, files: list[Path], batch_size: int, repeats: int = 2) -> tuple[float, float]:
+def pure_inference(name: str, files: list[Path], batch_size: int, repeats: int = 1) -> tuple[float, float]:
     """(best spectra/s, CPU ms per spectrum of that run) of spectool.predict on model-ready rows in
     memory (files preprocessed first). CPU time (all threads of this process) is less disturbed
     than wall time by other jobs on a shared machine, except that idle OpenMP threads spin."""
@@ -120,6 +128,39 @@ def end_to_end(name: str, files: list[Path], out: Path, workers: int, batch_size
     return row
 
 
+def _warm_worker(name: str) -> int:
+    """Load ``name`` (and its kind gate) in a Dask worker, as its first chunk would."""
+    import numpy as np
+    import spectool
+    from spectool.streaming import _load_model
+
+    model = _load_model(name)
+    spectool.predict(model, np.zeros((2, model.input_length), np.float32), progress=False)
+    return os.getpid()
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """The run of median rate, with every run's rate (a shared VM's rate varies by 10-20 %)."""
+    runs = sorted(runs, key=lambda r: r["files_per_s"])
+    return {**runs[len(runs) // 2], "runs_files_per_s": [r["files_per_s"] for r in runs]}
+
+
+def cli_cold(name: str, files: list[Path], out: Path, workers: int, batch_size: int, chunk_size: int) -> dict:
+    """Wall time of ``spectool predict`` as a fresh command (a path-list file as input)."""
+    import subprocess
+
+    shutil.rmtree(out, ignore_errors=True)
+    listing = out.parent / f"{out.name}.txt"
+    listing.write_text("".join(f"{p}\n" for p in files))
+    cmd = [sys.executable, "-m", "spectool", "predict", name, str(listing), "--out", str(out), "-q",
+           "--workers", str(workers), "--batch-size", str(batch_size), "--chunk-size", str(chunk_size)]
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    seconds = time.perf_counter() - t
+    assert len(pd.read_parquet(out, columns=["input"])) == len(files)
+    return {"seconds": seconds, "files_per_s": len(files) / seconds, "files": len(files)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=5000, help="mock files for ConvNeXt-1D")
@@ -135,6 +176,10 @@ def main() -> None:
                     "Dask LocalCluster of N one-thread workers); the largest N > 1 is also timed on a cluster "
                     "started beforehand")
     ap.add_argument("--jobs", type=int, default=1, help="processes writing the mock files")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="runs of pure inference and of the 1-process run (alternating), of the one-thread "
+                         "process and of the warm cluster (the median of each is kept)")
+    ap.add_argument("--no-cli", dest="cli", action="store_false", help="skip the cold command-line timings")
     args = ap.parse_args()
 
     import torch
@@ -150,10 +195,22 @@ def main() -> None:
         row = {"model": arch, "checkpoint": name, "files": len(use), "batch_size": args.batch_size,
                "chunk_size": args.chunk_size, "load_average_before": list(os.getloadavg()), "note": args.note,
                "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
-        row["pure_infer_spectra_per_s"], row["pure_infer_cpu_ms_per_spectrum"] = pure_inference(
-            name, files[: args.n_pure], args.batch_size)
+        # pure inference and the 1-process end-to-end run alternate, ``--repeats`` rounds, so that a
+        # drift of the shared machine's speed hits both; the medians are kept
+        pure, e2e = [], []
+        for _ in range(args.repeats if 1 in worker_counts else 1):
+            pure.append(pure_inference(name, files[: args.n_pure], args.batch_size))
+            if 1 in worker_counts:
+                row["load_average_before_w1"] = list(os.getloadavg())
+                e2e.append(end_to_end(name, use, args.out_dir / f"out-{arch}-1", 1, args.batch_size, args.chunk_size))
+        pure.sort()
+        row["pure_infer_spectra_per_s"], row["pure_infer_cpu_ms_per_spectrum"] = pure[len(pure) // 2]
+        row["pure_infer_runs_spectra_per_s"] = [p[0] for p in pure]
         print(arch, "pure inference", f"{row['pure_infer_spectra_per_s']:.1f} spectra/s", flush=True)
-        for workers in worker_counts:
+        if e2e:
+            row["workers_1"] = _median_run(e2e)
+            print(arch, "1 worker(s)", f"{row['workers_1']['files_per_s']:.1f} files/s", flush=True)
+        for workers in [w for w in worker_counts if w != 1]:
             row[f"load_average_before_w{workers}"] = list(os.getloadavg())
             row[f"workers_{workers}"] = end_to_end(name, use, args.out_dir / f"out-{arch}-{workers}", workers,
                                                    args.batch_size, args.chunk_size)
@@ -161,25 +218,53 @@ def main() -> None:
                   flush=True)
         many = max(worker_counts)
         if many > 1:
-            # the same workers on a cluster started beforehand: steady state without the start-up
+            # one process with one torch thread: the fair partner of one-thread workers
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                row["load_average_before_w1_threads1"] = list(os.getloadavg())
+                row["workers_1_threads1"] = _median_run([end_to_end(name, use, args.out_dir / f"out-{arch}-1t", 1,
+                                                                    args.batch_size, args.chunk_size)
+                                                         for _ in range(args.repeats)])
+            finally:
+                torch.set_num_threads(threads)
+            print(arch, "1 process, 1 thread", f"{row['workers_1_threads1']['files_per_s']:.1f} files/s", flush=True)
+            # the same workers on a cluster started beforehand, model loaded: steady state without the start-up
             from distributed import Client, LocalCluster
 
             t = time.perf_counter()
             with LocalCluster(n_workers=many, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
                     Client(cluster) as client:
                 row["cluster_start_s"] = time.perf_counter() - t
+                t = time.perf_counter()
+                client.run(_warm_worker, name)
+                row["worker_warmup_s"] = time.perf_counter() - t
                 row[f"load_average_before_w{many}_warm"] = list(os.getloadavg())
-                row[f"workers_{many}_started_cluster"] = end_to_end(name, use, args.out_dir / f"out-{arch}-{many}w", 1,
-                                                                     args.batch_size, args.chunk_size, scheduler=client)
-            print(arch, f"{many} workers, cluster already up",
-                  f"{row[f'workers_{many}_started_cluster']['files_per_s']:.1f} files/s", flush=True)
+                row[f"workers_{many}_warm"] = _median_run([end_to_end(name, use, args.out_dir / f"out-{arch}-{many}w",
+                                                                      1, args.batch_size, args.chunk_size,
+                                                                      scheduler=client)
+                                                           for _ in range(args.repeats)])
+            print(arch, f"{many} workers, cluster up and warm",
+                  f"{row[f'workers_{many}_warm']['files_per_s']:.1f} files/s", flush=True)
+            if args.cli:
+                for w in (1, many):
+                    row[f"load_average_before_cli_w{w}"] = list(os.getloadavg())
+                    row[f"cli_cold_workers_{w}"] = cli_cold(name, use, args.out_dir / f"cli-{arch}-{w}", w,
+                                                            args.batch_size, args.chunk_size)
+                    print(arch, f"CLI, {w} worker(s), cold", f"{row[f'cli_cold_workers_{w}']['seconds']:.1f} s",
+                          flush=True)
         if "workers_1" in row:
             row["end_to_end_over_pure_1proc"] = row["workers_1"]["files_per_s"] / row["pure_infer_spectra_per_s"]
             for w in [w for w in worker_counts if w > 1]:
                 row[f"speedup_{w}_workers"] = row[f"workers_{w}"]["files_per_s"] / row["workers_1"]["files_per_s"]
             if many > 1:
-                row[f"speedup_{many}_workers_started_cluster"] = (row[f"workers_{many}_started_cluster"]["files_per_s"]
-                                                                  / row["workers_1"]["files_per_s"])
+                row[f"speedup_{many}_workers_warm"] = (row[f"workers_{many}_warm"]["files_per_s"]
+                                                       / row["workers_1"]["files_per_s"])
+                row[f"speedup_{many}_workers_warm_vs_1thread"] = (row[f"workers_{many}_warm"]["files_per_s"]
+                                                                  / row["workers_1_threads1"]["files_per_s"])
+                if args.cli:
+                    row[f"speedup_{many}_workers_cli_cold"] = (row["cli_cold_workers_1"]["seconds"]
+                                                               / row[f"cli_cold_workers_{many}"]["seconds"])
         results.append(row)
     doc = {"note": ("synthetic mock SDSS spec-lite FITS files; files/s = read + preprocess + infer + write parquet "
                     "(Dask cluster start-up included for 2 workers); pure inference = spectool.predict on "

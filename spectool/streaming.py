@@ -436,11 +436,39 @@ def _merge(rows: list[dict[str, Any]], which: list[int], pred: pd.DataFrame | No
     return df
 
 
-def _chunk_frame(model: Any, items: list[tuple[str, int]], settings: dict[str, Any]) -> pd.DataFrame:
-    """Read, preprocess and predict one chunk (all files, or rows of one store); never raises
-    for a bad input."""
-    from . import __version__, inference
+def read_files(items: list[tuple[str, int]], settings: dict[str, Any]) -> list[tuple[str, dict[str, Any], Any]]:
+    """Read a chunk of spectrum files: per item ``(file stem, size/mtime, (spectra, image) or the
+    exception that made it unreadable)``. Never raises for a bad file."""
+    from .ingest.runner import table_from_paths
     from .io import read
+
+    image_dir = settings.get("images")
+    stems = table_from_paths([it[0] for it in items])["object_id"].tolist()  # file name without .fits/.npy
+    out = []
+    for it, stem in zip(items, stems):
+        path = it[0]
+        try:
+            got = read(path)
+            specs = got if isinstance(got, list) else [got]
+            if not specs:
+                raise DatasetError("the file holds no spectrum", path)
+            image = None
+            if image_dir is not None:
+                from .ingest.runner import _load_image
+
+                image = _load_image(str(Path(image_dir) / f"{stem}.npy"))
+            result: Any = (specs, image)
+        except Exception as exc:  # noqa: BLE001 - batch contract: report the file and carry on
+            result = exc
+        out.append((stem, _stat(path), result))
+    return out
+
+
+def _chunk_frame(model: Any, items: list[tuple[str, int]], settings: dict[str, Any],
+                 preread: list | None = None) -> pd.DataFrame:
+    """Read, preprocess and predict one chunk (all files, or rows of one store); never raises
+    for a bad input. ``preread``: the chunk's files already read by :func:`read_files`."""
+    from . import __version__, inference
 
     prov = {**settings["provenance"], "spectool_version": __version__}
     kw = {"batch_size": settings["batch_size"], "device": settings["device"], "progress": False,
@@ -477,27 +505,13 @@ def _chunk_frame(model: Any, items: list[tuple[str, int]], settings: dict[str, A
                                       len(good))
         return _merge(rows, which, pred, errors)
 
-    from .ingest.runner import table_from_paths
-
     spectra, images = [], []
-    image_dir = settings.get("images")
-    stems = table_from_paths([it[0] for it in items])["object_id"].tolist()  # file name without .fits/.npy
-    for it, stem in zip(items, stems):
-        path = it[0]
-        base = {"input": input_name(it), "index": 0, "object_id": stem, "error": None, **prov, **_stat(path)}
-        try:
-            got = read(path)
-            specs = got if isinstance(got, list) else [got]
-            if not specs:
-                raise DatasetError("the file holds no spectrum", path)
-            image = None
-            if image_dir is not None:
-                from .ingest.runner import _load_image
-
-                image = _load_image(str(Path(image_dir) / f"{stem}.npy"))
-        except Exception as exc:  # noqa: BLE001 - batch contract: report the file and carry on
-            rows.append({**base, "error": _reason(exc), "flag": FLAG_UNREADABLE})
+    for it, (stem, stat, got) in zip(items, preread if preread is not None else read_files(items, settings)):
+        base = {"input": input_name(it), "index": 0, "object_id": stem, "error": None, **prov, **stat}
+        if isinstance(got, BaseException):
+            rows.append({**base, "error": _reason(got), "flag": FLAG_UNREADABLE})
             continue
+        specs, image = got
         for k, s in enumerate(specs):
             oid = s.meta.get("object_id")
             rows.append({**base, "index": k, "object_id": str(oid) if oid not in (None, "") else stem,
@@ -505,6 +519,7 @@ def _chunk_frame(model: Any, items: list[tuple[str, int]], settings: dict[str, A
             which.append(len(rows) - 1)
             spectra.append(s)
             images.append(image)
+    image_dir = settings.get("images")
 
     def call(sel: list[int]) -> pd.DataFrame:
         imgs = None if image_dir is None else np.stack([images[i] for i in sel])
@@ -522,7 +537,7 @@ def part_name(items: list[tuple[str, int]], position: int) -> str:
 
 
 def run_chunk(model_ref: Any, items: list[tuple[str, int]], position: int, out: str,
-              settings: dict[str, Any]) -> dict[str, Any]:
+              settings: dict[str, Any], preread: list | None = None) -> dict[str, Any]:
     """Predict one chunk and write its part file atomically (runs in the worker)."""
     import pyarrow.parquet as pq
 
@@ -534,7 +549,7 @@ def run_chunk(model_ref: Any, items: list[tuple[str, int]], position: int, out: 
     model = _load_model(model_ref)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpectoolWarning)
-        df = _chunk_frame(model, items, settings)
+        df = _chunk_frame(model, items, settings, preread)
     table = _to_table(df, settings["fields"])
     name = part_name(items, position)
     with atomic_path(Path(out) / name) as tmp:
@@ -621,8 +636,23 @@ def _execute(todo: list[tuple[tuple[str, int], int]], chunk_size: int, model_ref
     there are few inputs."""
     items, positions = [t[0] for t in todo], [t[1] for t in todo]
     if scheduler is None and workers <= 1:
-        for chunk, pos in _chunks(items, positions, chunk_size):
-            yield run_chunk(model_ref, chunk, pos, str(out), settings)
+        # a reader thread reads the next chunk's files while this one is preprocessed and
+        # inferred (torch releases the GIL; at most two chunks are in memory)
+        from concurrent.futures import ThreadPoolExecutor
+
+        def read_next(chunk: list[tuple[str, int]]) -> list | None:
+            return read_files(chunk, settings) if chunk[0][1] < 0 else None
+
+        chunks = _chunks(items, positions, chunk_size)
+        with ThreadPoolExecutor(1, thread_name_prefix="spectool-read") as reader:
+            nxt = next(chunks, None)
+            pending = reader.submit(read_next, nxt[0]) if nxt else None
+            while nxt is not None:
+                chunk, pos = nxt
+                preread = pending.result()
+                nxt = next(chunks, None)
+                pending = reader.submit(read_next, nxt[0]) if nxt else None
+                yield run_chunk(model_ref, chunk, pos, str(out), settings, preread)
         return
     try:
         from distributed import Client, LocalCluster, as_completed

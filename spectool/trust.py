@@ -371,23 +371,45 @@ def calibration_of(model: Any) -> dict[str, Any] | None:
     card = getattr(model, "card", None) or {}
     cal = card.get("calibration")
     if cal is None and card.get("pretrained_name"):
-        from .models.pretrained import pretrained_calibration
+        from .models.pretrained import pretrained_calibration, pretrained_dir
 
-        cal = pretrained_calibration(card["pretrained_name"])
-        if cal is not None and cal.get("weights_sha256"):
+        name = card["pretrained_name"]
+        try:
             from .models.pretrained import pretrained_path
-            from ._atomic import sha256_file
 
-            try:
-                path = pretrained_path(card["pretrained_name"])
-            except Exception:  # not installed here: the card travelled with a copied model
-                return cal
-            if sha256_file(path) != cal["weights_sha256"]:
-                warnings.warn(f"{card['pretrained_name']}: calibration was fitted for other weights; rerun "
-                              "scripts/calibrate_pretrained.py (predictions are not calibrated)",
-                              SpectoolWarning, stacklevel=3)
-                return None
+            path = pretrained_path(name)
+        except Exception:  # not installed here: the card travelled with a copied model
+            return pretrained_calibration(name)
+        json_path = pretrained_dir() / f"{name}.json"
+        key = (name, *(_stamp(p) for p in (path, json_path)))  # a rewritten card or weights file is read again
+        if key not in _CALIBRATIONS:
+            cal = pretrained_calibration(name)
+            if cal is not None and cal.get("weights_sha256"):
+                from ._atomic import sha256_file
+
+                if sha256_file(path) != cal["weights_sha256"]:
+                    cal = False
+            _CALIBRATIONS[key] = cal
+        cal = _CALIBRATIONS[key]
+        if cal is False:
+            warnings.warn(f"{name}: calibration was fitted for other weights; rerun "
+                          "scripts/calibrate_pretrained.py (predictions are not calibrated)",
+                          SpectoolWarning, stacklevel=3)
+            return None
     return cal
+
+
+#: calibration statistics of shipped checkpoints, by (name, weights file stamp, card stamp);
+#: False where they were fitted for other weights
+_CALIBRATIONS: dict[tuple, Any] = {}
+
+
+def _stamp(path: Any) -> tuple[int, int] | None:
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 _NUM_LIST = re.compile(r"\[\s*([-+0-9.eE]+(?:\s*,\s*[-+0-9.eE]+)*)\s*\]")

@@ -169,3 +169,58 @@ def test_fold_table_shape_and_mean_std_strings():
     m = mean_std_table(df, {"accuracy": "Acc (%)"}, scale={"accuracy": 100}, decimals=2)
     assert m.loc[("mspc/SS-S>5", "SSCNN"), "Acc (%)"] == f"79.20 ± {100 * np.std([0, .001, .002, .003, .004]):.2f}"
     assert format_size(759_192) == "759.2 K" and slug("mspc/SS-S>5") == "mspc_SS-S_gt5"
+
+
+def test_cv_workers_end_when_the_parent_is_killed(tmp_path):
+    """A SIGKILLed cross_validate leaves no worker training: the pool's initializer watches the parent."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pidfile = tmp_path / "worker.pid"
+    script = tmp_path / "parent.py"  # a file, so that spawned workers can import its `work`
+    script.write_text(f"""
+import multiprocessing as mp, os, time
+from concurrent.futures import ProcessPoolExecutor
+from spectool.train.cv import _exit_with_parent
+
+def work(path):
+    open(path, "w").write(str(os.getpid()))
+    time.sleep(120)
+
+if __name__ == "__main__":
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=_exit_with_parent,
+                             initargs=(os.getpid(), 0.2)) as pool:
+        pool.submit(work, {str(pidfile)!r}).result()
+""")
+    parent = subprocess.Popen([sys.executable, str(script)])
+    try:
+        deadline = time.time() + 120
+        while not (pidfile.is_file() and pidfile.read_text()) and time.time() < deadline:
+            time.sleep(0.2)
+        worker = int(pidfile.read_text())
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+
+        def alive(pid):  # a zombie (exited, not yet reaped by its new parent) counts as ended
+            stat = f"/proc/{pid}/stat"
+            if os.path.exists("/proc/self/stat"):
+                try:
+                    with open(stat) as fh:
+                        return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+                except FileNotFoundError:
+                    return False
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            return True
+
+        deadline = time.time() + 10
+        while alive(worker) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not alive(worker), "the worker outlived its killed parent"
+    finally:
+        parent.kill()

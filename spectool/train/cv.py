@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing as mp
+import os
 import re
 import shutil
 import time
@@ -174,6 +175,23 @@ def _run_cell(config: dict, run_dir: str, threads: int | None) -> dict[str, Any]
             "skipped_done": False}
 
 
+def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """Worker initializer: end this worker process when ``parent`` is gone.
+
+    A killed ``cross_validate`` (SIGKILL, an out-of-memory kill, a closed terminal) cannot
+    shut its pool down, and the orphaned workers would go on training for minutes. A
+    daemon thread polls the parent pid and exits the worker once it has been re-parented.
+    """
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="spectool-exit-with-parent", daemon=True).start()
+
+
 def _histories(results: pd.DataFrame) -> pd.DataFrame:
     """Every run's ``history.csv`` stacked, with dataset, label, fold and seed columns."""
     frames = []
@@ -250,7 +268,8 @@ def cross_validate(experiment: str | Path | dict | ExperimentConfig, overrides: 
             bar.update()
     else:
         threads = max(1, (mp.cpu_count() or 1) // jobs)
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
+                                 initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
             futures = {}
             for i in todo:
                 cfg = to_dict(cells[i].config)
