@@ -210,3 +210,33 @@ def test_build_preset_scale(tmp_path):
 
     with pytest.raises(DatasetError, match="scale"):
         build_preset(p, scale=2)
+
+
+def _build_in_child(out: str, queue) -> None:
+    try:
+        store = build_preset(preset("mspc/SC-S>5"), size="quick", seed=3, out=out, progress=False)
+        import os
+
+        queue.put(("ok", list(store.meta["object_id"][:3]), os.stat(out).st_ino))  # which build is on disk
+    except BaseException as exc:  # noqa: BLE001 - reported to the test
+        queue.put(("error", repr(exc)))
+
+
+def test_concurrent_builds_of_one_store_wait_for_each_other(tmp_path):
+    """Two processes needing the same mock store at once (the parallel training cells of a
+    fresh cache): one builds, the other waits and opens it; neither fails."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    out = str(tmp_path / "store")
+    procs = [ctx.Process(target=_build_in_child, args=(out, queue)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    got = [queue.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(60)
+    assert [g[0] for g in got] == ["ok", "ok"], got
+    assert got[0][1] == got[1][1]
+    assert got[0][2] == got[1][2]  # built once: the second process opened the first one's store
+    assert not list(tmp_path.glob(".store.*.tmp"))  # no temporary left behind

@@ -60,6 +60,18 @@ def build_preset(p: Preset, size: str = "quick", seed: int = 0, rebuild: bool = 
     path = Path(out) if out is not None else store_path(p, size, seed)
     if path.exists() and not rebuild:
         return SpectrumStore.open(path)
+    # Processes that need the same store at once (the parallel training cells of a fresh
+    # cache) build it one at a time: the others wait and open what the first one wrote.
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path.with_name(f".{path.name}.lock"))):
+        if path.exists() and not rebuild:
+            return SpectrumStore.open(path)
+        return _build(p, size, seed, rebuild, path, progress, scale)
+
+
+def _build(p: Preset, size: str, seed: int, rebuild: bool, path: Path, progress: bool, scale: int) -> SpectrumStore:
     if path.exists():
         shutil.rmtree(path)
     rng = np.random.default_rng([seed, MOCK_VERSION, sum(map(ord, p.name))] + ([scale] if scale != 1 else []))
