@@ -165,12 +165,26 @@ def run_notebooks(out: Path, mode: str, cache: Path, source: str = "mock", names
         try:
             pm.execute_notebook(str(nb), str(out / nb.name), parameters={"mode": mode, "source": source,
                                                                       "cache": str(cache.resolve())},
-                                cwd=str(src), kernel_name="python3", progress_bar=False)
+                                cwd=str(src), kernel_name="python3", progress_bar=False,
+                                kernel_manager_class=_ipc_kernel_manager())
             status = "ok"
         except Exception as exc:  # noqa: BLE001 - papermill raises its own error types; report and go on
             status = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
         done.append((nb.stem, status, time.time() - t0))
     return done
+
+
+def _ipc_kernel_manager() -> type:
+    """A kernel manager whose kernel talks over local IPC sockets (files in the Jupyter runtime
+    directory) instead of loopback TCP: nothing listens on a port, and the kernel does not print
+    its "running over TCP without encryption" warning."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    class IPCKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    return IPCKernelManager
 
 
 def _quiet_kernels() -> None:

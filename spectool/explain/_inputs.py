@@ -45,7 +45,11 @@ def as_batch(x, wavelength: np.ndarray | None = None, where: str = "x",
         flux = torch.from_numpy(np.stack([s.flux for s in x]))
         wavelength = grid if wavelength is None else wavelength
         x = flux
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).to(dtype)
+    if not isinstance(x, torch.Tensor):
+        x = np.asarray(x)
+        if not x.flags.writeable:  # e.g. rows of a read-only memory-mapped store: torch wants its own copy
+            x = x.copy()
+    t = torch.as_tensor(x).to(dtype)
     if t.dim() == 1:
         t = t[None, None]
     elif t.dim() == 2:
