@@ -96,21 +96,16 @@ def make_files_parallel(folder: Path, n: int, jobs: int) -> list[Path]:
     return [p for part in parts for p in part]
 
 
-def pure_inference(name: str, files: list[Path], batch_size: int, repeats: int = 1) -> tuple[float, float]:
-    """(best spectra/s, CPU ms per spectrum of that run) of spectool.predict on model-ready rows in
+def pure_inference(name: str, files: list[Path], batch_size: int) -> tuple[float, float]:
+    """(spectra/s, CPU ms per spectrum) of one spectool.predict call on model-ready rows in
     memory (files preprocessed first). CPU time (all threads of this process) is less disturbed
     than wall time by other jobs on a shared machine, except that idle OpenMP threads spin."""
     model = spectool.models.load(name)
     rows = np.stack([spectool.preprocess.apply(model.card["preprocess"], spectool.read(p)).flux for p in files])
     spectool.predict(model, rows[:batch_size], batch_size=batch_size)  # warm-up
-    best, cpu = 0.0, float("nan")
-    for _ in range(repeats):
-        t, c = time.perf_counter(), time.process_time()
-        spectool.predict(model, rows, batch_size=batch_size)
-        rate = len(rows) / (time.perf_counter() - t)
-        if rate > best:
-            best, cpu = rate, (time.process_time() - c) / len(rows) * 1e3
-    return best, cpu
+    t, c = time.perf_counter(), time.process_time()
+    spectool.predict(model, rows, batch_size=batch_size)
+    return len(rows) / (time.perf_counter() - t), (time.process_time() - c) / len(rows) * 1e3
 
 
 def end_to_end(name: str, files: list[Path], out: Path, workers: int, batch_size: int, chunk_size: int,

@@ -474,13 +474,9 @@ def _resolve_gate(model: torch.nn.Module, kind_gate: Any) -> torch.nn.Module | N
         return None
     if isinstance(kind_gate, torch.nn.Module):
         return kind_gate
-    name = kind_gate
-    if kind_gate == "auto":
-        card = getattr(model, "card", None) or {}
-        name = card.get("kind_gate", trust.KIND_GATE)
-        if not name or name == card.get("pretrained_name"):
-            return None
-    name = str(name)
+    name = trust.kind_gate_name(model) if kind_gate == "auto" else str(kind_gate)
+    if name is None:
+        return None
     if name not in _GATES:
         from .models import load
 

@@ -274,10 +274,8 @@ def _trust_settings(model: Any, min_confidence: float | None) -> dict[str, Any]:
     kind gate of a stars-only model (see :func:`spectool.predict`)."""
     from . import trust
 
-    card = getattr(model, "card", None) or {}
-    gate = card.get("kind_gate", trust.KIND_GATE) if trust.is_stars_only(model) else None
     return {"min_confidence": trust.MIN_CONFIDENCE if min_confidence is None else float(min_confidence),
-            "kind_gate": gate or None}
+            "kind_gate": trust.kind_gate_name(model)}
 
 
 def _recipe(model: Any, options: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:

@@ -337,6 +337,16 @@ def is_stars_only(model: Any) -> bool:
     return bool(names) and not names & set(NON_STELLAR)
 
 
+def kind_gate_name(model: Any) -> str | None:
+    """The pretrained name of the kind gate a stars-only ``model`` gets by default: its card's
+    ``"kind_gate"`` (``null`` for none), else :data:`KIND_GATE`; None for other models."""
+    if not is_stars_only(model):
+        return None
+    card = getattr(model, "card", None) or {}
+    name = card.get("kind_gate", KIND_GATE)
+    return None if not name or name == card.get("pretrained_name") else str(name)
+
+
 def kind_of(prob: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """``STAR``/``GALAXY``/``QSO`` and its probability from a full classifier's class
     probabilities (every class other than GALAXY and QSO counts as a star)."""
