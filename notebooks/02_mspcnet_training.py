@@ -94,7 +94,7 @@ papers.draw("mspc-tab2", ctx=ctx)
 # of the paper's Table 3 in this mode: the shipped `mspcnet_full` protocol (Adam,
 # cross-entropy, cosine warm restarts) on the SC-S>5 set, fold 1, with the mode's caps (in
 # quick mode the slim network, a few hundred spectra, a higher learning rate for a short
-# run), and its folder in the results cache. The progress bar shows the loss and accuracy
+# run, annealed to zero over its epochs), and its folder in the results cache. The progress bar shows the loss and accuracy
 # per epoch. Runs are resumable and cached: when `spectool figures` (or `papers.draw` of
 # Table 3 below) already trained this cell, or on a rerun, `fit` reads the result back.
 

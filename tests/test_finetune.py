@@ -54,6 +54,7 @@ def test_finetune_learns_main_classes_on_a_subclass_head(tiny, tmp_path):
     after = _main_accuracy(res.model, ds, held)
     assert after >= 0.9 > before + 0.2, (before, after)
     assert len(res.history) == 15 and res.history["train_loss"].iloc[-1] < res.history["train_loss"].iloc[0]
+    assert res.history["epoch"].tolist() == list(range(1, 16))  # counted from 1, as fit's history
     # the pretrained model is not modified
     assert all(torch.equal(w0[k], v) for k, v in tiny.state_dict().items())
     # saved with a card naming the real-data fine-tuning; reloads to the same predictions

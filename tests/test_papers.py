@@ -326,6 +326,7 @@ def test_reduced_protocols_cover_every_dataset_and_arm():
     """Quick mode keeps every dataset of Tables 3, 4, 6 and every ablation arm, >= 5 epochs."""
     from spectool.papers._context import EXPERIMENTS, reduced_experiment
     from spectool.train import load_experiment
+    from spectool.train.config import run_config, run_datasets
 
     for step_name, (full, protocols) in EXPERIMENTS.items():
         ref = load_experiment(full)
@@ -339,4 +340,9 @@ def test_reduced_protocols_cover_every_dataset_and_arm():
                 assert exp.datasets == ref.datasets, (step_name, mode)
             if mode == "medium":
                 assert len(exp.folds) * len(exp.seeds) >= 3, step_name
+            # every run anneals its learning rate to zero over the reduced epochs, whatever
+            # schedule its paper config lays out over 80-150 epochs
+            for run in exp.runs:
+                cfg = run_config(exp, run, run_datasets(exp, run)[0], exp.folds[0], exp.seeds[0])
+                assert (cfg.scheduler.name, cfg.scheduler.eta_min) == ("cosine", 0.0), (step_name, mode, run.label)
     assert len(load_experiment("mspc_table3_full").datasets) == 4

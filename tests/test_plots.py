@@ -17,7 +17,7 @@ RNG = np.random.default_rng(1)
 
 
 def _calls():
-    hist = pd.DataFrame({"epoch": np.arange(6), "train_acc": np.linspace(0.2, 0.8, 6), "val_acc": np.linspace(0.2, 0.7, 6)})
+    hist = pd.DataFrame({"epoch": np.arange(1, 7), "train_acc": np.linspace(0.2, 0.8, 6), "val_acc": np.linspace(0.2, 0.7, 6)})
     emb = pd.DataFrame({"x": RNG.normal(size=30), "y": RNG.normal(size=30), "label": RNG.choice(["G", "K"], 30)})
     t = RNG.normal(5000, 500, 80)
     return {
@@ -78,3 +78,11 @@ def test_plots_imports_nothing_that_trains():
     code = ("import sys, spectool.plots; bad = [m for m in sys.modules if m.startswith(('spectool.train', "
             "'spectool.papers', 'spectool.mock', 'lightning'))]; print(bad); assert not bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_curves_plot_the_epochs_the_history_stores():
+    """Histories count epochs from 1 (``fit``, ``finetune``); the curve starts there, not at 2."""
+    hist = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [3.0, 2.0, 1.0]})
+    ax = plots.curves(hist, ["train_loss"])
+    np.testing.assert_array_equal(ax.lines[0].get_xdata(), [1, 2, 3])
+    plt.close(ax.figure)

@@ -64,10 +64,11 @@ def line_labels(ax, positions: Sequence[float], names: Sequence[str], color: str
 @styled
 def curves(history, columns: Sequence[str], ax=None, labels: Sequence[str] | None = None, x: str = "epoch",
            scale: float = 1.0, ylabel: str = "", markevery: int | None = None, **style):
-    """Columns of a per-epoch history table vs epoch (1-based), e.g. training and
-    validation accuracy. Returns the Axes."""
+    """Columns of a per-epoch history table vs its ``x`` column as stored (``fit`` and
+    ``finetune`` histories count epochs from 1), e.g. training and validation accuracy.
+    Returns the Axes."""
     ax = axes_or_new(ax, (5, 3.4))
-    ep = np.asarray(history[x]) + 1
+    ep = np.asarray(history[x])
     markers = "osD^v"
     for k, col in enumerate(columns):
         ax.plot(ep, scale * np.asarray(history[col], float), marker=markers[k % 5], ms=3,

@@ -198,7 +198,7 @@ def finetune(model: torch.nn.Module | str | Path, spectra: Any, labels: Sequence
             sched.step()
             tot += float(loss.detach()) * len(idx)
             correct += int(g[torch.arange(len(idx)), logits.argmax(1)].sum())
-        rows.append({"epoch": epoch, "lr": sched.get_last_lr()[0], "train_loss": tot / len(x),
+        rows.append({"epoch": epoch + 1, "lr": sched.get_last_lr()[0], "train_loss": tot / len(x),
                      "train_acc": correct / len(x)})
     net.eval()
     info = {"from": card.get("pretrained_name") or card.get("name"), "n_spectra": len(x),
