@@ -67,7 +67,9 @@ plt.show()
 # ## 3. Model and fit
 # `papers.training_cell` gives the config of the M-M-T-T cell of Table 1 in this mode and its
 # folder in the results cache: in quick mode a CPU-sized M-M-T-T (channels x 0.125, one
-# block per stage) on a few hundred mock spectra. The loss is the paper's L1 on log2 Teff,
+# block per stage) on the quick AFGK set's training rows (about a hundred: the set keeps the
+# paper's train/test proportions, so `max_train` below does not bind), with the learning
+# rate annealed to zero over the run's epochs. The loss is the paper's L1 on log2 Teff,
 # log g and [Fe/H]; the head starts at the mean training labels (`loss.init_bias`): without
 # it a short run spends its epochs walking the log2 Teff output from 0 to 12.5 and predicts
 # about 1 K for every star. `train.fit` trains the cell, or reads it back when Table 1
@@ -146,7 +148,7 @@ papers.draw("sca-tab3", ctx=ctx)
 # ## Reading the result honestly
 # The paper's ordering (M-M-T-T best, pure-Transformer worst) is a statement about 8,000
 # real training spectra and 80 epochs at full width. The quick mode trains each layout for
-# a few epochs on a few hundred mock spectra: it shows that every layout learns Teff well
+# 16 epochs on about a hundred mock spectra: it shows that every layout learns Teff well
 # beyond the best constant, not which layout wins. The Transformer-heavy layouts are the
 # slowest to train on a CPU (attention over 1024 tokens in the first stage).
 

@@ -309,14 +309,20 @@ def ensemble_outputs(ensemble: dict[str, Any], features: np.ndarray) -> np.ndarr
 
 
 # ------------------------------------------------------------------ flags
-_MK = re.compile(r"[OBAFGKM]\d*(\.\d+)?")
+#: an MK-like stellar label: optional sd/d/g prefix, the class letter, then nothing, a
+#: subclass number (with letters such as ``e``) and/or a luminosity class (``K5``, ``dM1``,
+#: ``gK5``, ``G2 III``, ``A0Va``)
+_MK = re.compile(r"^(?:sd|d|g)?([OBAFGKM])(?:[0-9.]+[a-z]*)?(?:\s*[IV]+[ab]?)?$")
 
 
 def main_class(label: str) -> str:
-    """The main class of a class label: an MK subclass such as ``"K5"`` -> ``"K"``; any
-    other label (``"GALAXY"``, ``"QSO"``, ``"STAR"``) is its own main class."""
-    s = str(label)
-    return s[0] if _MK.fullmatch(s) else s
+    """The main class of a class label: an MK label such as ``"K5"``, ``"dK5"``, ``"gK5"`` or
+    ``"G2 III"`` -> its class letter; any other label (``"GALAXY"``, ``"QSO"``, ``"STAR"``,
+    ``"WD"``) is its own main class. The one definition used by predictions, trust flags and
+    fine-tuning."""
+    s = str(label).strip()
+    m = _MK.match(s)
+    return m.group(1) if m else s
 
 
 def main_class_probability(prob: np.ndarray, names: list[str], pred: np.ndarray) -> np.ndarray:

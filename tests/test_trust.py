@@ -61,6 +61,9 @@ def test_top_label_map_keeps_the_prediction_and_sums_to_one():
 def test_main_class_of_subclasses():
     names = ["GALAXY", "QSO", "K0", "K5", "M1", "A0", "STAR"]
     assert [trust.main_class(c) for c in names] == ["GALAXY", "QSO", "K", "K", "M", "A", "STAR"]
+    # prefixed and luminosity-class labels: one rule for predictions, flags and fine-tuning
+    assert [trust.main_class(c) for c in ("dK5", "gK5", "sdM1", "G2 III", "A0Va", "WD", "CV", "Carbon")] == \
+        ["K", "K", "M", "G", "A", "WD", "CV", "Carbon"]
     prob = np.array([[0.1, 0.0, 0.3, 0.25, 0.2, 0.15, 0.0]])
     assert trust.main_class_probability(prob, names, np.array([2]))[0] == pytest.approx(0.55)
 

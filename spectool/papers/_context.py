@@ -87,29 +87,29 @@ SLIM_CHANNEL_DIVISOR = 4
 EXPERIMENTS: dict[str, tuple[str, dict[str, Protocol]]] = {
     "mspc_classes": ("mspc_table3_full", {
         "quick": Protocol((0,), 6, 240, 60, 120, 3e-3),
-        "medium": Protocol((0, 1, 2), 30, 1200, 200, 400, 1e-3)}),
+        "medium": Protocol((0, 1, 2), 15, 1200, 200, 400, 1e-3)}),
     "mspc_subclasses": ("mspc_table4_full", {
         "quick": Protocol((0,), 5, 240, 60, 150, 3e-3),
-        "medium": Protocol((0, 1, 2), 10, 2500, 300, 600, 1e-3)}),
+        "medium": Protocol((0, 1, 2), 8, 2500, 300, 600, 1e-3)}),
     "mspc_full_classification": ("mspc_table6_full", {
         "quick": Protocol((0,), 5, 300, 60, 150, 3e-3),
-        "medium": Protocol((0, 1, 2), 10, 3000, 300, 600, 1e-3)}),
+        "medium": Protocol((0, 1, 2), 8, 3000, 300, 600, 1e-3)}),
     "mspc_ablation": ("mspc_ablation_sdss_full", {
         "quick": Protocol((0,), 5, 200, 60, 120, 3e-3, datasets=("mspc/SC-S>5",)),
-        "medium": Protocol((0, 1, 2), 20, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5",))}),
+        "medium": Protocol((0, 1, 2), 10, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5",))}),
     # the same protocol as mspc_classes, so its original-size cells are copies of those runs
     "mspc_large": ("mspc_table18_full", {
         "quick": Protocol((0,), 6, 240, 60, 120, 3e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE),
-        "medium": Protocol((0, 1, 2), 30, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE)}),
+        "medium": Protocol((0, 1, 2), 15, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE)}),
     "spf_models": ("spfusion_table2_full", {
         "quick": Protocol((0,), 12, 210, 60, 90, 2e-3),
-        "medium": Protocol((0, 1, 2), 60, 3000, 600, 1000, 1e-3)}),
+        "medium": Protocol((0, 1, 2), 30, 3000, 600, 1000, 1e-3)}),
     "spf_ablation": ("spfusion_ablation_full", {
         "quick": Protocol((0,), 5, 100, 30, 90, 2e-3),
-        "medium": Protocol((0, 1, 2), 12, 2000, 400, 800, 1e-3)}),
+        "medium": Protocol((0, 1, 2), 8, 2000, 400, 800, 1e-3)}),
     "sca_variants": ("scanet_table1_full", {
         "quick": Protocol((0,), 16, 240, 40, 60, 2e-3),
-        "medium": Protocol((0,), 40, 3000, 300, 1000, 1e-3, seeds=3)}),
+        "medium": Protocol((0,), 20, 3000, 300, 1000, 1e-3, seeds=3)}),
 }
 
 
@@ -316,11 +316,14 @@ def _as_dict(exp) -> dict:
     return raw
 
 
-def protocol_note(mode: str, p: Protocol) -> str:
+def protocol_note(mode: str, p: Protocol, step_name: str = "") -> str:
+    """The caption line that says how a reduced-mode training step ran (``step_name``: the
+    MSPC-Net steps also name the slimmed channel arms)."""
     folds = ", ".join(str(k + 1) for k in p.folds)
     seeds = f", {p.seeds} seeds" if p.seeds > 1 else ""
-    return (f"{mode.capitalize()} mode: fold(s) {folds} of the paper's CV{seeds}, slim CPU-sized networks (MSPC-Net "
-            f"channel arms / {SLIM_CHANNEL_DIVISOR}), {p.epochs} epochs on <= {p.max_train} training spectra per "
+    arms = f" (MSPC-Net channel arms / {SLIM_CHANNEL_DIVISOR})" if step_name.startswith("mspc") else ""
+    return (f"{mode.capitalize()} mode: fold(s) {folds} of the paper's CV{seeds}, slim CPU-sized networks{arms}, "
+            f"{p.epochs} epochs on <= {p.max_train} training spectra per "
             f"run{' (learning rate annealed to zero over them)' if p.anneal else ''}, evaluated on <= {p.max_test} "
             "test spectra; numbers show the shape of the result, not the "
             "paper's values.")
@@ -346,7 +349,7 @@ def step_experiment(ctx: Context, step_name: str, every_arm: bool = False):
     if ctx.mode in protocols:
         protocol = replace(protocols[ctx.mode], labels=None) if every_arm else protocols[ctx.mode]
         exp = reduced_experiment(full, protocol, ctx.mode)
-        note = protocol_note(ctx.mode, protocols[ctx.mode])
+        note = protocol_note(ctx.mode, protocols[ctx.mode], step_name)
     else:
         exp = load_experiment(full)
         note = ""

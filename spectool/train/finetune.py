@@ -18,7 +18,6 @@ that says which pretrained model they came from and on how many real spectra the
 from __future__ import annotations
 
 import copy
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,10 +29,7 @@ import pandas as pd
 import torch
 
 from ..errors import ModelError
-
-_STARS = "OBAFGKM"
-#: an MK-like stellar label: optional sd/d/g prefix, the class letter, then nothing, a digit or a luminosity class
-_MK = re.compile(r"^(?:sd|d|g)?([OBAFGKM])(?:[0-9.]+[a-z]*)?(?:\s*[IV]+[ab]?)?$")
+from ..trust import main_class
 
 
 @dataclass
@@ -44,13 +40,6 @@ class FinetuneResult:
     history: pd.DataFrame
     path: Path | None = None
     info: dict = field(default_factory=dict)
-
-
-def main_class(name: str) -> str:
-    """Main class of a label: ``"K5"``/``"dK5"``/``"gK5"`` -> ``"K"``; ``"GALAXY"``/``"QSO"`` unchanged."""
-    s = str(name).strip()
-    m = _MK.match(s)
-    return m.group(1) if m else s
 
 
 def label_groups(labels: Sequence[str], output_names: Sequence[str]) -> np.ndarray:
