@@ -62,6 +62,8 @@ from spectool.mock.spectype import DWARF_TEFF  # noqa: E402
 from spectool.streaming import predict_files  # noqa: E402
 
 MODELS = {"convnext1d": "convnext1d-mock-sc", "mspcnet_sdss": "mspcnet_sdss-mock-sc"}
+#: the schedulers' HTTP routes on free loopback ports (two clusters run side by side here)
+QUIET_HTTP = {"dashboard_address": "127.0.0.1:0"}
 
 
 def make_files(folder: Path, n: int, seed: int = 0, block: int = 250) -> list[Path]:
@@ -233,9 +235,11 @@ def main() -> None:
             from distributed import Client, LocalCluster
 
             t = time.perf_counter()
-            with LocalCluster(n_workers=many, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            with LocalCluster(n_workers=many, threads_per_worker=1, processes=True, dashboard_address=None,
+                              scheduler_kwargs=QUIET_HTTP) as cluster, \
                     Client(cluster) as client, \
-                    LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as one, \
+                    LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                 scheduler_kwargs=QUIET_HTTP) as one, \
                     Client(one) as client_one:
                 row["cluster_start_s"] = time.perf_counter() - t
                 t = time.perf_counter()

@@ -660,7 +660,10 @@ def _execute(todo: list[tuple[tuple[str, int], int]], chunk_size: int, model_ref
 
     cluster = client = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        # no dashboard; the scheduler's HTTP routes on a free loopback port, so that two runs on
+        # one machine (two shards, say) do not both ask for 8787
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
         client = Client(cluster)
         settings = {**settings, "threads": 1}
     elif isinstance(scheduler, Client):

@@ -163,9 +163,26 @@ def test_sigkill_mid_run_then_rerun_is_complete_without_duplicates(survey, tmp_p
 
 @pytest.mark.slow  # starting a 2-process LocalCluster: ~15-50 s on the shared 2-core machine
 def test_two_dask_workers_equal_one_process(survey, tmp_path):
+    import socket
+    import warnings
+
     one = predict_files(str(survey["ckpt"]), [survey["in"]], out=tmp_path / "one", chunk_size=3, progress=False)
-    two = predict_files(str(survey["ckpt"]), [survey["in"]], out=tmp_path / "two", chunk_size=3, workers=2,
-                        progress=False)
+    # another Dask scheduler (a second shard's run, say) holds the default HTTP port: this run
+    # takes a free one instead of warning about 8787
+    blocker = socket.socket()
+    try:
+        blocker.bind(("", 8787))
+        blocker.listen()
+    except OSError:
+        pass  # already taken: the same situation
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            two = predict_files(str(survey["ckpt"]), [survey["in"]], out=tmp_path / "two", chunk_size=3, workers=2,
+                                progress=False)
+    finally:
+        blocker.close()
+    assert not [str(w.message) for w in caught if "already in use" in str(w.message)]
     assert (one.done, one.errors) == (two.done, two.errors) == (len(survey["all"]), len(survey["bad"]))
     a, b = _read(tmp_path / "one"), _read(tmp_path / "two")
     assert list(a.columns) == list(b.columns)
