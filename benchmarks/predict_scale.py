@@ -59,11 +59,9 @@ import spectool  # noqa: E402
 from spectool.io import write_sdss_spec  # noqa: E402
 from spectool.mock import generate_stars, subclass_from_teff  # noqa: E402
 from spectool.mock.spectype import DWARF_TEFF  # noqa: E402
-from spectool.streaming import predict_files  # noqa: E402
+from spectool.streaming import local_cluster, predict_files  # noqa: E402
 
 MODELS = {"convnext1d": "convnext1d-mock-sc", "mspcnet_sdss": "mspcnet_sdss-mock-sc"}
-#: the schedulers' HTTP routes on free loopback ports (two clusters run side by side here)
-QUIET_HTTP = {"dashboard_address": "127.0.0.1:0"}
 
 
 def make_files(folder: Path, n: int, seed: int = 0, block: int = 250) -> list[Path]:
@@ -232,15 +230,11 @@ def main() -> None:
             # the same workers on a cluster started beforehand, model loaded: steady state without the
             # start-up; beside it a warm cluster of ONE such worker, the same code path on one core (the
             # scaling pair); the two alternate, ``--repeats`` rounds, and keep their medians
-            from distributed import Client, LocalCluster
+            from distributed import Client
 
             t = time.perf_counter()
-            with LocalCluster(n_workers=many, threads_per_worker=1, processes=True, dashboard_address=None,
-                              scheduler_kwargs=QUIET_HTTP) as cluster, \
-                    Client(cluster) as client, \
-                    LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
-                                 scheduler_kwargs=QUIET_HTTP) as one, \
-                    Client(one) as client_one:
+            with local_cluster(many) as cluster, Client(cluster) as client, \
+                    local_cluster(1) as one, Client(one) as client_one:
                 row["cluster_start_s"] = time.perf_counter() - t
                 t = time.perf_counter()
                 client.run(_warm_worker, name)

@@ -626,6 +626,18 @@ def _chunks(items: list[tuple[str, int]], positions: list[int], size: int
         yield chunk, first
 
 
+def local_cluster(workers: int):
+    """The Dask ``LocalCluster`` that ``predict_files(workers=N)`` starts: ``workers`` processes
+    of one thread each (one model copy per process), no dashboard, and the scheduler's HTTP
+    routes on a free loopback port, so that two runs on one machine (two shards, say) do not
+    both ask for port 8787. Pass its address, or a ``Client`` on it, as ``scheduler=`` to keep
+    one cluster across several calls."""
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+
+
 def _execute(todo: list[tuple[tuple[str, int], int]], chunk_size: int, model_ref: Any, out: Path,
              settings: dict[str, Any], workers: int, scheduler: Any) -> Iterator[dict[str, Any]]:
     """Yield each chunk's result as it finishes: in this process, or on Dask.
@@ -653,17 +665,14 @@ def _execute(todo: list[tuple[tuple[str, int], int]], chunk_size: int, model_ref
                 yield run_chunk(model_ref, chunk, pos, str(out), settings, preread)
         return
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import Client, as_completed
     except ImportError as exc:  # pragma: no cover - a regular dependency
         raise ConfigError("workers/scheduler need dask[distributed]: pip install 'dask[distributed]'") from exc
     import torch
 
     cluster = client = None
     if scheduler is None:
-        # no dashboard; the scheduler's HTTP routes on a free loopback port, so that two runs on
-        # one machine (two shards, say) do not both ask for 8787
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+        cluster = local_cluster(workers)
         client = Client(cluster)
         settings = {**settings, "threads": 1}
     elif isinstance(scheduler, Client):
