@@ -346,3 +346,44 @@ def test_reduced_protocols_cover_every_dataset_and_arm():
                 cfg = run_config(exp, run, run_datasets(exp, run)[0], exp.folds[0], exp.seeds[0])
                 assert (cfg.scheduler.name, cfg.scheduler.eta_min) == ("cosine", 0.0), (step_name, mode, run.label)
     assert len(load_experiment("mspc_table3_full").datasets) == 4
+
+
+def test_analysis_figures_do_not_use_a_regression_checkpoint_that_learned_nothing(monkeypatch):
+    """A shipped regressor is evaluated on fresh mock spectra before an analysis figure uses it:
+    one that predicts a constant is replaced by the run's model, and when that run did not
+    learn either, the note says so."""
+    from spectool import models
+    from spectool.papers import _context as C
+
+    n, rng = 200, np.random.default_rng(3)
+    truth = rng.uniform(0.8, 2.5, n)
+    answer = {"pred": truth + rng.normal(0, 0.05, n)}
+
+    class Stub:
+        card = {"task": "regression", "pretrained_name": "stub-regressor"}
+
+        def eval(self):
+            return self
+
+    monkeypatch.setattr(C, "evaluation_sets", lambda ctx, ds: [(None, np.arange(n))])
+    monkeypatch.setattr(C, "predictions_on", lambda model, ds, rows: pd.DataFrame(
+        {"true_mass": truth, "mass": answer["pred"]}))
+    monkeypatch.setattr(C, "_VERDICTS", {})
+    ctx = C.Context(mode="quick")
+    assert C.checkpoint_verdict(ctx, Stub(), "spfusion/redclump") == ""
+
+    answer["pred"] = np.full(n, np.median(truth))  # a collapsed network: one value for every star
+    monkeypatch.setattr(C, "_VERDICTS", {})
+    verdict = C.checkpoint_verdict(ctx, Stub(), "spfusion/redclump")
+    assert verdict.startswith("does not beat the best constant on 200") and "mass (MAE" in verdict
+
+    runs = _gated(_regression_runs(["SPFusion"], ["mass", "age"]), "SPFusion")
+    monkeypatch.setattr(models, "list_pretrained", lambda: ["stub-regressor"])
+    monkeypatch.setattr(models, "load", lambda name: Stub())
+    monkeypatch.setattr(C, "PRETRAINED", {("spfusion/redclump", "SPFusion"): "stub-regressor"})
+    monkeypatch.setattr(C, "model_of", lambda ctx, step, label: ("run-model", "spfusion/redclump", None))
+    ctx.memo["spf_models"] = Result(runs, SRC)
+    model, note = C.analysis_model(ctx, "spfusion/redclump", "SPFusion", "spf_models")
+    assert model == "run-model"
+    assert "stub-regressor does not beat the best constant" in note
+    assert "SANITY GATE: this model did not learn either" in note

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, SpectoolError
-from ._common import Result, RunSet, Source
+from ._common import Result, RunSet, Source, verdicts
 
 MODES = ("smoke", "quick", "medium", "full")
 
@@ -478,30 +478,67 @@ PRETRAINED = {("mspc/SC-S>5", "MSPC-Net"): "mspcnet_sdss-mock-sc", ("mspc/SC-S>5
 
 def analysis_model(ctx: Context, dataset: str, label: str, step_name: str):
     """(model, note) for the figures that analyse a trained model: the shipped pretrained
-    checkpoint of ``label`` on ``dataset`` for synthetic data in reduced modes, else the
-    model trained by ``step_name``."""
+    checkpoint of ``label`` on ``dataset`` for synthetic data in reduced modes when it learned
+    (:func:`checkpoint_verdict`), else the model trained by ``step_name``. The note names the
+    model and says plainly when neither learned, so what the figure shows is not a result."""
     from .. import models
 
     name = PRETRAINED.get((dataset, label))
     why = ""
     if ctx.synthetic and ctx.mode != "full" and name in models.list_pretrained():
         ckpt = models.load(name).eval()
-        if card_learned(ckpt):
+        failed = checkpoint_verdict(ctx, ckpt, dataset)
+        if not failed:
             return ckpt, f"Model: shipped pretrained checkpoint {name} (synthetic mock training)."
-        why = f" (the shipped checkpoint {name} is at chance on its own mock test split, so it is not used)"
+        why = f" (the shipped checkpoint {name} {failed}, so it is not used)"
     model, _, _ = model_of(ctx, step_name, label)
-    return model, f"Model: {label} trained by this run ({step_name}){why}."
+    note = f"Model: {label} trained by this run ({step_name}){why}."
+    verdict = verdicts(ctx.get(step_name).data.results).get((dataset, label), "")
+    if verdict.startswith(("NO", "PARTLY")):
+        note += (f" SANITY GATE: this model did not learn either ({verdict.split(';')[0]}), so the weights and "
+                 "maps drawn here are not a learned result.")
+    return model, note
 
 
 def card_learned(model) -> bool:
     """False when a classifier's model card reports a test accuracy no better than 1.5 x chance
-    (a checkpoint that never learned); True otherwise (regression cards carry no baseline)."""
+    (a checkpoint that never learned); True otherwise (regression cards carry no baseline:
+    :func:`checkpoint_verdict` measures regressors)."""
     card = getattr(model, "card", None) or {}
     acc = (card.get("metrics") or {}).get("accuracy")
     classes = len(getattr(model, "output_names", []) or [])
     if acc is None or card.get("task") != "classification" or classes < 2:
         return True
     return float(acc) > 1.5 / classes
+
+
+_VERDICTS: dict[tuple[str, str, str], str] = {}
+
+
+def checkpoint_verdict(ctx: Context, model, dataset: str) -> str:
+    """``""`` when a shipped checkpoint learned, else why not, in words.
+
+    Classifiers: the card's mock test accuracy against 1.5 x chance (:func:`card_learned`).
+    Regressors: the checkpoint is evaluated on the analysed mock set
+    (:func:`evaluation_sets`, spectra it was never trained on) and must beat the best
+    constant (the median of the truth) on every target, the bar of :func:`sanity_gate`.
+    Memoised per mode and checkpoint."""
+    card = getattr(model, "card", None) or {}
+    if card.get("task") != "regression":
+        return "" if card_learned(model) else "is at chance on its own mock test split"
+    key = (ctx.key, str(card.get("pretrained_name") or card.get("name")), dataset)
+    if key not in _VERDICTS:
+        pred = pd.concat([predictions_on(model, ds, rows) for ds, rows in evaluation_sets(ctx, dataset)],
+                         ignore_index=True)
+        failed = []
+        for col in [c for c in pred.columns if c.startswith("true_") and c[5:] in pred.columns]:
+            t, p = pred[col].to_numpy(float), pred[col[5:]].to_numpy(float)
+            mae, base = float(np.nanmean(np.abs(p - t))), float(np.nanmean(np.abs(t - np.nanmedian(t))))
+            if not mae < base:
+                failed.append(f"{col[5:]} (MAE {mae:.3g} against the best constant's {base:.3g})")
+        _VERDICTS[key] = (f"does not beat the best constant on {len(pred)} fresh mock spectra for "
+                          + ", ".join(failed)) if failed else ""
+    return _VERDICTS[key]
 
 
 #: Spectra in the mock evaluation set of the analysis figures (quick / medium mode).
