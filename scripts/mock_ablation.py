@@ -1,14 +1,17 @@
-"""Ablation of the mock-version-2 survey randomisation: real-data accuracy of a cheap model (ConvNeXt-1D)
-trained on the mock with and without each change.
+"""Ablation of the mock-version-2 survey randomisation and of the stellar population: real-data
+accuracy of a cheap model (ConvNeXt-1D) trained on the mock with and without each change.
 
 For every variant the script builds the ``mspc/SC-S>5`` mock store (``--scale`` x the quick size,
-seed 0) with the :class:`spectool.mock.survey.Randomisation` switches of that variant, trains
-ConvNeXt-1D from seed 0 for ``--epochs`` epochs on it (mock only), and measures main-class accuracy
+seed 0) with the :class:`spectool.mock.survey.Randomisation` switches and the
+:class:`spectool.mock.stars.Population` of that variant, trains ConvNeXt-1D from ``--seed`` for ``--epochs`` epochs on it (mock only), and measures main-class accuracy
 on the 78 real LAMOST A-M stars of ``../shared/data/real/validation`` (never trained on).
 Writes ``benchmarks/results/mock_ablation.json``. Everything trained here is on synthetic data;
 the real spectra only evaluate. Timings on a shared, loaded CPU.
 
-    python scripts/mock_ablation.py [--variants v1,v2,no_fluxcal,no_extinction] [--scale 4] [--epochs 4]
+    python scripts/mock_ablation.py [--variants v1,v2,no_fluxcal,no_extinction] [--scale 4] [--epochs 4] [--seed 0]
+
+Results are keyed ``variant@x<scale>-<epochs>ep[-seed<N>]`` (entries without ``@`` are from
+the first runs: scale 2, 3 epochs, seed 0).
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import eval_real  # noqa: E402
 
 survey = importlib.import_module("spectool.mock.survey")  # the module (spectool.mock.survey is also a function name)
+stars = importlib.import_module("spectool.mock.stars")
 
 OFF = survey.Randomisation(False, False, False, False, False, False)
 VARIANTS = {
@@ -38,7 +42,20 @@ VARIANTS = {
     "only_fluxcal": replace(OFF, flux_calibration=True, dichroic=True),
     "no_telluric": replace(survey.Randomisation(), telluric=False),
     "only_telluric": replace(OFF, telluric=True),
+    "ism_nad": replace(survey.Randomisation(), interstellar=True),
 }
+V2_STARS = stars.Population()
+#: Stellar-population variants (survey effects as in v2): a near-solar [Fe/H] prior like the
+#: LAMOST disk population, and more G/K giants in the SDSS-style sets the checkpoints train on.
+POPULATIONS = {
+    "feh_solar": replace(V2_STARS, feh_mean=-0.05, feh_sd=0.3),
+    "giants_0.3": replace(V2_STARS, giant_fraction_sdss=0.3),
+    "feh_solar_giants_0.3": replace(V2_STARS, feh_mean=-0.05, feh_sd=0.3, giant_fraction_sdss=0.3),
+    "early_m": replace(V2_STARS, m_subtype_scale=2.0),
+    "teff_0.98": replace(V2_STARS, teff_scale=0.98),
+}
+#: Variants that change both (survey effects from VARIANTS, population from POPULATIONS).
+COMBINED = {"ism_nad_early_m": ("ism_nad", "early_m")}
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "mock_ablation.json"
 
 
@@ -47,29 +64,37 @@ def main() -> None:
     ap.add_argument("--variants", default="v1,v2,no_fluxcal,no_extinction")
     ap.add_argument("--scale", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0, help="training seed (the mock store is always seed 0)")
     ap.add_argument("--minutes", type=int, default=30, help="training wall-time cap per variant")
     ap.add_argument("--root", type=Path, default=Path("runs/ablation"))
     a = ap.parse_args()
+    unknown = set(a.variants.split(",")) - set(VARIANTS) - set(POPULATIONS) - set(COMBINED)
+    if unknown:
+        ap.error(f"unknown variants {sorted(unknown)}; known: {', '.join([*VARIANTS, *POPULATIONS, *COMBINED])}")
     real = eval_real.load_real()
     out = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     for v in a.variants.split(","):
-        survey.RANDOMISATION = VARIANTS[v]
+        rv, pv = COMBINED.get(v, (v, v))
+        survey.RANDOMISATION = VARIANTS.get(rv, VARIANTS["v2"])
+        stars.POPULATION = POPULATIONS.get(pv, V2_STARS)
+        key = f"{v}@x{a.scale}-{a.epochs}ep" + (f"-seed{a.seed}" if a.seed else "")
         store = a.root / f"SC-x{a.scale}-{v}"
         build_preset(get_preset("mspc/SC-S>5"), seed=0, out=store, scale=a.scale, progress=False, rebuild=True)
         t0 = time.time()
-        res = fit("baselines_quick", {"model.name": "convnext1d", "data.store": str(store), "seed": 0,
+        res = fit("baselines_quick", {"model.name": "convnext1d", "data.store": str(store), "seed": a.seed,
                                       "trainer.max_epochs": a.epochs, "scheduler.T_0": a.epochs,
                                       "trainer.max_time": f"00:00:{a.minutes:02d}:00",
                                       "data.max_train": None, "data.max_val": 40, "data.max_test": 100,
                                       "early_stopping.enabled": False, "trainer.progress_bar": False,
                                       "trainer.num_threads": 1, "name": f"ablation-{v}"},
-                  run_dir=a.root / f"run-{v}", resume=False, progress=False)
+                  run_dir=a.root / f"run-{key}", resume=False, progress=False)
         r = eval_real.evaluate_model(res.load_model(), *real)
-        out[v] = {"switches": asdict(VARIANTS[v]), "mock_version": MOCK_VERSION, "scale": a.scale,
-                  "epochs": res.done["epochs_completed"], "train_seconds": round(time.time() - t0),
-                  "mock_test_accuracy": res.metrics.get("accuracy"), "real_star_accuracy": r["accuracy"],
-                  "real_eval_split_accuracy": r.get("accuracy_eval"), "confusion": r["confusion"]}
-        print(v, {k: out[v][k] for k in ("mock_test_accuracy", "real_star_accuracy", "train_seconds")}, flush=True)
+        out[key] = {"switches": asdict(survey.RANDOMISATION), "population": asdict(stars.POPULATION),
+                    "train_seed": a.seed, "mock_version": MOCK_VERSION, "scale": a.scale,
+                    "epochs": res.done["epochs_completed"], "train_seconds": round(time.time() - t0),
+                    "mock_test_accuracy": res.metrics.get("accuracy"), "real_star_accuracy": r["accuracy"],
+                    "real_eval_split_accuracy": r.get("accuracy_eval"), "confusion": r["confusion"]}
+        print(key, {k: out[key][k] for k in ("mock_test_accuracy", "real_star_accuracy", "train_seconds")}, flush=True)
         RESULTS.write_text(json.dumps(out, indent=1))
 
 

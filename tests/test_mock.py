@@ -240,3 +240,73 @@ def test_concurrent_builds_of_one_store_wait_for_each_other(tmp_path):
     assert got[0][1] == got[1][1]
     assert got[0][2] == got[1][2]  # built once: the second process opened the first one's store
     assert not list(tmp_path.glob(".store.*.tmp"))  # no temporary left behind
+
+
+def test_interstellar_nad_follows_poznanski_relation_and_is_off_in_v2():
+    from spectool.mock.survey import Randomisation, interstellar_nad
+
+    srv = survey("lamost")
+    wave = srv.wave
+    ebv = np.full(4000, 0.1)
+    sl, trans = interstellar_nad(wave, ebv, srv.resolution, np.random.default_rng(0))
+    dlam = np.gradient(wave)[sl]
+    ew = ((1.0 - trans) * dlam).sum(1)  # Angstrom
+    # Poznanski et al. (2012): log10 E(B-V) = 1.17 EW(D1+D2) - 1.85 -> EW = 0.726 A at E(B-V) = 0.1
+    assert abs(np.median(ew) - (np.log10(0.1) + 1.85) / 1.17) < 0.05
+    assert np.all(trans > 0) and np.all(trans <= 1)
+    # mock version 2 has no interstellar Na D: with the switch off, ism=True changes nothing
+    assert Randomisation().interstellar is False
+    (a, _), (b, _) = (_stars_with(Randomisation(), ism) for ism in (False, True))
+    np.testing.assert_array_equal(a.flux, b.flux)
+    (c, _) = _stars_with(Randomisation(interstellar=True), True)
+    nad = np.abs(c.wave - 5894.6) < 4
+    side = (np.abs(c.wave - 5894.6) > 25) & (np.abs(c.wave - 5894.6) < 40)
+    depth = lambda o: 1 - np.median(o.model[:, nad], 1) / np.median(o.model[:, side], 1)  # noqa: E731
+    assert np.median(depth(c)) > np.median(depth(a)) + 0.02
+
+
+def _stars_with(switches, ism, n=40, seed=5):
+    """Noise-free mock LAMOST G dwarfs observed under ``switches`` with ``observe(..., ism=ism)``."""
+    import importlib
+
+    from spectool.mock.generate import stellar_emulator
+    from spectool.mock.survey import observe
+
+    mod = importlib.import_module("spectool.mock.survey")
+    saved, mod.RANDOMISATION = mod.RANDOMISATION, switches
+    try:
+        rng = np.random.default_rng(seed)
+        emu = stellar_emulator(5600.0, 6200.0)
+        rest = emu.spectrum(np.full(n, 5700.0), np.full(n, 4.4), np.zeros(n))
+        obs = observe(rest, emu.k0, np.zeros(n), survey("lamost"), np.full(n, 50.0), rng,
+                      ebv=np.full(n, 0.3), wave_range=(5650.0, 6150.0), ism=ism)
+    finally:
+        mod.RANDOMISATION = saved
+    return obs, None
+
+
+def test_population_switches_default_to_mock_v2():
+    from dataclasses import replace
+
+    from spectool.mock import stars
+
+    pop = stars.Population()
+    assert stars.POPULATION == pop and pop.subtype_weights(["M0", "M1", "M2"]) is None
+    w = replace(pop, m_subtype_scale=2.0).subtype_weights([f"M{k}" for k in range(9)])
+    assert np.isclose(w.sum(), 1) and np.all(np.diff(w) < 0) and w[0] / w[8] > 50
+    assert replace(pop, m_subtype_scale=2.0).subtype_weights(["K0", "K1"]) is None
+    assert (pop.giant_fraction("lamost"), pop.giant_fraction("sdss")) == (0.3, 0.15)
+    # the defaults are the explicit v2 prior
+    vocab = preset("mspc/SS-L>5").class_names
+    subs = np.repeat(np.array(vocab), 3)
+    a = draw_subclass_labels(subs, vocab, np.random.default_rng(1))
+    b = draw_subclass_labels(subs, vocab, np.random.default_rng(1), feh_mean=-0.3, feh_sd=0.35)
+    assert a.equals(b)
+    saved = stars.POPULATION
+    stars.POPULATION = replace(pop, teff_scale=0.98)
+    try:
+        c = draw_subclass_labels(subs, vocab, np.random.default_rng(1))
+    finally:
+        stars.POPULATION = saved
+    np.testing.assert_allclose(c["teff"], 0.98 * a["teff"])
+    assert (c["subclass"] == a["subclass"]).all()  # the label is kept, the spectrum is cooler

@@ -22,6 +22,7 @@ from .survey import C_KMS
 from .generate import generate_galaxies, generate_qsos, generate_stars
 from .images import cutouts, synthetic_colours
 from .spectype import DWARF_TEFF
+from . import stars
 from .stars import draw_afgk, draw_redclump, draw_subclass_labels
 
 MOCK_VERSION = 2  # 2: weaker, randomised telluric residuals; domain-randomised flux calibration, dichroic joins, extinction, sky, masks; redder galaxies; QSO hosts and dust
@@ -122,13 +123,16 @@ def plan_rows(p: Preset, size: str, rng: np.random.Generator, scale: int = 1) ->
         sub = rows["label"].to_numpy().copy()
         if p.name.startswith("mspc/SC"):  # a class letter: draw any dwarf-scale subclass of that letter
             names = [n for n, _ in DWARF_TEFF]
-            sub = np.array([rng.choice([n for n in names if n[0] == c and n not in ("M9",)]) for c in sub])
+            letter = {c: [n for n in names if n[0] == c and n not in ("M9",)] for c in np.unique(sub)}
+            weights = {c: stars.POPULATION.subtype_weights(v) for c, v in letter.items()}
+            sub = np.array([rng.choice(letter[c]) if weights[c] is None else rng.choice(letter[c], p=weights[c])
+                            for c in sub])
         o_types = [n for n, _ in DWARF_TEFF if n[0] == "O"]
         if "O" in p.class_names and not p.name.startswith("mspc/SC"):  # FC sets: "O" is any O subtype
             sub = np.array([rng.choice(o_types) if c == "O" else c for c in sub])
         vocab = [n for n, _ in DWARF_TEFF] if p.name.startswith("mspc/SC") else [
             c for c in p.class_names if c not in ("GALAXY", "QSO", "O")] + (o_types if "O" in p.class_names else [])
-        st = draw_subclass_labels(sub[star], vocab, rng, giant_fraction=0.3 if p.survey == "lamost" else 0.15)
+        st = draw_subclass_labels(sub[star], vocab, rng, giant_fraction=stars.POPULATION.giant_fraction(p.survey))
         for col in ("teff", "logg", "feh", "giant", "subclass"):
             rows.loc[star, col] = st[col].to_numpy()
         if p.name.startswith("mspc/SC"):

@@ -50,7 +50,7 @@ def generate_stars(labels: pd.DataFrame, survey_name: str, snr: np.ndarray, rng:
     rest = emu.spectrum(labels["teff"].to_numpy(float), labels["logg"].to_numpy(float), labels["feh"].to_numpy(float), cn)
     rv = np.where(rng.random(n) < 0.1, rng.normal(0, 150.0, n), rng.normal(0, 40.0, n))
     ebv = np.minimum(rng.exponential(0.15, n), 1.0) if _survey.RANDOMISATION.extinction else rng.exponential(0.05, n)
-    obs = observe(rest, emu.k0, rv / C_KMS, srv, snr, rng, ebv=ebv, wave_range=wave_range)
+    obs = observe(rest, emu.k0, rv / C_KMS, srv, snr, rng, ebv=ebv, wave_range=wave_range, ism=True)
     meta = labels.reset_index(drop=True).copy()
     meta["class"] = "STAR"
     meta["rv_kms"] = rv

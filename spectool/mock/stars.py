@@ -4,6 +4,8 @@ All draws take a :class:`numpy.random.Generator`, so a seed fixes everything.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -13,15 +15,61 @@ _GIANT_NAMES = {n for n, _ in GIANT_TEFF}
 _DWARF_NAMES = [n for n, _ in DWARF_TEFF]
 
 
+@dataclass(frozen=True)
+class Population:
+    """Stellar population of the classification mock sets (mock version 2 defaults).
+
+    * ``feh_mean``, ``feh_sd``: Gaussian [Fe/H] prior (dex), clipped to [-2.5, 0.5].
+    * ``giant_fraction_sdss``, ``giant_fraction_lamost``: probability that a G0-M8 star of an
+      SDSS / LAMOST preset is a giant (giant Teff scale and RGB gravity).
+    * ``m_subtype_scale``: in the stellar-class (``SC``) sets, an M star's subtype k (M0..M8)
+      is drawn with weight exp(-k / scale) instead of uniformly (``None``, mock version 2).
+      Magnitude-limited surveys see mostly early M dwarfs (M_V grows by about a magnitude per
+      subtype), and the real LAMOST M stars of the validation set are M0-M4.
+    * ``teff_scale``: the spectrum of a star labelled with a subtype is generated at this factor
+      times the Pecaut & Mamajek (2013) Teff drawn for the label (1.0 in mock version 2); the
+      ``teff`` column records the generated Teff. The Balmer depths of the SDSS template dwarfs
+      are those of mock stars 1-1.6 subtypes later (``scripts/mock_line_indices.py``).
+
+    The module-level :data:`POPULATION` is what :func:`spectool.mock.build.build_preset` uses;
+    ``scripts/mock_ablation.py`` swaps it to measure the effect of the population on real
+    spectra. Changing the defaults changes every mock store, so it needs a new mock version.
+    """
+
+    feh_mean: float = -0.3
+    feh_sd: float = 0.35
+    giant_fraction_sdss: float = 0.15
+    giant_fraction_lamost: float = 0.3
+    m_subtype_scale: float | None = None
+    teff_scale: float = 1.0
+
+    def subtype_weights(self, names: list[str]) -> np.ndarray | None:
+        """Draw weights of the subtypes ``names`` of one letter (``None``: uniform)."""
+        if self.m_subtype_scale is None or not names or names[0][0] != "M":
+            return None
+        w = np.exp(-np.array([float(n[1:]) for n in names]) / self.m_subtype_scale)
+        return w / w.sum()
+
+    def giant_fraction(self, survey: str) -> float:
+        return self.giant_fraction_lamost if survey == "lamost" else self.giant_fraction_sdss
+
+
+POPULATION = Population()
+
+
 def draw_subclass_labels(subclasses: np.ndarray, vocabulary: list[str] | tuple[str, ...], rng: np.random.Generator,
-                         giant_fraction: float = 0.25, feh_mean: float = -0.3, feh_sd: float = 0.35) -> pd.DataFrame:
+                         giant_fraction: float = 0.25, feh_mean: float | None = None,
+                         feh_sd: float | None = None) -> pd.DataFrame:
     """Teff (K), log g (dex), [Fe/H] (dex) for stars of the given subclasses.
 
     Teff is drawn log-uniformly inside the subclass interval of the vocabulary; G0-M8 stars are giants
     with probability ``giant_fraction`` (giant Teff scale, RGB gravity), otherwise dwarfs
     (Pecaut & Mamajek 2013 scale). Labels are re-derived from the drawn Teff/log g, so
-    ``subclass_from_teff`` reproduces the class by construction.
+    ``subclass_from_teff`` reproduces the class by construction. ``feh_mean`` / ``feh_sd``
+    default to those of :data:`POPULATION`.
     """
+    feh_mean = POPULATION.feh_mean if feh_mean is None else feh_mean
+    feh_sd = POPULATION.feh_sd if feh_sd is None else feh_sd
     subclasses = np.asarray(subclasses, dtype=str)
     n = subclasses.size
     teff, logg = np.empty(n), np.empty(n)
@@ -39,6 +87,8 @@ def draw_subclass_labels(subclasses: np.ndarray, vocabulary: list[str] | tuple[s
     logg = np.where(giant, np.clip(logg, 0.0, 3.45), np.clip(logg, 3.55, 5.3))
     feh = np.clip(rng.normal(feh_mean, feh_sd, n), -2.5, 0.5)
     label = subclass_from_teff(teff, logg, stellar_vocab)
+    if POPULATION.teff_scale != 1.0:
+        teff = teff * POPULATION.teff_scale
     return pd.DataFrame({"teff": teff, "logg": logg, "feh": feh, "giant": giant, "subclass": label})
 
 

@@ -60,6 +60,13 @@ class Randomisation:
       0-0.3 (SDSS) or 0-0.5 (LAMOST) (v1: 0.05-0.4 and 0.3-1.0 times 1-1.5). The real LAMOST
       validation spectra show at most shallow O2 A-band residuals; v1 gave every mock LAMOST
       spectrum a deep (to ~20% of the continuum) A band that no real spectrum has.
+    * ``interstellar`` (not in mock version 2, off by default; measured by
+      ``scripts/mock_ablation.py``): interstellar Na I D1/D2 absorption in front of stars, at
+      rest in the observer's frame, with EW(D1+D2) from the star's E(B-V) by the relation of
+      Poznanski, Prochaska & Bloom (2012, MNRAS 426, 1465), log10 E(B-V) = 1.17 EW - 1.85,
+      with 0.15 dex scatter in E(B-V) at fixed EW, D2:D1 = 1.1:0.9, unresolved at the survey
+      resolution. The real validation stars of classes A-G have Na D band depths of 0.05-0.08
+      where the mock has 0.015-0.036 (``scripts/mock_line_indices.py``).
     """
 
     flux_calibration: bool = True
@@ -68,6 +75,7 @@ class Randomisation:
     sky: bool = True
     masks: bool = True
     telluric: bool = True
+    interstellar: bool = False
 
 
 #: Switches in use by :func:`observe` and the generators (all on in mock version 2).
@@ -226,11 +234,14 @@ _BLOCK = 64
 
 
 def observe(rest: np.ndarray, rest_k0: int, z: np.ndarray, srv: Survey, snr: np.ndarray, rng: np.random.Generator,
-            ebv: np.ndarray | None = None, extra_sigma_px: float | None = None, wave_range: tuple[float, float] | None = None) -> Observed:
+            ebv: np.ndarray | None = None, extra_sigma_px: float | None = None, wave_range: tuple[float, float] | None = None,
+            ism: bool = False) -> Observed:
     """Apply the survey effects of the module docstring to rest-frame models ``rest`` (N, Lr).
 
     ``z`` is the redshift (stars: v_r/c), ``snr`` the requested median S/N per pixel, ``ebv``
     the Milky-Way E(B-V) (mag). ``wave_range`` limits the output grid (vacuum Angstrom).
+    ``ism``: the source lies behind ``ebv`` of Galactic gas (stars), so interstellar Na D is
+    added when :attr:`Randomisation.interstellar` is on (:func:`interstellar_nad`).
     Per-pixel work runs in float32, in blocks of rows; random draws do not depend on the blocking.
     """
     n = rest.shape[0]
@@ -260,6 +271,8 @@ def observe(rest: np.ndarray, rest_k0: int, z: np.ndarray, srv: Survey, snr: np.
     read = rng.uniform(0.05, 0.3, n).astype(np.float32)
     mask = _bad_pixels(n, wave.size, rng, 2.0 if dr.masks else 1.0, 41 if dr.masks else 12)
     sky_resid = rng.normal(0.0, 0.15 if dr.sky else 0.06, n)
+    nad = interstellar_nad(wave, np.asarray(ebv, float), srv.resolution, rng) if (
+        ism and dr.interstellar and ebv is not None) else None  # drawn last: v2 streams unchanged
     snr = np.broadcast_to(np.asarray(snr, float), (n,))
     noisy = np.empty((n, wave.size), np.float32)
     ivar = np.empty((n, wave.size), np.float32)
@@ -269,6 +282,8 @@ def observe(rest: np.ndarray, rest_k0: int, z: np.ndarray, srv: Survey, snr: np.
         # extinction, flux-calibration distortion and telluric residual in one exponent
         f = flux[b]
         f *= np.exp(coef[b] @ terms.exponent)
+        if nad is not None:
+            f[:, nad[0]] *= nad[1][b]
         if dr.dichroic:  # smooth step at the blue/red arm join
             f *= np.exp(join_a[b, None] * (0.5 + 0.5 * np.tanh((wave[None, :] - join[b, None]) / join_w[b, None]))).astype(np.float32)
         f /= f.mean(axis=1, keepdims=True)
@@ -293,6 +308,29 @@ def observe(rest: np.ndarray, rest_k0: int, z: np.ndarray, srv: Survey, snr: np.
         ivar[b] = np.divide(1.0, sigma, out=sigma)
     ivar[mask] = 0.0
     return Observed(wave, noisy, ivar, mask, flux, delivered)
+
+
+#: Vacuum wavelengths (Angstrom) and relative strengths of the interstellar Na I D2, D1 lines.
+NA_D = ((5891.58, 0.55), (5897.56, 0.45))
+
+
+def interstellar_nad(wave: np.ndarray, ebv: np.ndarray, resolution: float,
+                     rng: np.random.Generator) -> tuple[slice, np.ndarray]:
+    """Interstellar Na D transmission near 5894 A for stars behind ``ebv`` (mag).
+
+    EW(D1+D2) (Angstrom) = (log10 E(B-V) + 1.85 + N(0, 0.15)) / 1.17, clipped to 0-2.5 A
+    (Poznanski et al. 2012); each line a Gaussian of the survey's resolution. Returns the
+    pixel slice and the (N, pixels) float32 transmission to multiply there."""
+    sel = np.flatnonzero(np.abs(wave - 5894.6) < 20.0)
+    if sel.size == 0:
+        return slice(0, 0), np.ones((ebv.size, 0), np.float32)
+    w = wave[sel]
+    ew = np.clip((np.log10(np.maximum(ebv, 1e-4)) + 1.85 + rng.normal(0.0, 0.15, ebv.size)) / 1.17, 0.0, 2.5)
+    absorb = np.zeros((ebv.size, w.size))
+    for centre, share in NA_D:
+        sigma = centre / resolution / 2.3548
+        absorb += (share * ew / (sigma * np.sqrt(2 * np.pi)))[:, None] * np.exp(-0.5 * ((w - centre) / sigma) ** 2)[None]
+    return slice(int(sel[0]), int(sel[-1]) + 1), np.clip(1.0 - absorb, 0.05, 1.0).astype(np.float32)
 
 
 def _bad_pixels(n: int, length: int, rng: np.random.Generator, mean_runs: float = 1.0, max_run: int = 12) -> np.ndarray:
