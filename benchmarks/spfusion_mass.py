@@ -21,7 +21,14 @@ On the rows of fold 0 exactly as ``spectool figures --mode quick`` trains them (
 * ``spfusion_quick`` (unless ``--skip-train``): the SPFusion run of the papers' quick
   protocol, through the same code (:func:`spectool.papers._context.reduced_experiment`
   and :func:`spectool.train.cross_validate`), with the spread of its predictions (a
-  collapsed network predicts one value for every star).
+  collapsed network predicts one value for every star);
+* ``conditioning`` (with ``--conditioning``): why the networks collapse. On a store
+  ``--scale`` x the quick size (fold 0, all training rows) a small 3-layer CNN
+  (:class:`TinyCNN`, Adam, cosine schedule) is trained on the mass alone, same seed and steps, once on the
+  model-ready min-max flux (the paper's input) and once on continuum-normalised flux
+  (:func:`continuum_normalise`: flux over its running median, minus 1), with ridge on both
+  inputs as the linear reference. Test MAE every ``--steps`` / 4 steps. This is a diagnosis,
+  not a change of the paper's preprocessing.
 """
 from __future__ import annotations
 
@@ -101,6 +108,84 @@ def baselines(ds, sp) -> dict:
     return out
 
 
+def continuum_normalise(flux: np.ndarray, window: int = 101) -> np.ndarray:
+    """Each spectrum divided by its running median over ``window`` pixels (1 A each for the
+    SPFusion grid), minus 1: line depths remain, continuum shape and flux scale do not."""
+    from scipy.ndimage import median_filter
+
+    cont = median_filter(flux, size=(1, window), mode="nearest")
+    return flux / np.maximum(cont, 1e-3) - 1.0
+
+
+class TinyCNN(torch.nn.Module):
+    """Three strided convolutions, global average pooling and a linear head (about 4,900 weights)."""
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        layers, c = [], 1
+        for k in (9, 9, 9):
+            layers += [torch.nn.Conv1d(c, width, k, stride=2, padding=k // 2), torch.nn.BatchNorm1d(width),
+                       torch.nn.ReLU()]
+            c = width
+        self.body = torch.nn.Sequential(*layers, torch.nn.AdaptiveAvgPool1d(1), torch.nn.Flatten())
+        self.head = torch.nn.Linear(width, 1)
+
+    def forward(self, x):
+        return self.head(self.body(x[:, None])).squeeze(1)
+
+
+def train_tiny(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, steps: int,
+               seed: int = 0, batch: int = 32, lr: float = 1e-3) -> dict:
+    """Test MAE (units of ``y``) of :class:`TinyCNN` trained with Adam (cosine-annealed to 0 over
+    ``steps``) on standardised ``y``, recorded 4 times; and the spread of the final predictions."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    mu, sd = float(y[train].mean()), float(y[train].std())
+    xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(((y - mu) / sd).astype(np.float32))
+    net, curve, t0 = TinyCNN(), {}, time.perf_counter()
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    for step in range(1, steps + 1):
+        rows = torch.from_numpy(rng.choice(train, batch))
+        net.train()
+        loss = torch.nn.functional.mse_loss(net(xt[rows]), yt[rows])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % max(1, steps // 4) == 0 or step == steps:
+            net.eval()
+            with torch.no_grad():
+                pred = net(xt[torch.from_numpy(test)]).numpy() * sd + mu
+            curve[str(step)] = round(float(np.abs(pred - y[test]).mean()), 4)
+    return {"test_mae_by_step": curve, "pred_std": round(float(pred.std()), 4),
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def conditioning(scale: int, steps: int, root: Path) -> dict:
+    """Min-max against continuum-normalised input, for a small CNN and for ridge (mass, Msun)."""
+    from spectool.datasets.presets import preset
+    from spectool.mock.build import build_preset
+
+    store = root / f"redclump-x{scale}"
+    build_preset(preset(DATASET), seed=0, out=store, scale=scale, progress=False)
+    ds = spectool.datasets.load(DATASET, source=store)
+    sp = make_splits(ds, DataConfig(dataset=DATASET, store=str(store), fold=0), 42)
+    valid = np.isfinite(np.asarray(ds.wavelength))
+    minmax = np.nan_to_num(np.asarray(ds.flux, dtype=np.float64)[:, valid])
+    mass = np.asarray(ds.labels, dtype=np.float64)[:, list(ds.targets).index("mass")]
+    out = {"scale": scale, "n_train": int(sp.train.size), "n_val": int(sp.val.size), "n_test": int(sp.test.size),
+           "constant": round(float(np.abs(mass[sp.test] - np.median(mass[sp.test])).mean()), 4),
+           "cnn": {"steps": steps, "batch": 32, "optimizer": "Adam lr 1e-3, cosine to 0", "loss": "MSE on standardised mass",
+                   "seed": 0}}
+    for name, x in (("minmax", minmax), ("continuum_normalised", continuum_normalise(minmax))):
+        pred, alpha = ridge_baseline(x, mass[:, None], sp.train, sp.val, sp.test)
+        out[name] = {"ridge": round(float(np.abs(pred[:, 0] - mass[sp.test]).mean()), 4), "ridge_alpha": alpha,
+                     "cnn": train_tiny(x, mass, sp.train, sp.test, steps)}
+        print(name, out[name], flush=True)
+    return out
+
+
 def spfusion_quick(root: Path) -> dict:
     """The SPFusion cell of the papers' quick ``spf_models`` step, trained on one thread."""
     from spectool.papers._context import EXPERIMENTS, _as_dict, reduced_experiment
@@ -129,6 +214,10 @@ def spfusion_quick(root: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--skip-train", action="store_true", help="baselines only (no SPFusion run)")
+    ap.add_argument("--conditioning", action="store_true",
+                    help="also run the min-max vs continuum-normalised diagnosis (a few minutes)")
+    ap.add_argument("--scale", type=int, default=4, help="store size of --conditioning, x the quick size")
+    ap.add_argument("--steps", type=int, default=2000, help="training steps of --conditioning")
     args = ap.parse_args()
     torch.set_num_threads(1)
     ds = spectool.datasets.load(DATASET, source="mock", size="quick", seed=0)
@@ -142,6 +231,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             result["spfusion_quick"] = spfusion_quick(Path(tmp))
         print(json.dumps(result["spfusion_quick"], indent=1))
+    elif OUT.is_file() and "spfusion_quick" in json.loads(OUT.read_text()):
+        result["spfusion_quick"] = json.loads(OUT.read_text())["spfusion_quick"]  # keep the last measured run
+    if args.conditioning:
+        with tempfile.TemporaryDirectory() as tmp:
+            result["conditioning"] = conditioning(args.scale, args.steps, Path(tmp))
     result["machine"] = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.machine(),
                          "load_average": [round(v, 2) for v in os.getloadavg()],
                          "note": "2 shared cores, other jobs running: timings are disturbed"}
