@@ -169,6 +169,11 @@ def test_fold_table_shape_and_mean_std_strings():
     m = mean_std_table(df, {"accuracy": "Acc (%)"}, scale={"accuracy": 100}, decimals=2)
     assert m.loc[("mspc/SS-S>5", "SSCNN"), "Acc (%)"] == f"79.20 ± {100 * np.std([0, .001, .002, .003, .004]):.2f}"
     assert format_size(759_192) == "759.2 K" and slug("mspc/SS-S>5") == "mspc_SS-S_gt5"
+    # one fold / one run: the spread is undefined, not 0
+    one = df[df.fold == 0]
+    assert np.isnan(fold_table(one).loc[("mspc/SS-S>5", "SSCNN", "7.5 M"), ("Accuracy (%)", "Std")])
+    assert mean_std_table(one, {"accuracy": "Acc (%)"}, scale={"accuracy": 100}, decimals=2).loc[
+        ("mspc/SS-S>5", "MSPC-Net"), "Acc (%)"] == "82.00"
 
 
 def test_cv_workers_end_when_the_parent_is_killed(tmp_path):

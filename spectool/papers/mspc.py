@@ -348,7 +348,8 @@ def _fold_table(result: Result, what: str, title: str):
     runs = _runs(result, what)
     frame = gate_frame(fold_table(runs.results), runs.results)
     return table(frame, title, result.source,
-                 f"Accuracy and macro F1 (%) per fold, Avg and Std. {MSPC_HEADLINE[what]} (real data, not comparable). "
+                 f"Accuracy and macro F1 (%) per fold, Avg and Std over folds (blank with a single fold). "
+                 f"{MSPC_HEADLINE[what]} (real data, not comparable). "
                  "'learned?' compares each model with always answering the most frequent class.",
                  " ".join(t for t in (gate_text(runs.results), result.note) if t))
 

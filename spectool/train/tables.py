@@ -47,6 +47,7 @@ def fold_table(results: pd.DataFrame, metrics: dict[str, str] | None = None, sca
     Rows are (dataset, model, size) in the order the runs appear; columns are
     (metric label, ``fold1`` ... ``foldK``, ``Avg``, ``Std``). Values are multiplied by
     ``scale`` (100: percent). With several seeds per fold the seeds are averaged first.
+    ``Std`` (population std over folds) is NaN for a row with a single fold.
     """
     metrics = metrics or CLASSIFICATION_METRICS
     _check(results, ["dataset", "label", "fold", "params", *metrics])
@@ -58,7 +59,9 @@ def fold_table(results: pd.DataFrame, metrics: dict[str, str] | None = None, sca
         wide = df.pivot_table(index=["dataset", "label"], columns="fold", values=m, sort=False) * scale
         wide.columns = [f"fold{int(f) + 1}" for f in wide.columns]
         wide["Avg"] = wide.mean(axis=1)
-        wide["Std"] = wide.iloc[:, :-1].std(axis=1, ddof=0)
+        folds = wide.iloc[:, :-1]
+        # a spread over one fold is undefined, not 0: NaN (printed blank)
+        wide["Std"] = folds.std(axis=1, ddof=0).where(folds.notna().sum(axis=1) > 1)
         wide.columns = pd.MultiIndex.from_product([[title], wide.columns])
         blocks.append(wide)
     table = pd.concat(blocks, axis=1).loc[order].round(decimals)
@@ -71,7 +74,8 @@ def fold_table(results: pd.DataFrame, metrics: dict[str, str] | None = None, sca
 def mean_std_table(results: pd.DataFrame, metrics: dict[str, str], index: Sequence[str] = ("dataset", "label"),
                    scale: dict[str, float] | None = None, decimals: dict[str, int] | int = 3,
                    size: bool = True) -> pd.DataFrame:
-    """``"mean ± std"`` strings per metric over all runs (folds, seeds) of each row.
+    """``"mean ± std"`` strings per metric over all runs (folds, seeds) of each row; a row
+    with a single run shows its value alone (no spread).
 
     Parameters
     ----------
@@ -95,8 +99,10 @@ def mean_std_table(results: pd.DataFrame, metrics: dict[str, str], index: Sequen
     for m, title in metrics.items():
         d = decimals if isinstance(decimals, int) else decimals.get(m, 3)
         s = scale.get(m, 1.0)
-        mean, std = grouped[m].mean().loc[order] * s, grouped[m].std(ddof=0).loc[order].fillna(0.0) * s
-        out[title] = [f"{a:.{d}f} ± {b:.{d}f}" for a, b in zip(mean, std)]
+        mean, std = grouped[m].mean().loc[order] * s, grouped[m].std(ddof=0).loc[order] * s
+        count = grouped[m].count().loc[order]
+        # one run has no spread: print the value alone rather than "± 0"
+        out[title] = [f"{a:.{d}f} ± {b:.{d}f}" if k > 1 else f"{a:.{d}f}" for a, b, k in zip(mean, std, count)]
     return out
 
 
