@@ -53,6 +53,7 @@ POPULATIONS = {
     "feh_solar_giants_0.3": replace(V2_STARS, feh_mean=-0.05, feh_sd=0.3, giant_fraction_sdss=0.3),
     "early_m": replace(V2_STARS, m_subtype_scale=2.0),
     "teff_0.98": replace(V2_STARS, teff_scale=0.98),
+    "teff_0.95": replace(V2_STARS, teff_scale=0.95),
 }
 #: Variants that change both (survey effects from VARIANTS, population from POPULATIONS).
 COMBINED = {"ism_nad_early_m": ("ism_nad", "early_m")}
@@ -95,7 +96,9 @@ def main() -> None:
                     "mock_test_accuracy": res.metrics.get("accuracy"), "real_star_accuracy": r["accuracy"],
                     "real_eval_split_accuracy": r.get("accuracy_eval"), "confusion": r["confusion"]}
         print(key, {k: out[key][k] for k in ("mock_test_accuracy", "real_star_accuracy", "train_seconds")}, flush=True)
-        RESULTS.write_text(json.dumps(out, indent=1))
+        tmp = RESULTS.with_suffix(".json.tmp")  # atomic: an interrupted run keeps the previous results
+        tmp.write_text(json.dumps(out, indent=1))
+        tmp.replace(RESULTS)
 
 
 if __name__ == "__main__":
