@@ -5,8 +5,8 @@ spectra with the surveys' own pipeline labels) and, for every shipped checkpoint
 prints and writes to ``benchmarks/results/real_spectra.json``:
 
 * files read and rows with an ``error`` (e.g. window not covered), by flag;
-* classifiers: main-class accuracy (O..M, GALAXY, QSO; a predicted subclass such as
-  ``K5`` counts as its main class ``K``: predict's ``pred_main_class``; stars-only
+* classifiers: main-class accuracy (O..M, GALAXY, QSO: predict's ``pred_main_class``, the
+  main class whose subclasses together are most probable; stars-only
   checkpoints are scored on stars only), the confusion matrix (catalogue main class x predicted main class), the
   accuracy among unflagged predictions, the flagged fraction, the OOD-flagged
   fraction of spectra of a kind the checkpoint never saw (galaxies, QSOs, white dwarfs,

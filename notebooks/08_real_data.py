@@ -163,8 +163,8 @@ if spectra:
 # with the reason in `error`, the flag `window_not_covered` and no prediction.
 #
 # Next to the prediction (`pred_label`, its calibrated probability `pred_prob`, and the main
-# class `pred_main_class` with `pred_main_prob`, summed over its subclasses) every row carries
-# the trust columns:
+# class `pred_main_class`: the class whose subclasses together are most probable, with that
+# summed probability `pred_main_prob`) every row carries the trust columns:
 #
 # * `flag`: why the prediction should not be trusted, `;`-joined, empty when nothing is
 #   wrong: `ood` (out of distribution: the spectrum lies far from the training data in the

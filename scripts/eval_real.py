@@ -72,13 +72,9 @@ def evaluate_model(model, man: pd.DataFrame, spectra: list) -> dict:
     idx = np.flatnonzero(keep)
     g = good[idx]
     pred = spectool.predict(model, [spectra[i] for i in idx[g]])
-    probs = np.zeros((idx.size, len(names)))
-    probs[g] = pred[[f"prob_{n}" for n in model.output_names]].to_numpy()
-    # main-class probability: sum over the subclasses of each main class
-    mains = sorted(set(names), key=lambda c: (STAR + ("GALAXY", "QSO")).index(c) if c in STAR + ("GALAXY", "QSO") else 99)
-    pm = np.stack([probs[:, [j for j, n in enumerate(names) if n == m]].sum(1) for m in mains], 1)
-    yhat = np.array(mains)[pm.argmax(1)].astype(object)
-    yhat[~g] = "FAILED"
+    # predict's main class (the main class whose subclasses together are most probable), as a user gets it
+    yhat = np.full(idx.size, "FAILED", dtype=object)
+    yhat[g] = pred["pred_main_class"].fillna("FAILED").to_numpy(dtype=object)
     y = man["main_class"].to_numpy()[idx]
     labels = [c for c in STAR + ("GALAXY", "QSO", "FAILED") if c in set(y) | set(yhat)]
     cm = pd.crosstab(pd.Series(y, name="true"), pd.Series(yhat, name="pred")).reindex(index=labels, columns=labels, fill_value=0)

@@ -22,8 +22,10 @@ The result has one row per input, in input order, and always the same columns:
   ``kind`` and ``kind_prob``, the kind gate's ``STAR``/``GALAXY``/``QSO`` verdict and its
   probability (see ``kind_gate`` of :func:`predict`);
 * classifiers: ``pred_label`` (None on error rows), ``pred_index`` (-1 on error rows),
-  ``pred_prob``, ``pred_main_class`` (``K`` for ``K5``; GALAXY, QSO as they are) and
-  ``pred_main_prob`` (summed over the main class's subclasses), and ``prob_<class>``
+  ``pred_prob``, ``pred_main_class`` (the main class, ``K`` for ``K0``-``K7``, GALAXY and QSO
+  as they are, whose subclasses together are most probable:
+  :func:`spectool.trust.main_class_decision`; usually, not always, that of ``pred_label``) and
+  ``pred_main_prob`` (that summed probability), and ``prob_<class>``
   for every class, calibrated when the model has calibration statistics
   (:func:`spectool.trust.calibrated_probabilities`);
 * regressors: one column per target in physical units (e.g. ``teff`` in K from a model
@@ -551,9 +553,9 @@ def _to_frame(model: torch.nn.Module, inp: _Inputs, features: np.ndarray | None,
         df["pred_index"] = k
         df["pred_label"] = [names[i] if i >= 0 else None for i in k]
         df["pred_prob"] = np.where(ok, prob[np.arange(n), np.maximum(k, 0)], np.nan)
-        df["pred_main_class"] = [trust.main_class(names[i]) if i >= 0 else None for i in k]
-        main_prob = np.full(n, np.nan)
-        main_prob[ok] = trust.main_class_probability(prob[ok], names, k[ok])
+        main_label, main_prob = np.full(n, None, dtype=object), np.full(n, np.nan)
+        main_label[ok], main_prob[ok] = trust.main_class_decision(prob[ok], names)
+        df["pred_main_class"] = main_label
         df["pred_main_prob"] = main_prob
         if cal and cal.get("temperature"):
             flags.append(np.where(main_prob < min_confidence, trust.FLAG_LOW_CONFIDENCE, ""))

@@ -332,6 +332,22 @@ def main_class_probability(prob: np.ndarray, names: list[str], pred: np.ndarray)
     return (np.asarray(prob) * same).sum(axis=1)
 
 
+def main_class_decision(prob: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The main-class prediction of each row of class probabilities ``prob`` (N, C) over
+    ``names``: the main class whose subclasses together are most probable, and that summed
+    probability. It is usually, not always, the main class of the most probable subclass
+    (K0 0.30, G2 0.25, G5 0.25 is a G star at 0.50). The one rule used by
+    :func:`spectool.predict` (``pred_main_class``), fine-tuning on main-class labels and the
+    real-data figures of the model cards."""
+    prob = np.asarray(prob, dtype=np.float64)
+    mains = [main_class(c) for c in names]
+    order = list(dict.fromkeys(mains))  # ties go to the main class listed first
+    summed = np.stack([prob[:, [j for j, m in enumerate(mains) if m == c]].sum(axis=1) for c in order], axis=1) \
+        if len(prob) else np.zeros((0, len(order)))
+    best = summed.argmax(axis=1) if len(prob) else np.zeros(0, int)
+    return np.array(order, dtype=object)[best], summed[np.arange(len(prob)), best]
+
+
 
 def is_stars_only(model: Any) -> bool:
     """Whether ``model`` knows stars only: a classifier with neither a GALAXY nor a QSO

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 import spectool
 from spectool.cli import app
 from spectool.preprocess.batch import EXACT_BATCH
+from spectool.trust import main_class
 
 from conftest import shared_path
 
@@ -56,12 +57,29 @@ def test_bad_members_become_error_rows_in_input_order(model, good, tmp_path):
     prob_cols = [c for c in df.columns if c.startswith("prob_")]
     assert df.loc[bad, prob_cols + ["pred_prob"]].isna().all().all()
     assert (df.loc[bad, "pred_index"] == -1).all() and df.loc[bad, "pred_label"].isna().all()
+    assert df.loc[bad, "pred_main_class"].isna().all() and df.loc[bad, "pred_main_prob"].isna().all()
     # every good row gets exactly the prediction it gets alone (no shifting of rows past the bad ones)
     for i, s in zip([0, 2, 5, 7], good):
         alone = spectool.predict(model, [s], progress=False)
         np.testing.assert_allclose(df.loc[i, prob_cols].to_numpy(float), alone[prob_cols].to_numpy(float)[0],
                                    rtol=1e-5, atol=1e-6)
         assert df.loc[i, "pred_label"] == alone["pred_label"].iloc[0]
+
+
+def test_main_class_is_the_most_probable_sum_of_subclasses():
+    """``pred_main_class`` of a subclass model: the main class whose subclasses together are most
+    probable (the rule of fine-tuning and of the cards' real-data figures), not necessarily the
+    main class of ``pred_label``."""
+    sub = spectool.models.load("convnext1d-mock-ss")
+    ds = spectool.datasets.load("mspc/SS-S>5", size="quick")
+    df = spectool.predict(sub, ds, indices=range(0, len(ds), 8), progress=False)
+    names = list(sub.output_names)
+    mains = list(dict.fromkeys(main_class(n) for n in names))
+    summed = np.stack([df[[f"prob_{n}" for n in names if main_class(n) == m]].to_numpy(float).sum(1)
+                       for m in mains], 1)
+    assert df["pred_main_class"].tolist() == [mains[j] for j in summed.argmax(1)]
+    np.testing.assert_allclose(df["pred_main_prob"].to_numpy(float), summed.max(1), rtol=1e-6)
+    assert len(df) > 100 and df["pred_main_class"].nunique() > 3
 
 
 def test_catalogue_labels_beside_the_prediction(model, good):

@@ -68,6 +68,16 @@ def test_main_class_of_subclasses():
     assert trust.main_class_probability(prob, names, np.array([2]))[0] == pytest.approx(0.55)
 
 
+def test_main_class_decision_sums_subclasses():
+    names = ["K0", "G2", "G5", "QSO"]
+    # the most probable subclass is K0, but the G subclasses together outweigh it
+    prob = np.array([[0.30, 0.25, 0.25, 0.20], [0.6, 0.1, 0.1, 0.2], [0.1, 0.1, 0.1, 0.7]])
+    label, p = trust.main_class_decision(prob, names)
+    assert label.tolist() == ["G", "K", "QSO"]
+    np.testing.assert_allclose(p, [0.50, 0.6, 0.7])
+    assert trust.main_class_decision(np.zeros((0, 4)), names)[0].size == 0
+
+
 def test_card_calibration_written_only_under_its_key(tmp_path):
     src = pretrained_dir() / f"{STARS_ONLY}.json"
     card = json.loads(src.read_text())
