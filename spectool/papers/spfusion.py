@@ -322,6 +322,10 @@ def spf_fig10(result: Result):
     twin = ax.twinx()
     twin.plot(ov.wavelength, ov.weight, color="tab:blue", lw=0.8, alpha=0.8)
     twin.axhline(ov.threshold, color="tab:blue", ls=":", lw=0.6)
+    # at least +-0.1 around the threshold and no offset notation: a flat weight must look flat
+    lo, hi = np.nanmin(ov.weight), np.nanmax(ov.weight)
+    twin.set_ylim(max(0.0, min(lo, ov.threshold - 0.1)) - 0.01, min(1.0, max(hi, ov.threshold + 0.1)) + 0.01)
+    twin.ticklabel_format(axis="y", useOffset=False)
     twin.set_ylabel("attention weight [0-1]")
     ax.set_xlabel(plots.WAVELENGTH_LABEL)
     ax.set_ylabel("normalised flux [dimensionless]")
