@@ -54,6 +54,7 @@ POPULATIONS = {
     "early_m": replace(V2_STARS, m_subtype_scale=2.0),
     "teff_0.98": replace(V2_STARS, teff_scale=0.98),
     "teff_0.95": replace(V2_STARS, teff_scale=0.95),
+    "teff_afg_0.95": replace(V2_STARS, teff_scale=0.95, teff_scale_classes="AFG"),
 }
 #: Variants that change both (survey effects from VARIANTS, population from POPULATIONS).
 COMBINED = {"ism_nad_early_m": ("ism_nad", "early_m")}

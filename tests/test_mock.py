@@ -310,3 +310,12 @@ def test_population_switches_default_to_mock_v2():
         stars.POPULATION = saved
     np.testing.assert_allclose(c["teff"], 0.98 * a["teff"])
     assert (c["subclass"] == a["subclass"]).all()  # the label is kept, the spectrum is cooler
+    stars.POPULATION = replace(pop, teff_scale=0.95, teff_scale_classes="AFG")
+    try:
+        d = draw_subclass_labels(subs, vocab, np.random.default_rng(1))
+    finally:
+        stars.POPULATION = saved
+    hot = a["subclass"].str[0].isin(list("AFG")).to_numpy()
+    assert hot.any() and (~hot).any()
+    np.testing.assert_allclose(d["teff"][hot], 0.95 * a["teff"][hot])
+    np.testing.assert_allclose(d["teff"][~hot], a["teff"][~hot])

@@ -30,6 +30,8 @@ class Population:
       times the Pecaut & Mamajek (2013) Teff drawn for the label (1.0 in mock version 2); the
       ``teff`` column records the generated Teff. The Balmer depths of the SDSS template dwarfs
       are those of mock stars 1-1.6 subtypes later (``scripts/mock_line_indices.py``).
+    * ``teff_scale_classes``: class letters whose stars get ``teff_scale`` (``"AFG"``), or
+      ``None`` for every star.
 
     The module-level :data:`POPULATION` is what :func:`spectool.mock.build.build_preset` uses;
     ``scripts/mock_ablation.py`` swaps it to measure the effect of the population on real
@@ -42,6 +44,7 @@ class Population:
     giant_fraction_lamost: float = 0.3
     m_subtype_scale: float | None = None
     teff_scale: float = 1.0
+    teff_scale_classes: str | None = None
 
     def subtype_weights(self, names: list[str]) -> np.ndarray | None:
         """Draw weights of the subtypes ``names`` of one letter (``None``: uniform)."""
@@ -88,7 +91,9 @@ def draw_subclass_labels(subclasses: np.ndarray, vocabulary: list[str] | tuple[s
     feh = np.clip(rng.normal(feh_mean, feh_sd, n), -2.5, 0.5)
     label = subclass_from_teff(teff, logg, stellar_vocab)
     if POPULATION.teff_scale != 1.0:
-        teff = teff * POPULATION.teff_scale
+        scaled = np.ones(n, bool) if POPULATION.teff_scale_classes is None else \
+            np.isin([str(c)[:1] for c in label], list(POPULATION.teff_scale_classes))
+        teff = np.where(scaled, teff * POPULATION.teff_scale, teff)
     return pd.DataFrame({"teff": teff, "logg": logg, "feh": feh, "giant": giant, "subclass": label})
 
 
