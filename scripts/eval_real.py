@@ -49,19 +49,23 @@ def usable(model, spectra: list) -> np.ndarray:
     return ok
 
 
+def _predict(model, spectra: list) -> tuple[pd.DataFrame, np.ndarray]:
+    """``spectool.predict`` on every spectrum and the rows it could predict (the others are error
+    rows: window not covered, preprocessing failure; they count as wrong)."""
+    pred = spectool.predict(model, spectra)
+    return pred, pred["error"].fillna("").eq("").to_numpy()
+
+
 def evaluate_model(model, man: pd.DataFrame, spectra: list) -> dict:
     card = getattr(model, "card", {}) or {}
-    good = usable(model, spectra)
     if card.get("task") == "regression":
         sel = man["main_class"].isin(list(TEFF_BAND)).to_numpy()
         idx = np.flatnonzero(sel)
-        t = np.full(idx.size, np.nan)
-        g = good[idx]
-        pred = spectool.predict(model, [spectra[i] for i in idx[g]])
+        pred, _ = _predict(model, [spectra[i] for i in idx])
         if "teff" not in pred:
             return {}
         cls = man["main_class"].to_numpy()[idx]
-        t[g] = pred["teff"].to_numpy()
+        t = pred["teff"].to_numpy(dtype=float)  # NaN on error rows
         ok = np.array([TEFF_BAND[c][0] <= v <= TEFF_BAND[c][1] for c, v in zip(cls, t)])
         per = {c: float(ok[cls == c].mean()) for c in TEFF_BAND if (cls == c).any()}
         return {"teff_in_band": float(ok.mean()), "n": int(ok.size), "per_type": per,
@@ -70,11 +74,9 @@ def evaluate_model(model, man: pd.DataFrame, spectra: list) -> dict:
     stars_only = not ({"GALAXY", "QSO"} & set(names))
     keep = man["main_class"].isin(STAR if stars_only else STAR + ("GALAXY", "QSO")).to_numpy()
     idx = np.flatnonzero(keep)
-    g = good[idx]
-    pred = spectool.predict(model, [spectra[i] for i in idx[g]])
+    pred, g = _predict(model, [spectra[i] for i in idx])
     # predict's main class (the main class whose subclasses together are most probable), as a user gets it
-    yhat = np.full(idx.size, "FAILED", dtype=object)
-    yhat[g] = pred["pred_main_class"].fillna("FAILED").to_numpy(dtype=object)
+    yhat = np.where(g, pred["pred_main_class"].to_numpy(dtype=object), "FAILED").astype(object)
     y = man["main_class"].to_numpy()[idx]
     labels = [c for c in STAR + ("GALAXY", "QSO", "FAILED") if c in set(y) | set(yhat)]
     cm = pd.crosstab(pd.Series(y, name="true"), pd.Series(yhat, name="pred")).reindex(index=labels, columns=labels, fill_value=0)

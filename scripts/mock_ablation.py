@@ -16,13 +16,14 @@ the first runs: scale 2, 3 epochs, seed 0).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import importlib
+from spectool._atomic import atomic_write_text
 from spectool.datasets.presets import preset as get_preset
 from spectool.mock.build import MOCK_VERSION, build_preset
 from spectool.train import fit
@@ -97,9 +98,7 @@ def main() -> None:
                     "mock_test_accuracy": res.metrics.get("accuracy"), "real_star_accuracy": r["accuracy"],
                     "real_eval_split_accuracy": r.get("accuracy_eval"), "confusion": r["confusion"]}
         print(key, {k: out[key][k] for k in ("mock_test_accuracy", "real_star_accuracy", "train_seconds")}, flush=True)
-        tmp = RESULTS.with_suffix(".json.tmp")  # atomic: an interrupted run keeps the previous results
-        tmp.write_text(json.dumps(out, indent=1))
-        tmp.replace(RESULTS)
+        atomic_write_text(RESULTS, json.dumps(out, indent=1))  # an interrupted run keeps the previous results
 
 
 if __name__ == "__main__":

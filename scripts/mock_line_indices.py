@@ -30,6 +30,7 @@ types), an independent reference for what a labelled subtype's lines look like.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -42,13 +43,15 @@ import numpy as np  # noqa: E402
 from spectool.mock.generate import generate_stars  # noqa: E402
 from spectool.mock.spectype import DWARF_TEFF  # noqa: E402
 from spectool.mock.stars import POPULATION, draw_subclass_labels  # noqa: E402
+from spectool.wavelength import air_to_vacuum  # noqa: E402
+from spectool.widgets.templates import read_sdss_templates  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import eval_real  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["A", "F", "G", "K", "M"]
-AIR_TO_VAC = 1.00028  # optical, to 1e-5
+NAMES = [n for n, _ in DWARF_TEFF]
 #: name: (blue side band, line band, red side band), air Angstrom (Lick / Worthey et al. 1994 for
 #: Hbeta, Mg b, Fe5270, Na D, G band; H alpha and TiO chosen here, wide enough for R ~ 1800).
 BANDS = {
@@ -64,9 +67,8 @@ BANDS = {
 
 def depth(wave: np.ndarray, flux: np.ndarray, good: np.ndarray, band) -> float:
     """Fractional band depth (dimensionless; NaN when a band has fewer than 3 good pixels)."""
-    (b0, b1), (l0, l1), (r0, r1) = [(lo * AIR_TO_VAC, hi * AIR_TO_VAC) for lo, hi in band]
     means = []
-    for lo, hi in ((b0, b1), (l0, l1), (r0, r1)):
+    for lo, hi in air_to_vacuum(np.asarray(band, float)):
         sel = good & (wave >= lo) & (wave <= hi)
         if sel.sum() < 3:
             return float("nan")
@@ -81,26 +83,26 @@ def indices(wave, flux, good) -> dict[str, float]:
 
 
 def subtype_rank(name: str) -> float | None:
-    """Rank of an MK subtype on the mock's dwarf scale (``"dM1"``/``"K5V"`` -> rank of M1/K5)."""
-    names = [n for n, _ in DWARF_TEFF]
-    core = name.lstrip("sd")[:2] if name else ""
-    if core in names:
-        return float(names.index(core))
-    try:  # "A7" style with decimals or luminosity class
-        return float(names.index(core[0] + str(int(float(name.lstrip("sd")[1:].rstrip("IV").strip() or 0)))))
-    except (ValueError, IndexError):
-        return None
+    """Rank of an MK subtype on the mock's dwarf scale (``"dM1"``, ``"K5V"``, ``"G0.5IV"`` -> rank of
+    M1, K5, G0); None for anything else."""
+    m = re.match(r"^(?:sd|d|g)?([OBAFGKM])(\d+)", name or "")
+    core = f"{m.group(1)}{int(m.group(2))}" if m else ""
+    return float(NAMES.index(core)) if core in NAMES else None
+
+
+def mock_indices(subclasses: np.ndarray, rng: np.random.Generator) -> list[dict[str, float]]:
+    """Band depths of noise-free mock LAMOST stars (S/N 50, mock population) of ``subclasses``."""
+    lab = draw_subclass_labels(subclasses, NAMES, rng, giant_fraction=POPULATION.giant_fraction("sdss"))
+    obs, _ = generate_stars(lab[["teff", "logg", "feh"]], "lamost", np.full(len(lab), 50.0), rng)
+    w = np.asarray(obs.wave, float)
+    return [indices(w, m, np.isfinite(m)) for m in np.asarray(obs.model, float)]
 
 
 def mock_sequence(rng) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{index: (ranks, median index per subtype)} over the monotonic range of each index."""
-    names = [n for n, _ in DWARF_TEFF]
-    seq_names = names[names.index("A0"):names.index("M8") + 1]
-    subs = np.repeat(seq_names, 40)
-    lab = draw_subclass_labels(subs, names, rng, giant_fraction=POPULATION.giant_fraction("sdss"))
-    obs, _ = generate_stars(lab[["teff", "logg", "feh"]], "lamost", np.full(len(lab), 50.0), rng)
-    w = np.asarray(obs.wave, float)
-    idx = [indices(w, m, np.isfinite(m)) for m in np.asarray(obs.model, float)]
+    names = NAMES
+    subs = np.repeat(names[names.index("A0"):names.index("M8") + 1], 40)
+    idx = mock_indices(subs, rng)
     balmer = np.array([(d["H beta"] + d["H alpha"]) / 2 for d in idx])
     tio = np.array([d["TiO 7100"] for d in idx])
     ranks = np.array([names.index(s) for s in subs], float)
@@ -125,24 +127,17 @@ TEMPLATES = ROOT / ".." / "shared" / "data" / "templates" / "spEigenStar-55734.f
 def template_dwarfs() -> list[tuple[str, float, dict]]:
     """(name, rank, indices) of the luminosity class V / IV A-M stars of the SDSS stellar templates
     (vacuum, rest frame, SDSS resolution); empty when the file is absent."""
-    import re
-
-    from astropy.io import fits
-
     if not TEMPLATES.is_file():
         return []
-    with fits.open(TEMPLATES) as h:
-        hdr, data = h[0].header, np.asarray(h[0].data, float)
-    wave = 10 ** (hdr["COEFF0"] + hdr["COEFF1"] * np.arange(data.shape[1]))
     out = []
-    for i in range(data.shape[0]):
-        name = str(hdr.get(f"NAME{i}", "")).split(" (")[0]
+    for t in read_sdss_templates(TEMPLATES):
+        name, flux = t.name.split(" (")[0], t.basis[0]
         m = re.match(r"^([AFGKM]\d(?:\.\d)?)(.*)$", name)
         if not m or "I" in m.group(2).replace("IV", "").replace("V", "") or not re.search(r"IV|V", m.group(2)):
             continue
-        rank = subtype_rank(m.group(1).split(".")[0])
+        rank = subtype_rank(m.group(1))
         if rank is not None:
-            out.append((name, rank, indices(wave, data[i], np.isfinite(data[i]) & (data[i] > 0))))
+            out.append((name, rank, indices(t.wavelength, flux, np.isfinite(flux) & (flux > 0))))
     return out
 
 
@@ -163,19 +158,15 @@ def main() -> None:
         d["rank"] = subtype_rank(str(row["subclass"]))
         real[row["main_class"]].append(d)
     rng = np.random.default_rng(0)
-    vocab = [s for s, _ in DWARF_TEFF]
     mock: dict[str, list[dict]] = {}
     for c in CLASSES:
-        subs = np.array([rng.choice([s for s in vocab if s[0] == c and s != "M9"]) for _ in range(200)])
-        lab = draw_subclass_labels(subs, vocab, rng, giant_fraction=POPULATION.giant_fraction("sdss"))
-        obs, _ = generate_stars(lab[["teff", "logg", "feh"]], "lamost", np.full(len(lab), 50.0), rng)
-        w = np.asarray(obs.wave, float)
-        mock[c] = [indices(w, m, np.isfinite(m)) for m in np.asarray(obs.model, float)]
+        subs = np.array([rng.choice([s for s in NAMES if s[0] == c and s != "M9"]) for _ in range(200)])
+        mock[c] = mock_indices(subs, rng)
     out = {"what": "continuum-independent band depths (1 - line/continuum), real LAMOST validation stars "
                    "(pipeline MK class) vs noise-free synthetic mock v2 LAMOST stars of the same class",
            "bands_air_angstrom": {k: v for k, v in BANDS.items()}, "classes": {}}
     seq = mock_sequence(rng)
-    names = [n for n, _ in DWARF_TEFF]
+    names = NAMES
     out["subtype_offset"] = {"what": "mock subtype whose median temperature index the real star has, minus its "
                                      "pipeline subtype (subtypes; + = the real star has the lines of a later mock "
                                      "star). A-K: Balmer depth (A2-K7 sequence), M: TiO 7100 (K5-M8)", "classes": {}}

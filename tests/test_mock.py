@@ -1,6 +1,9 @@
 """Tests of the synthetic mock survey (spectool.mock): determinism, store format, splits, labels, S/N."""
 from __future__ import annotations
 
+import importlib
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 
@@ -164,21 +167,26 @@ def test_row_median_and_bad_pixel_runs():
     assert mask[:, -1].any()  # runs reaching the red edge are clipped, not wrapped
 
 
+@contextmanager
+def _swapped(module: str, name: str, value):
+    """Set the module-level switch ``module.name`` (e.g. ``RANDOMISATION``) for the block."""
+    mod = importlib.import_module(module)  # the module, not the function of the same name in spectool.mock
+    saved = getattr(mod, name)
+    setattr(mod, name, value)
+    try:
+        yield
+    finally:
+        setattr(mod, name, saved)
+
+
 def _colours(switches, n=60, seed=3):
     """Continuum colour -2.5 log F(4400-4800)/F(7000-7400) of noise-free mock G dwarfs (LAMOST) under ``switches``."""
-    import importlib
-
     import pandas as pd
 
-    mod = importlib.import_module("spectool.mock.survey")
-    saved = mod.RANDOMISATION
-    mod.RANDOMISATION = switches
-    try:
+    with _swapped("spectool.mock.survey", "RANDOMISATION", switches):
         rng = np.random.default_rng(seed)
         labels = pd.DataFrame({"teff": np.full(n, 5700.0), "logg": np.full(n, 4.4), "feh": np.zeros(n)})
         obs, _ = generate_stars(labels, "lamost", np.full(n, 50.0), rng)
-    finally:
-        mod.RANDOMISATION = saved
     w = obs.wave
     b, r = (w > 4400) & (w < 4800), (w > 7000) & (w < 7400)
     a_band = (w > 7600) & (w < 7640)
@@ -256,9 +264,9 @@ def test_interstellar_nad_follows_poznanski_relation_and_is_off_in_v2():
     assert np.all(trans > 0) and np.all(trans <= 1)
     # mock version 2 has no interstellar Na D: with the switch off, ism=True changes nothing
     assert Randomisation().interstellar is False
-    (a, _), (b, _) = (_stars_with(Randomisation(), ism) for ism in (False, True))
+    a, b = (_stars_with(Randomisation(), ism) for ism in (False, True))
     np.testing.assert_array_equal(a.flux, b.flux)
-    (c, _) = _stars_with(Randomisation(interstellar=True), True)
+    c = _stars_with(Randomisation(interstellar=True), True)
     nad = np.abs(c.wave - 5894.6) < 4
     side = (np.abs(c.wave - 5894.6) > 25) & (np.abs(c.wave - 5894.6) < 40)
     depth = lambda o: 1 - np.median(o.model[:, nad], 1) / np.median(o.model[:, side], 1)  # noqa: E731
@@ -267,22 +275,15 @@ def test_interstellar_nad_follows_poznanski_relation_and_is_off_in_v2():
 
 def _stars_with(switches, ism, n=40, seed=5):
     """Noise-free mock LAMOST G dwarfs observed under ``switches`` with ``observe(..., ism=ism)``."""
-    import importlib
-
     from spectool.mock.generate import stellar_emulator
     from spectool.mock.survey import observe
 
-    mod = importlib.import_module("spectool.mock.survey")
-    saved, mod.RANDOMISATION = mod.RANDOMISATION, switches
-    try:
+    with _swapped("spectool.mock.survey", "RANDOMISATION", switches):
         rng = np.random.default_rng(seed)
         emu = stellar_emulator(5600.0, 6200.0)
         rest = emu.spectrum(np.full(n, 5700.0), np.full(n, 4.4), np.zeros(n))
-        obs = observe(rest, emu.k0, np.zeros(n), survey("lamost"), np.full(n, 50.0), rng,
-                      ebv=np.full(n, 0.3), wave_range=(5650.0, 6150.0), ism=ism)
-    finally:
-        mod.RANDOMISATION = saved
-    return obs, None
+        return observe(rest, emu.k0, np.zeros(n), survey("lamost"), np.full(n, 50.0), rng,
+                       ebv=np.full(n, 0.3), wave_range=(5650.0, 6150.0), ism=ism)
 
 
 def test_population_switches_default_to_mock_v2():
@@ -302,19 +303,12 @@ def test_population_switches_default_to_mock_v2():
     a = draw_subclass_labels(subs, vocab, np.random.default_rng(1))
     b = draw_subclass_labels(subs, vocab, np.random.default_rng(1), feh_mean=-0.3, feh_sd=0.35)
     assert a.equals(b)
-    saved = stars.POPULATION
-    stars.POPULATION = replace(pop, teff_scale=0.98)
-    try:
+    with _swapped("spectool.mock.stars", "POPULATION", replace(pop, teff_scale=0.98)):
         c = draw_subclass_labels(subs, vocab, np.random.default_rng(1))
-    finally:
-        stars.POPULATION = saved
     np.testing.assert_allclose(c["teff"], 0.98 * a["teff"])
     assert (c["subclass"] == a["subclass"]).all()  # the label is kept, the spectrum is cooler
-    stars.POPULATION = replace(pop, teff_scale=0.95, teff_scale_classes="AFG")
-    try:
+    with _swapped("spectool.mock.stars", "POPULATION", replace(pop, teff_scale=0.95, teff_scale_classes="AFG")):
         d = draw_subclass_labels(subs, vocab, np.random.default_rng(1))
-    finally:
-        stars.POPULATION = saved
     hot = a["subclass"].str[0].isin(list("AFG")).to_numpy()
     assert hot.any() and (~hot).any()
     np.testing.assert_allclose(d["teff"][hot], 0.95 * a["teff"][hot])
