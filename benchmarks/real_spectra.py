@@ -18,7 +18,9 @@ prints and writes to ``benchmarks/results/real_spectra.json``:
   catalogued MK type (A 7300-10500 K, F 5900-7500, G 5100-6200, K 3800-5400,
   M 2300-4100), overall and among unflagged predictions, and the out-of-range count.
 
-Every figure is given for all files and for the ``eval`` split. The checkpoints were
+Every figure is given for all files and for the ``eval`` split. The fine-tuning runs that
+``scripts/finetune_demo.py`` recorded (``benchmarks/results/finetune*.json``) are added as a
+before/after table (``finetuned``). The checkpoints were
 trained on synthetic mock data only; these are real-data numbers of mock-trained models.
 
 Hook for other models (e.g. fine-tuned ones)::
@@ -244,6 +246,35 @@ def _print(row: dict[str, Any]) -> None:
                   f"{s['predicted_range']}")
 
 
+def finetune_table(results_dir: Path = RESULTS.parent) -> list[dict[str, Any]]:
+    """The fine-tuning runs of ``scripts/finetune_demo.py`` (``finetune*.json``), one row per
+    pretrained model: main-class accuracy on the ``eval`` split before and after, the recipe
+    chosen by cross-validation inside the ``finetune`` split, and the recipe not chosen."""
+    rows = []
+    for f in sorted(results_dir.glob("finetune*.json")):
+        d = json.loads(f.read_text())
+        cv = d.get("recipe_cv") or {}
+        rows.append({"model": d["model"], "n_finetune": d["n_finetune"], "n_eval": d["n_eval"],
+                     "before_eval": d["before"]["accuracy"], "recipe": d.get("recipe", "full"),
+                     "cv_accuracy": {k: v["accuracy"] for k, v in cv.items()},
+                     "after_eval": d["after"]["accuracy"],
+                     "after_eval_not_chosen": {k: v["accuracy"] for k, v in (d.get("after_not_chosen") or {}).items()},
+                     "after_confusion": d["after"]["confusion"], "source": f.name})
+    return rows
+
+
+def _print_finetune(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        print("\nno fine-tuning runs (python scripts/finetune_demo.py [--model M] writes them)")
+        return
+    print("\nfine-tuned on the finetune split (real spectra; weights not shipped), main class on the eval split:")
+    for r in rows:
+        cv = ", ".join(f"{k} {v:.1%}" for k, v in r["cv_accuracy"].items()) or "not run"
+        other = ", ".join(f"{k} {v:.1%}" for k, v in r["after_eval_not_chosen"].items()) or "-"
+        print(f"  {r['model']:<24} before {r['before_eval']:.1%} -> after {r['after_eval']:.1%} "
+              f"(recipe {r['recipe']}; CV in the finetune split: {cv}; not chosen, for the record: {other})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", action="append", help="glob over pretrained names (repeatable; default all)")
@@ -269,7 +300,9 @@ def main() -> None:
             rows.append(row)
     result = {"what": "shipped checkpoints (trained on SYNTHETIC mock data) evaluated on REAL validation spectra",
               "validation_root": str(args.root), "n_files": len(data.manifest),
-              "spectool_version": spectool.__version__, "seconds": round(time.time() - t0, 1), "models": rows}
+              "spectool_version": spectool.__version__, "seconds": round(time.time() - t0, 1), "models": rows,
+              "finetuned": finetune_table()}
+    _print_finetune(result["finetuned"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
     if args.only and previous.get("models"):  # a partial run keeps the other models' rows

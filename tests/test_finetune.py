@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from _train_toys import register_tiny, toy_store
+from _train_toys import Tiny, register_tiny, toy_store
 
 import spectool
 from spectool.datasets import SpectralDataset
@@ -80,3 +80,30 @@ def test_finetune_rejects_mismatched_inputs(tiny, tmp_path):
         finetune(tiny, ds.flux, ["QSO"] * 20, epochs=1)
     store_res = finetune(tiny, ds, epochs=1)  # a dataset: labels from its "label" column
     assert store_res.info["n_spectra"] == 20
+
+
+class _TinyBN(Tiny):
+    """The tiny classifier with a BatchNorm in its backbone (as MSPC-Net has)."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.bn = torch.nn.BatchNorm1d(self.conv.out_channels)
+
+    def forward_features(self, x: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
+        return self.pool(torch.relu(self.bn(self.conv(x)))).flatten(1)
+
+
+def test_freeze_backbone_trains_only_the_last_linear_layer(tiny, tmp_path):
+    ds = SpectralDataset(SpectrumStore.open(toy_store(tmp_path / "toy", n=40).path))
+    model = _TinyBN(classes=SUBCLASSES)
+    labels = list(ds.meta["label"])
+    res = finetune(model, ds.flux, labels, epochs=3, lr=0.03, seed=1, freeze_backbone=True)
+    before, after = model.state_dict(), res.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    # the head's weights moved; nothing else did, BatchNorm running statistics included
+    assert changed == {"fc.weight", "fc.bias"}, changed
+    assert res.info["freeze_backbone"] is True
+    # without freezing, the backbone and its BatchNorm statistics move too
+    full = finetune(model, ds.flux, labels, epochs=1, lr=0.03, seed=1).model.state_dict()
+    assert not torch.equal(before["bn.running_mean"], full["bn.running_mean"])
+    assert not torch.equal(before["conv.weight"], full["conv.weight"])

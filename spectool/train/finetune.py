@@ -127,7 +127,9 @@ def finetune(model: torch.nn.Module | str | Path, spectra: Any, labels: Sequence
     epochs, lr, batch_size, weight_decay
         AdamW with a cosine schedule from ``lr`` to ``lr / 100`` over ``epochs`` full passes.
     freeze_backbone
-        Train only the last linear layer (few labelled spectra).
+        Train only the last linear layer (a linear probe, for few labelled spectra); the rest of
+        the network stays as pretrained and runs in evaluation mode throughout (BatchNorm
+        statistics and dropout are not touched by the new spectra).
     seed
         Seeds shuffling and dropout: the same inputs and seed give the same weights.
     out
@@ -171,7 +173,7 @@ def finetune(model: torch.nn.Module | str | Path, spectra: Any, labels: Sequence
 
     t0 = time.time()
     for epoch in trange(epochs, disable=not progress, desc="finetune", unit="epoch"):
-        net.train()
+        net.train(not freeze_backbone)  # a frozen backbone keeps its BatchNorm statistics and no dropout
         perm = torch.randperm(len(x), generator=gen)
         tot, correct = 0.0, 0
         for s in range(0, len(x), batch_size):
