@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 import spectool
+from spectool._atomic import atomic_write_text
 from spectool.train import finetune
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -42,7 +43,7 @@ def cross_validate(base, man, spectra, rows: np.ndarray, recipe: dict, epochs: i
 
     y = man["main_class"].to_numpy()[rows]
     hits = np.zeros(rows.size, bool)
-    for k, (tr, te) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=seed).split(rows, y)):
+    for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(rows, y):
         res = finetune(base, [spectra[i] for i in rows[tr]], y[tr].tolist(), epochs=epochs, lr=lr, seed=seed,
                        **recipe)
         pred = spectool.predict(res.model, [spectra[i] for i in rows[te]])
@@ -111,7 +112,7 @@ def main() -> None:
                 "pipeline labels (main class).",
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(out, indent=1, default=float))
+    atomic_write_text(a.out, json.dumps(out, indent=1, default=float))
     print({"recipe": chosen, "before_eval": before["accuracy"], "after_eval": after["accuracy"],
            "seconds": round(seconds), **{f"after_eval_{n}": o["accuracy"] for n, o in others.items()}})
 
