@@ -487,7 +487,10 @@ if ft_set is not None:
 # * `finetune` drops the pretrained model's calibration statistics, because they described
 #   the old weights (the line above prints whether any are left). The fine-tuned model's
 #   probabilities are raw softmax and it raises no `ood`, `low_snr` or `low_confidence`
-#   flags: recalibrate before relying on its probabilities.
+#   flags: recalibrate before relying on its probabilities. A linear probe
+#   (`freeze_backbone=True`) computes the pretrained features, so it keeps the pretrained
+#   OOD statistics and S/N floor and still raises `ood` and `low_snr`; its probabilities
+#   are raw all the same (no `low_confidence`).
 # * Pass `out="runs/my_model"` to save the weights with a card that records the pretrained
 #   model and the spectra it was tuned on; load them with `spectool.models.load(path)` and
 #   use them with `spectool.predict` like any other model. Weights tuned on real spectra are

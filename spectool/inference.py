@@ -34,7 +34,10 @@ The result has one row per input, in input order, and always the same columns:
 * the catalogue labels read with the spectrum: ``cat_class``, ``cat_subclass``,
   ``cat_z`` (redshift) and ``cat_snr`` (median S/N per pixel).
 
-``predict(...).attrs["calibrated"]`` says whether calibration statistics were applied.
+``predict(...).attrs["calibrated"]`` says whether calibration statistics were applied to the
+outputs (probabilities, uncertainties). A linear probe (``finetune(..., freeze_backbone=True)``)
+inherits only its pretrained model's OOD statistics and S/N floor: its ``ood`` and ``low_snr``
+flags are raised, its probabilities are raw and ``calibrated`` is False.
 """
 from __future__ import annotations
 
@@ -588,5 +591,5 @@ def _to_frame(model: torch.nn.Module, inp: _Inputs, features: np.ndarray | None,
         df.insert(6, "kind_prob", kinds[1])
     for col in CATALOGUE:
         df[col] = _catalogue_number(inp.cat[col]) if col in ("cat_z", "cat_snr") else inp.cat[col]
-    df.attrs["calibrated"] = cal is not None
+    df.attrs["calibrated"] = cal is not None and cal.get("method") != "inherited"
     return df

@@ -107,3 +107,32 @@ def test_freeze_backbone_trains_only_the_last_linear_layer(tiny, tmp_path):
     full = finetune(model, ds.flux, labels, epochs=1, lr=0.03, seed=1).model.state_dict()
     assert not torch.equal(before["bn.running_mean"], full["bn.running_mean"])
     assert not torch.equal(before["conv.weight"], full["conv.weight"])
+
+
+def test_a_linear_probe_keeps_the_feature_statistics_and_drops_the_confidence_calibration(tiny, tmp_path):
+    from spectool import trust
+
+    ds = SpectralDataset(SpectrumStore.open(toy_store(tmp_path / "toy", n=40).path))
+    labels = list(ds.meta["label"])
+    with torch.no_grad():
+        feats = tiny.forward_features(torch.from_numpy(np.array(ds.flux, np.float32))[:, None]).numpy()
+    ood = trust.fit_feature_density(feats)
+    ood["threshold"] = float(np.percentile(trust.feature_distance(ood, feats), 50))
+    tiny.card = {**(getattr(tiny, "card", None) or {}),
+                 "calibration": {"temperature": 2.0, "ood": ood, "snr_min": 30.0}}
+    probe = finetune(tiny, ds.flux, labels, epochs=2, seed=0, freeze_backbone=True, out=tmp_path / "probe")
+    for model in (probe.model, spectool.models.load(probe.path)):  # in memory and reloaded
+        cal = model.card["calibration"]
+        assert cal["ood"]["precision"] == ood["precision"] and cal["snr_min"] == 30.0
+        assert "temperature" not in cal and "top_label" not in cal
+    base, after = spectool.predict(tiny, ds), spectool.predict(probe.model, ds)
+    np.testing.assert_allclose(after["ood_score"], base["ood_score"])
+    ood_rows = base["flag"].str.contains(trust.FLAG_OOD)
+    assert 0 < ood_rows.sum() < len(ds)
+    assert after["flag"].str.contains(trust.FLAG_OOD).tolist() == ood_rows.tolist()
+    assert not after["flag"].str.contains(trust.FLAG_LOW_CONFIDENCE).any()
+    assert base.attrs["calibrated"] and not after.attrs["calibrated"]  # raw probabilities
+    # training every layer changes the features: nothing of the old calibration is kept
+    full = finetune(tiny, ds.flux, labels, epochs=1, seed=0).model
+    assert "calibration" not in full.card
+    assert spectool.predict(full, ds)["ood_score"].isna().all()

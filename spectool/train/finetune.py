@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 
 from ..errors import ModelError
-from ..trust import main_class
+from ..trust import calibration_of, main_class
 
 
 @dataclass
@@ -129,7 +129,10 @@ def finetune(model: torch.nn.Module | str | Path, spectra: Any, labels: Sequence
     freeze_backbone
         Train only the last linear layer (a linear probe, for few labelled spectra); the rest of
         the network stays as pretrained and runs in evaluation mode throughout (BatchNorm
-        statistics and dropout are not touched by the new spectra).
+        statistics and dropout are not touched by the new spectra). The features are then the
+        pretrained model's, so its out-of-distribution statistics and S/N floor stay valid and
+        are kept (``ood`` and ``low_snr`` flags); its confidence calibration described the old
+        last layer and is dropped (no ``low_confidence`` flag, raw softmax probabilities).
     seed
         Seeds shuffling and dropout: the same inputs and seed give the same weights.
     out
@@ -143,6 +146,9 @@ def finetune(model: torch.nn.Module | str | Path, spectra: Any, labels: Sequence
     if card.get("task", getattr(base, "task", "classification")) != "classification":
         raise ModelError("finetune supports classifiers (regression fine-tuning is not implemented)")
     net = copy.deepcopy(base).float()
+    # a frozen backbone computes the pretrained features: the statistics that depend on them alone still hold
+    base_cal = (calibration_of(base) or {}) if freeze_backbone else {}
+    kept_cal = {k: base_cal[k] for k in ("ood", "snr_min") if base_cal.get(k) is not None}
     # figures of the pretrained model (mock metrics, real-data figures, confidence calibration) do not describe the
     # fine-tuned weights
     card = {k: v for k, v in card.items() if k not in ("metrics", "real_data", "calibration", "recipe", "saved_at")}
@@ -195,12 +201,21 @@ def finetune(model: torch.nn.Module | str | Path, spectra: Any, labels: Sequence
     info = {"from": card.get("pretrained_name") or card.get("name"), "n_spectra": len(x),
             "labels": {u: labs.count(u) for u in uniq}, "epochs": epochs, "lr": lr, "batch_size": batch_size,
             "freeze_backbone": freeze_backbone, "seed": seed, "seconds": round(time.time() - t0, 1)}
+    calibration = None
+    if kept_cal:
+        calibration = {**kept_cal, "method": "inherited",
+                       "inherited_from": info["from"],
+                       "note": "ood and snr_min of the pretrained model (backbone frozen, same features); "
+                               "probabilities are not calibrated"}
     path = None
     if out is not None:
         extra = {k: v for k, v in card.items() if k in ("preprocess_options",)}
+        if calibration:
+            extra["calibration"] = calibration
         path = save(net, out, training={"source": "real", "kind": "fine-tuning", **info},
                     description=f"Fine-tuned from {info['from']} on {len(x)} labelled user spectra.",
                     finetuned=info, pretrained_name=None, **extra)
     else:
-        net.card = {**card, "finetuned": info, "pretrained_name": None}
+        net.card = {**card, "finetuned": info, "pretrained_name": None,
+                    **({"calibration": calibration} if calibration else {})}
     return FinetuneResult(net, pd.DataFrame(rows), path, info)
