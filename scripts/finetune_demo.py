@@ -86,16 +86,16 @@ def main() -> None:
     else:
         chosen = a.recipe
     y_ft = man["main_class"].to_numpy()[ft].tolist()
-    t0 = time.time()
-    res = finetune(base, [spectra[i] for i in ft], y_ft, epochs=a.epochs, lr=a.lr, seed=a.seed,
-                   out=Path("runs/finetune") / f"{a.model}-ft", **RECIPES[chosen])
-    seconds = time.time() - t0
-    after = eval_real.evaluate_model(res.model, man_ev, sp_ev)
-    # for the record, the recipe CV did not choose, on the same eval spectra (reported, never used to choose)
-    others = {}
-    for name in (n for n in cv if n != chosen):
-        other = finetune(base, [spectra[i] for i in ft], y_ft, epochs=a.epochs, lr=a.lr, seed=a.seed, **RECIPES[name])
-        others[name] = eval_real.evaluate_model(other.model, man_ev, sp_ev)
+    # the chosen recipe (saved), then, for the record, the one CV did not choose: both on the same eval spectra,
+    # which never influence the choice
+    fits = {}
+    for name in [chosen] + [n for n in cv if n != chosen]:
+        t0 = time.time()
+        res = finetune(base, [spectra[i] for i in ft], y_ft, epochs=a.epochs, lr=a.lr, seed=a.seed,
+                       out=Path("runs/finetune") / f"{a.model}-ft" if name == chosen else None, **RECIPES[name])
+        fits[name] = (res, time.time() - t0, eval_real.evaluate_model(res.model, man_ev, sp_ev))
+    res, seconds, after = fits[chosen]
+    others = {n: f[2] for n, f in fits.items() if n != chosen}
     call = (f"spectool.train.finetune({a.model!r}, <{ft.size} finetune-split spectra>, <their main classes>, "
             f"epochs={a.epochs}, lr={a.lr}, freeze_backbone={RECIPES[chosen]['freeze_backbone']}, seed={a.seed}, "
             f"out='runs/finetune/{a.model}-ft')")
