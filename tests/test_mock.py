@@ -273,6 +273,20 @@ def test_interstellar_nad_follows_poznanski_relation_and_is_off_in_v2():
     assert np.median(depth(c)) > np.median(depth(a)) + 0.02
 
 
+def test_lsf_switch_varies_the_resolution_per_star_and_is_off_in_v2():
+    from spectool.mock.survey import Randomisation
+
+    assert Randomisation().lsf is False
+    # the same star behind each row, and no continuum distortion (a dichroic step could sit on Na D)
+    off, on = (_stars_with(Randomisation(flux_calibration=False, dichroic=False, lsf=flag), True)
+               for flag in (False, True))
+    core = np.abs(off.wave - 5891.6) < 1.0  # Na D2 core, vacuum
+    side = (np.abs(off.wave - 5894.6) > 25) & (np.abs(off.wave - 5894.6) < 40)
+    depth = lambda o: 1 - np.median(o.model[:, core], 1) / np.median(o.model[:, side], 1)  # noqa: E731
+    # one resolution gives one core depth, a drawn one many (broader = shallower core)
+    assert np.std(depth(on)) > 5 * np.std(depth(off)) and np.ptp(depth(on)) > 0.02
+
+
 def _stars_with(switches, ism, n=40, seed=5):
     """Noise-free mock LAMOST G dwarfs observed under ``switches`` with ``observe(..., ism=ism)``."""
     from spectool.mock.generate import stellar_emulator

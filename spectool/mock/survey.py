@@ -67,6 +67,10 @@ class Randomisation:
       with 0.15 dex scatter in E(B-V) at fixed EW, D2:D1 = 1.1:0.9, unresolved at the survey
       resolution. The real validation stars of classes A-G have Na D band depths of 0.05-0.08
       where the mock has 0.015-0.036 (``scripts/mock_line_indices.py``).
+    * ``lsf`` (not in mock version 2, off by default; measured by ``scripts/mock_ablation.py``):
+      stars get a resolving power drawn per spectrum, uniform in 1400-2400, instead of the
+      survey's fixed R (fibre-to-fibre and arm-to-arm resolution differences are not something
+      a user of the catalogue controls).
     """
 
     flux_calibration: bool = True
@@ -76,6 +80,7 @@ class Randomisation:
     masks: bool = True
     telluric: bool = True
     interstellar: bool = False
+    lsf: bool = False
 
 
 #: Switches in use by :func:`observe` and the generators (all on in mock version 2).
@@ -246,7 +251,15 @@ def observe(rest: np.ndarray, rest_k0: int, z: np.ndarray, srv: Survey, snr: np.
     """
     n = rest.shape[0]
     sig = srv.extra_sigma_px() if extra_sigma_px is None else extra_sigma_px
-    if sig > 0.05:
+    if ism and RANDOMISATION.lsf:  # per-spectrum resolving power (stars; drawn first: a different stream)
+        fwhm = C_KMS / rng.uniform(1400.0, 2400.0, n)
+        sig_row = np.round(np.sqrt(np.maximum(fwhm**2 - MILES_FWHM_KMS**2, 0.0)) / 2.3548 / PIX_KMS, 1)
+        rest = np.array(rest, copy=True)
+        for s_px in np.unique(sig_row):
+            rows = sig_row == s_px
+            if s_px > 0.05:
+                rest[rows] = gaussian_filter1d(rest[rows], s_px, axis=1, mode="nearest", truncate=3.0)
+    elif sig > 0.05:
         rest = gaussian_filter1d(rest, sig, axis=1, mode="nearest", truncate=3.0)
     terms = _grid_terms(srv, None if wave_range is None else tuple(wave_range))
     wave = terms.wave
