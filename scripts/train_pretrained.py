@@ -63,7 +63,7 @@ CLASSIFIERS = {
     "convnext1d": ("baselines_quick", {"model.name": "convnext1d"}, "", 3),
 }
 #: mock set size as a multiple of the quick size
-SCALE = {"sc": 4, "ss": 1, "fc": 1, "redclump": 4, "afgk": 4}
+SCALE = {"sc": 4, "ss": 1, "fc": 1, "redclump": 4, "afgk": 4, "am": 4}
 JOBS: dict[str, tuple[str, dict, str, int, str]] = {
     f"{m}-mock-{k}": (cfg, {**ov, "data.dataset": ds}, note, ep, k)
     for m, (cfg, ov, note, ep) in CLASSIFIERS.items() for k, ds in SETS.items()
@@ -71,6 +71,9 @@ JOBS: dict[str, tuple[str, dict, str, int, str]] = {
 JOBS["spfusion-mock-redclump"] = ("spfusion_quick", {}, "", 10, "redclump")
 JOBS["scanet_mmtt-mock-afgk"] = ("scanet_quick", {"model.overrides": {"width": 0.125}},
                                  "channels x 0.125 (CPU-friendly width) instead of the paper's full width", 10, "afgk")
+JOBS["scanet_mmtt-mock-am"] = ("scanet_quick", {"model.overrides": {"width": 0.125}, "data.dataset": "scanet/AM"},
+                               "channels x 0.125 (CPU-friendly width) instead of the paper's full width; trained on "
+                               "A-M stars (3200-10000 K), wider than the paper's AFGK set", 10, "am")
 
 
 def mock_store(dataset: str, scale: int, seed: int, root: Path) -> Path:
@@ -141,6 +144,7 @@ def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real,
     recipe = {"command": f"python scripts/train_pretrained.py --only '{name}' --seed {seed} --minutes {minutes:g} "
                          f"--epochs {epochs} --scale {scale}" + (" --augment" if augment else "")
                          + (f" --max-train {max_train}" if max_train else "")
+                         + (f" --threads {threads}" if threads != 1 and not gpu else "")
                          + (f" --gpu --batch-size {batch_size} --workers {workers}" if gpu else
                             (f" --batch-size {batch_size}" if batch_size else "")),
               "augment": {k.split(".", 1)[1]: v for k, v in AUGMENT.items()} if augment else None,

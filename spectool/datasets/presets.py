@@ -106,6 +106,13 @@ for _p in [
            targets=("teff", "logg", "feh"), snr_min=25, n_folds=1, split=(0.9, 0.1, 0.0), n_total=28913,
            quick_total=400, description="LAMOST AFGK stars, S/N > 25: 8913 train (10% val) + 20000 test; Teff (K), log g (dex), [Fe/H] (dex)",
            extra={"n_train": 8913, "n_test": 20000}),
+    # not in the paper: the same layout over the A-M stars a survey user meets (a Teff regressor trained on
+    # 4000-8400 K cannot return the temperature of an A or M star)
+    Preset(name="scanet/AM", paper="scanet", task="regression", survey="lamost", preprocess="scanet",
+           targets=("teff", "logg", "feh"), snr_min=25, n_folds=1, split=(0.9, 0.1, 0.0), n_total=28913,
+           quick_total=400, description="spectool extension, not in the SCA-Net paper: LAMOST A-M stars, "
+           "Teff 3200-10000 K, S/N > 25, the AFGK set's layout; Teff (K), log g (dex), [Fe/H] (dex)",
+           extra={"n_train": 8913, "n_test": 20000, "teff_range": (3200.0, 10000.0)}),
 ]:
     PRESETS[_p.name] = _p
 

@@ -109,7 +109,7 @@ def plan_rows(p: Preset, size: str, rng: np.random.Generator, scale: int = 1) ->
         rows = draw_redclump(p.quick_total * scale if quick else p.n_total, rng)
         rows["snr_requested"] = _snr(len(rows), rng, 10.0, 50.0, 0.5)
     elif p.paper == "scanet":
-        rows = draw_afgk(p.quick_total * scale if quick else p.n_total, rng)
+        rows = draw_afgk(p.quick_total * scale if quick else p.n_total, rng, p.extra.get("teff_range", (4000.0, 8400.0)))
         rows["snr_requested"] = _snr(len(rows), rng, p.snr_min * 1.12, 40.0)
     else:
         if "abundance" in p.extra:

@@ -118,9 +118,10 @@ def draw_redclump(n: int, rng: np.random.Generator) -> pd.DataFrame:
                          "subclass": subclass_from_teff(teff, logg, [n for n, _ in GIANT_TEFF])})
 
 
-def draw_afgk(n: int, rng: np.random.Generator) -> pd.DataFrame:
-    """AFGK stars (Teff 4000-8400 K, like the SCA-Net set) with dwarfs and giants."""
-    teff = 10 ** rng.uniform(np.log10(4000.0), np.log10(8400.0), n)
+def draw_afgk(n: int, rng: np.random.Generator, teff_range: tuple[float, float] = (4000.0, 8400.0)) -> pd.DataFrame:
+    """AFGK stars (Teff log-uniform in ``teff_range`` K; 4000-8400 K like the SCA-Net set) with
+    dwarfs and giants (30% of the stars below 5500 K)."""
+    teff = 10 ** rng.uniform(np.log10(teff_range[0]), np.log10(teff_range[1]), n)
     giant = (rng.random(n) < 0.3) & (teff < 5500)
     logg = np.where(giant, giant_logg(teff) + rng.normal(0, 0.3, n), dwarf_logg(teff) + rng.normal(-0.1, 0.15, n))
     feh = np.clip(rng.normal(-0.2, 0.3, n), -2.0, 0.5)
