@@ -33,8 +33,9 @@ from spectool._atomic import atomic_write_text
 from spectool.datasets.base import SpectralDataset
 from spectool.datasets.presets import preset as get_preset
 from spectool.mock.build import MOCK_VERSION, build_preset
-from spectool.store import SpectrumStore
 from spectool.train import fit
+from spectool.train.config import DataConfig
+from spectool.train.data import open_dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import eval_real  # noqa: E402
@@ -115,7 +116,6 @@ def main() -> None:
     if unknown:
         ap.error(f"unknown variants {sorted(unknown)}; known: {', '.join([*VARIANTS, *POPULATIONS, *COMBINED, *REGIONS])}")
     real = eval_real.load_real()
-    out = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     for v in a.variants.split(","):
         rv, pv = COMBINED.get(v, (v, v))
         survey.RANDOMISATION = VARIANTS.get(rv, VARIANTS["v2"])
@@ -124,7 +124,7 @@ def main() -> None:
         store = a.root / f"SC-x{a.scale}-{'v2' if v in REGIONS else v}"
         if v not in REGIONS or not (store / "info.json").is_file():  # region variants share the v2 store
             build_preset(get_preset("mspc/SC-S>5"), seed=0, out=store, scale=a.scale, progress=False, rebuild=True)
-        ds = SpectralDataset(SpectrumStore.open(store))
+        ds = open_dataset(DataConfig(store=str(store)))
         keep = _keep(ds.wavelength, REGIONS.get(v, []))
         if v in REGIONS:
             ds = _Masked(ds, keep)
@@ -141,16 +141,16 @@ def main() -> None:
             k = torch.as_tensor(keep)
             model.register_forward_pre_hook(lambda _m, args: (args[0] * k,) + tuple(args[1:]))
         r = eval_real.evaluate_model(model, *real)
-        out[key] = {"masked_regions_A": REGIONS.get(v, []), "masked_pixels": int((keep == 0).sum()),
+        row = {"masked_regions_A": REGIONS.get(v, []), "masked_pixels": int((keep == 0).sum()),
                     "switches": asdict(survey.RANDOMISATION), "population": asdict(stars.POPULATION),
                     "train_seed": a.seed, "mock_version": MOCK_VERSION, "scale": a.scale,
                     "epochs": res.done["epochs_completed"], "train_seconds": round(time.time() - t0),
                     "mock_test_accuracy": res.metrics.get("accuracy"), "real_star_accuracy": r["accuracy"],
                     "real_eval_split_accuracy": r.get("accuracy_eval"), "confusion": r["confusion"]}
-        print(key, {k: out[key][k] for k in ("mock_test_accuracy", "real_star_accuracy", "train_seconds")}, flush=True)
+        print(key, {k: row[k] for k in ("mock_test_accuracy", "real_star_accuracy", "train_seconds")}, flush=True)
         # re-read before writing: two runs (e.g. two seeds) may share the file; an interrupted run keeps the rest
         latest = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-        atomic_write_text(RESULTS, json.dumps({**latest, key: out[key]}, indent=1))
+        atomic_write_text(RESULTS, json.dumps({**latest, key: row}, indent=1))
 
 
 if __name__ == "__main__":

@@ -109,8 +109,14 @@ class Survey:
 
     def extra_sigma_px(self, model_fwhm_kms: float = MILES_FWHM_KMS) -> float:
         """Gaussian sigma (pixels) that broadens a model of ``model_fwhm_kms`` to the survey resolution."""
-        fwhm = C_KMS / self.resolution
-        return float(np.sqrt(max(fwhm**2 - model_fwhm_kms**2, 0.0)) / 2.3548 / PIX_KMS)
+        return float(broadening_sigma_px(self.resolution, model_fwhm_kms))
+
+
+def broadening_sigma_px(resolution, model_fwhm_kms: float = MILES_FWHM_KMS):
+    """Gaussian sigma (1e-4 dex pixels) that broadens a model of FWHM ``model_fwhm_kms`` (km/s) to
+    the resolving power ``resolution`` (scalar or array); 0 where the model is already broader."""
+    fwhm = C_KMS / np.asarray(resolution, float)
+    return np.sqrt(np.maximum(fwhm**2 - model_fwhm_kms**2, 0.0)) / 2.3548 / PIX_KMS
 
 
 SURVEYS = {
@@ -252,8 +258,7 @@ def observe(rest: np.ndarray, rest_k0: int, z: np.ndarray, srv: Survey, snr: np.
     n = rest.shape[0]
     sig = srv.extra_sigma_px() if extra_sigma_px is None else extra_sigma_px
     if ism and RANDOMISATION.lsf:  # per-spectrum resolving power (stars; drawn first: a different stream)
-        fwhm = C_KMS / rng.uniform(1400.0, 2400.0, n)
-        sig_row = np.round(np.sqrt(np.maximum(fwhm**2 - MILES_FWHM_KMS**2, 0.0)) / 2.3548 / PIX_KMS, 1)
+        sig_row = np.round(broadening_sigma_px(rng.uniform(1400.0, 2400.0, n)), 1)  # grouped to 0.1 px
         rest = np.array(rest, copy=True)
         for s_px in np.unique(sig_row):
             rows = sig_row == s_px
