@@ -52,13 +52,13 @@ if str(ROOT) not in sys.path:
 
 import spectool  # noqa: E402
 from spectool._atomic import atomic_write_text  # noqa: E402
+from spectool.mock.spectype import MK_TEFF_BANDS  # noqa: E402
 
 DEFAULT_ROOT = ROOT.parent / "shared" / "data" / "real" / "validation"
 RESULTS = ROOT / "benchmarks" / "results" / "real_spectra.json"
 STARS = ["O", "B", "A", "F", "G", "K", "M"]
 MAIN_CLASSES = STARS + ["GALAXY", "QSO"]
-TEFF_BANDS = {"A": (7300.0, 10500.0), "F": (5900.0, 7500.0), "G": (5100.0, 6200.0), "K": (3800.0, 5400.0),
-              "M": (2300.0, 4100.0)}
+TEFF_BANDS = MK_TEFF_BANDS
 
 
 @dataclass

@@ -366,7 +366,8 @@ if pred is not None and np.isfinite(pred["ood_score"]).any():
 # (spectool's preset `scanet/AM`, not in the paper). Hollow markers are flagged predictions.
 
 # %%
-TEFF_BAND = {"A": (7300, 10500), "F": (5900, 7500), "G": (5100, 6200), "K": (3800, 5400), "M": (2300, 4100)}
+from spectool.mock.spectype import MK_TEFF_BANDS as TEFF_BAND  # {type: (Teff_min, Teff_max) in K}
+
 teff_models = ["scanet_mmtt-mock-afgk", "scanet_mmtt-mock-am"]
 if spectra:
     am = manifest[manifest["main_class"].isin(list(TEFF_BAND)) & manifest["file"].isin(list(spectra))]

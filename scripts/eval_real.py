@@ -20,11 +20,12 @@ import pandas as pd
 import torch
 
 import spectool
+from spectool.mock.spectype import MK_TEFF_BANDS
 from spectool.train.finetune import main_class
 
 VAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real" / "validation"
 STAR = tuple("OBAFGKM")
-TEFF_BAND = {"A": (7300, 10500), "F": (5900, 7500), "G": (5100, 6200), "K": (3800, 5400), "M": (2300, 4100)}
+TEFF_BAND = MK_TEFF_BANDS
 
 
 def load_real(split: str = "all", root: Path = VAL) -> tuple[pd.DataFrame, list]:

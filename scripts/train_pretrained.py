@@ -11,8 +11,11 @@ The real spectra are never used for training. Weights are stored in float16 safe
 epochs, wall time, machine) and both sets of figures. Card keys this script does not write (e.g.
 ``calibration``, added by ``scripts/calibrate_pretrained.py``) are kept.
 
-A checkpoint that predicts one class for every real (or mock test) spectrum is not shipped: its
-files are removed and the run is reported as dropped.
+A checkpoint that predicts one class for every real (or mock test) spectrum, or a regressor that
+beats the best constant (median of the truth) by less than 10% on every target of the mock test
+split, is not shipped: its files are removed and the run is reported as dropped. A regressor that
+learned some targets but not others is shipped with the unlearned ones named in its card's
+``limitations`` (and ``baseline_mae_<target>`` beside each ``mae_<target>`` in ``metrics``).
 
     python scripts/train_pretrained.py [--only 'convnext1d*'] [--seed 0] [--minutes 30] [--gpu]
 
@@ -138,6 +141,15 @@ def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real,
         real_fig["confusion"] = r.get("confusion")
     degenerate = ("n_pred_classes" in real_fig and real_fig["n_pred_classes"] < 2) or \
         ("pred_label" in pred and pred["pred_label"].nunique() < 2)
+    skill = regression_skill(pred)
+    metrics.update({f"baseline_mae_{t}": v["baseline_mae"] for t, v in skill.items()})
+    unlearned = [t for t, v in skill.items() if not v["learned"]]
+    if skill and len(unlearned) == len(skill):
+        degenerate = True
+    if unlearned and not degenerate:
+        note = "; ".join(filter(None, [note, "NOT LEARNED on the mock test split: " + ", ".join(
+            f"{t} (MAE {skill[t]['mae']:.3g} against the best constant's {skill[t]['baseline_mae']:.3g})"
+            for t in unlearned) + "; do not use these outputs"]))
     training = dict(model.card["training"], epochs=res.done["epochs_completed"], train_seconds=res.done["seconds"],
                     source="mock", mock_version=MOCK_VERSION, mock_scale=scale, seed=seed,
                     n_train_store=len(ds))
@@ -156,7 +168,8 @@ def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real,
             "mock test split; 'real_data' are measured (not trained) on the 118 labelled real LAMOST/SDSS "
             "spectra of the validation set.")
     if degenerate:
-        return {"name": name, "dropped": "predicts one class for every spectrum", "real": real_fig, "mock": metrics}
+        why = ("does not beat the best constant on any target" if skill else "predicts one class for every spectrum")
+        return {"name": name, "dropped": why, "real": real_fig, "mock": metrics, "skill": skill}
     old = {}
     if (out / f"{name}.json").is_file():
         old = read_card(out / f"{name}.json")
@@ -176,6 +189,24 @@ def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real,
     shutil.rmtree(root / name / "checkpoints", ignore_errors=True)
     return {"name": name, "MB": round(size / 2**20, 2), "mock": metrics,
             "real": {k: v for k, v in real_fig.items() if k != "confusion"}, "wall_s": round(wall)}
+
+
+#: a regression target counts as learned when its mock test MAE is at most this fraction of the
+#: best constant's (the median of the truth): at least 10% better than knowing nothing
+LEARNED_FRACTION = 0.9
+
+
+def regression_skill(pred) -> dict:
+    """Per regression target of a prediction table (``true_<t>`` and ``<t>`` columns): the MAE,
+    the best constant's MAE (median of the truth), their ratio and whether the target was
+    learned (ratio <= :data:`LEARNED_FRACTION`). Empty for a classifier."""
+    out = {}
+    for col in [c for c in pred.columns if c.startswith("true_") and c[5:] in pred.columns and c != "true_label"]:
+        t, p = pred[col].to_numpy(float), pred[col[5:]].to_numpy(float)
+        mae, base = float(np.nanmean(np.abs(p - t))), float(np.nanmean(np.abs(t - np.nanmedian(t))))
+        out[col[5:]] = {"mae": mae, "baseline_mae": base, "ratio": mae / base if base > 0 else float("nan"),
+                        "learned": bool(mae <= LEARNED_FRACTION * base)}
+    return out
 
 
 def score_real(name: str, out: Path, real) -> dict:

@@ -37,6 +37,16 @@ GIANT_TEFF: tuple[tuple[str, float], ...] = (
 )
 
 
+#: Teff bands (K) of the main MK types A-M, for checking a regressor's Teff against a survey's
+#: spectral type: the dwarf range of each type (:data:`DWARF_TEFF`) widened by about one
+#: subclass on each side, rounded. The bands overlap on purpose: a subclass scale is not a
+#: temperature scale, and giants of a type are cooler than its dwarfs.
+MK_TEFF_BANDS: dict[str, tuple[float, float]] = {
+    "A": (7300.0, 10500.0), "F": (5900.0, 7500.0), "G": (5100.0, 6200.0), "K": (3800.0, 5400.0),
+    "M": (2300.0, 4100.0),
+}
+
+
 def _table(giant: bool) -> tuple[list[str], np.ndarray]:
     tab = GIANT_TEFF if giant else DWARF_TEFF
     return [n for n, _ in tab], np.array([t for _, t in tab], float)
