@@ -58,7 +58,6 @@ DEFAULT_ROOT = ROOT.parent / "shared" / "data" / "real" / "validation"
 RESULTS = ROOT / "benchmarks" / "results" / "real_spectra.json"
 STARS = ["O", "B", "A", "F", "G", "K", "M"]
 MAIN_CLASSES = STARS + ["GALAXY", "QSO"]
-TEFF_BANDS = MK_TEFF_BANDS
 
 
 @dataclass
@@ -151,10 +150,10 @@ def _teff_scores(df: pd.DataFrame, man: pd.DataFrame) -> dict[str, Any]:
     truth = man["main_class"].to_numpy()
     has = (df["error"] == "").to_numpy()
     flagged = (df["flag"] != "").to_numpy()
-    stars = has & np.isin(truth, list(TEFF_BANDS))
+    stars = has & np.isin(truth, list(MK_TEFF_BANDS))
     teff = df["teff"].to_numpy()
-    lo = np.array([TEFF_BANDS.get(t, (np.nan, np.nan))[0] for t in truth])
-    hi = np.array([TEFF_BANDS.get(t, (np.nan, np.nan))[1] for t in truth])
+    lo = np.array([MK_TEFF_BANDS.get(t, (np.nan, np.nan))[0] for t in truth])
+    hi = np.array([MK_TEFF_BANDS.get(t, (np.nan, np.nan))[1] for t in truth])
     inband = (teff >= lo) & (teff <= hi)
     outside = np.array(["outside_training_labels" in f.split(";") for f in df["flag"]])
     rng = {t: [_finite(np.nanmin(df[t])), _finite(np.nanmax(df[t]))] if has.any() else None
@@ -175,7 +174,7 @@ def _teff_scores(df: pd.DataFrame, man: pd.DataFrame) -> dict[str, Any]:
         "by_mk_type": {t: {"n": int((stars & (truth == t)).sum()),
                            "median_teff": float(np.median(teff[stars & (truth == t)]))
                            if (stars & (truth == t)).any() else None,
-                           "in_band": _frac(inband[stars & (truth == t)])} for t in TEFF_BANDS},
+                           "in_band": _frac(inband[stars & (truth == t)])} for t in MK_TEFF_BANDS},
     }
 
 

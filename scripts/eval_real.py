@@ -25,7 +25,6 @@ from spectool.train.finetune import main_class
 
 VAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real" / "validation"
 STAR = tuple("OBAFGKM")
-TEFF_BAND = MK_TEFF_BANDS
 
 
 def load_real(split: str = "all", root: Path = VAL) -> tuple[pd.DataFrame, list]:
@@ -60,17 +59,17 @@ def _predict(model, spectra: list) -> tuple[pd.DataFrame, np.ndarray]:
 def evaluate_model(model, man: pd.DataFrame, spectra: list) -> dict:
     card = getattr(model, "card", {}) or {}
     if card.get("task") == "regression":
-        sel = man["main_class"].isin(list(TEFF_BAND)).to_numpy()
+        sel = man["main_class"].isin(list(MK_TEFF_BANDS)).to_numpy()
         idx = np.flatnonzero(sel)
         pred, _ = _predict(model, [spectra[i] for i in idx])
         if "teff" not in pred:
             return {}
         cls = man["main_class"].to_numpy()[idx]
         t = pred["teff"].to_numpy(dtype=float)  # NaN on error rows
-        ok = np.array([TEFF_BAND[c][0] <= v <= TEFF_BAND[c][1] for c, v in zip(cls, t)])
-        per = {c: float(ok[cls == c].mean()) for c in TEFF_BAND if (cls == c).any()}
+        ok = np.array([MK_TEFF_BANDS[c][0] <= v <= MK_TEFF_BANDS[c][1] for c, v in zip(cls, t)])
+        per = {c: float(ok[cls == c].mean()) for c in MK_TEFF_BANDS if (cls == c).any()}
         return {"teff_in_band": float(ok.mean()), "n": int(ok.size), "per_type": per,
-                "median_teff": {c: float(np.median(t[cls == c])) for c in TEFF_BAND if (cls == c).any()}}
+                "median_teff": {c: float(np.median(t[cls == c])) for c in MK_TEFF_BANDS if (cls == c).any()}}
     names = [main_class(n) for n in model.output_names]
     stars_only = not ({"GALAXY", "QSO"} & set(names))
     keep = man["main_class"].isin(STAR if stars_only else STAR + ("GALAXY", "QSO")).to_numpy()

@@ -45,6 +45,7 @@ from spectool.train import fit
 from spectool.train.config import DataConfig
 from spectool.train.data import Splits, open_dataset
 from spectool.train.fit import evaluate
+from spectool.train.metrics import mae_vs_constant
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import eval_real  # noqa: E402  (scripts/eval_real.py)
@@ -205,13 +206,8 @@ def regression_skill(pred) -> dict:
     """Per regression target of a prediction table (``true_<t>`` and ``<t>`` columns): the MAE,
     the best constant's MAE (median of the truth), their ratio and whether the target was
     learned (ratio <= :data:`LEARNED_FRACTION`). Empty for a classifier."""
-    out = {}
-    for col in [c for c in pred.columns if c.startswith("true_") and c[5:] in pred.columns and c != "true_label"]:
-        t, p = pred[col].to_numpy(float), pred[col[5:]].to_numpy(float)
-        mae, base = float(np.nanmean(np.abs(p - t))), float(np.nanmean(np.abs(t - np.nanmedian(t))))
-        out[col[5:]] = {"mae": mae, "baseline_mae": base, "ratio": mae / base if base > 0 else float("nan"),
-                        "learned": bool(mae <= LEARNED_FRACTION * base)}
-    return out
+    return {t: {"mae": mae, "baseline_mae": base, "ratio": mae / base if base > 0 else float("nan"),
+                "learned": bool(mae <= LEARNED_FRACTION * base)} for t, (mae, base) in mae_vs_constant(pred).items()}
 
 
 def score_real(name: str, out: Path, real) -> dict:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
@@ -77,3 +78,12 @@ def test_metrics_reject_mismatched_inputs():
         classification_metrics(np.array([0, 1, 1]), np.array([0, 1]), ["a", "b"])
     with pytest.raises(SpectoolError, match="2 names"):
         regression_metrics(np.zeros((3, 3)), np.zeros((3, 3)), ["a", "b"])
+
+
+def test_mae_vs_constant_uses_the_median_and_skips_class_labels():
+    from spectool.train.metrics import constant_mae, mae_vs_constant
+
+    assert constant_mae(np.array([1.0, 2.0, 10.0, np.nan])) == pytest.approx((1 + 0 + 8) / 3)
+    pred = pd.DataFrame({"true_mass": [1.0, 2.0, 3.0], "mass": [1.0, 2.0, 4.0], "true_label": ["a", "b", "c"],
+                         "pred_label": ["a", "b", "b"], "true_age": [5.0, 6.0, 7.0]})
+    assert mae_vs_constant(pred) == {"mass": (pytest.approx(1 / 3), pytest.approx(2 / 3))}

@@ -424,6 +424,7 @@ def sanity_gate(results: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     plainly when it does not (and withhold only the failed targets of a regression).
     """
     from ..train import FitResult
+    from ..train.metrics import constant_mae
 
     out = results.copy()
     learned = []
@@ -437,8 +438,7 @@ def sanity_gate(results: pd.DataFrame, ctx: Context) -> pd.DataFrame:
         else:
             for col in pred.columns:
                 if col.startswith("true_") and f"mae_{col[5:]}" in out.columns:
-                    t = pred[col].to_numpy(float)
-                    base = float(np.nanmean(np.abs(t - np.nanmedian(t))))
+                    base = constant_mae(pred[col].to_numpy(float))
                     out.loc[i, f"baseline_mae_{col[5:]}"] = base
                     beat = float(row[f"mae_{col[5:]}"]) < base
                     out.loc[i, f"learned_{col[5:]}"] = beat
@@ -523,6 +523,8 @@ def checkpoint_verdict(ctx: Context, model, dataset: str) -> str:
     (:func:`evaluation_sets`, spectra it was never trained on) and must beat the best
     constant (the median of the truth) on every target, the bar of :func:`sanity_gate`.
     Memoised per mode and checkpoint."""
+    from ..train.metrics import mae_vs_constant
+
     card = getattr(model, "card", None) or {}
     if card.get("task") != "regression":
         return "" if card_learned(model) else "is at chance on its own mock test split"
@@ -530,12 +532,8 @@ def checkpoint_verdict(ctx: Context, model, dataset: str) -> str:
     if key not in _VERDICTS:
         pred = pd.concat([predictions_on(model, ds, rows) for ds, rows in evaluation_sets(ctx, dataset)],
                          ignore_index=True)
-        failed = []
-        for col in [c for c in pred.columns if c.startswith("true_") and c[5:] in pred.columns]:
-            t, p = pred[col].to_numpy(float), pred[col[5:]].to_numpy(float)
-            mae, base = float(np.nanmean(np.abs(p - t))), float(np.nanmean(np.abs(t - np.nanmedian(t))))
-            if not mae < base:
-                failed.append(f"{col[5:]} (MAE {mae:.3g} against the best constant's {base:.3g})")
+        failed = [f"{t} (MAE {mae:.3g} against the best constant's {base:.3g})"
+                  for t, (mae, base) in mae_vs_constant(pred).items() if not mae < base]
         _VERDICTS[key] = (f"does not beat the best constant on {len(pred)} fresh mock spectra for "
                           + ", ".join(failed)) if failed else ""
     return _VERDICTS[key]

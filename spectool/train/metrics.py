@@ -155,3 +155,24 @@ def regression_summary(table: pd.DataFrame) -> dict[str, float]:
             out[f"{m}_{row['parameter']}"] = float(row[m])
         out["n"] = int(row["n"])
     return out
+
+
+def constant_mae(truth: np.ndarray) -> float:
+    """MAE of the best constant prediction, the median of ``truth`` (NaNs ignored): the
+    trivial baseline a regressor must beat to have learned anything."""
+    t = np.asarray(truth, float)
+    return float(np.nanmean(np.abs(t - np.nanmedian(t))))
+
+
+def mae_vs_constant(pred: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """``{target: (mae, constant_mae)}`` for every regression target of a prediction table
+    (``true_<t>`` and ``<t>`` columns, as :func:`spectool.train.evaluate` writes them); empty
+    for a classifier's table."""
+    out = {}
+    for col in pred.columns:
+        t = col[5:]
+        if col.startswith("true_") and col != "true_label" and t in pred.columns:
+            truth = pred[col].to_numpy(float)
+            out[t] = (float(np.nanmean(np.abs(pred[t].to_numpy(float) - truth))), constant_mae(truth))
+    return out
+
