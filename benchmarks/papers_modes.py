@@ -27,11 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spectool import datasets
-from spectool.papers._context import EXPERIMENTS, reduced_experiment
+from spectool.papers._context import EXPERIMENTS, Context, step_experiment
 from spectool.train import fit
 from spectool.train.cv import grid
-from spectool.train.data import make_splits
+from spectool.train.data import make_splits, open_dataset
 from spectool.train.fit import build_model
 
 OUT = Path(__file__).resolve().parent / "results" / "papers_modes.json"
@@ -81,16 +80,16 @@ def _fixed_cost(tmp: Path) -> float:
 
 
 def estimate(step: str, mode: str, fixed: float, rates: dict, tmp: Path) -> dict:
-    full, protocols = EXPERIMENTS[step]
-    exp = reduced_experiment(full, protocols[mode], mode)
+    # the experiment the paper layer runs, with the scaled mock store of a protocol that asks for one
+    exp, _ = step_experiment(Context(mode=mode, cache=tmp / "cache", progress=False), step)
     cells = grid(exp, tmp / "grid")
     total, labels = 0.0, {}
     opened: dict[str, object] = {}
     for c in cells:
         cfg = c.config
-        name = cfg.data.dataset
+        name = cfg.data.store or cfg.data.dataset
         if name not in opened:
-            opened[name] = datasets.load(name, size=cfg.data.size)
+            opened[name] = open_dataset(cfg.data)
         ds = opened[name]
         sp = make_splits(ds, cfg.data, cfg.seed)
         tr, ev = _rates(cfg, ds, rates)
