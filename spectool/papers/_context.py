@@ -62,6 +62,10 @@ class Protocol:
     The quick red-clump set holds 300 stars (210 in a training fold): too few for any of
     SPFusion Table 2's regressors to beat the best constant mass (measured: all four at the
     constant with 210 stars)."""
+    threads: tuple[tuple[str, int], ...] = ()
+    """Per run label, CPU threads of that cell when cells train in parallel
+    (:func:`spectool.train.cross_validate`'s ``threads``): the SPFusion cell of Table 2
+    outlasts its three baselines together and would otherwise leave a core idle."""
     anneal: bool = True
     """Anneal the learning rate to zero over the reduced run's own epochs (cosine). The papers'
     schedules are laid out over 80-150 epochs (warm restarts every 20-40, or none); cut to
@@ -115,10 +119,12 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Protocol]]] = {
         "quick": Protocol((0,), 6, 240, 60, 120, 3e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE),
         "medium": Protocol((0, 1, 2), 15, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE)}),
     "spf_models": ("spfusion_table2_full", {
-        "quick": Protocol((0,), 8, 1680, 60, 200, 2e-3, scale=8),
-        "medium": Protocol((0, 1, 2), 10, 1680, 300, 720, 1e-3, scale=8)}),
+        "quick": Protocol((0,), 8, 1680, 60, 200, 2e-3, scale=8, threads=(("SPFusion", 2),)),
+        "medium": Protocol((0, 1, 2), 10, 1680, 300, 720, 1e-3, scale=8, threads=(("SPFusion", 2),))}),
     "spf_ablation": ("spfusion_ablation_full", {
-        "quick": Protocol((0,), 5, 100, 30, 90, 2e-3),
+        # 16 full-size SPFusion arms: none learns within the quick mode's minutes (SPFusion
+        # needed ~10 000 training spectra on the 8 x mock; 16 arms of that are ~90 CPU minutes)
+        "quick": Protocol((0,), 5, 64, 30, 60, 2e-3),
         "medium": Protocol((0, 1, 2), 8, 2000, 400, 800, 1e-3)}),
     "sca_variants": ("scanet_table1_full", {
         "quick": Protocol((0,), 16, 240, 40, 60, 2e-3),
@@ -425,8 +431,10 @@ def run_experiment(ctx: Context, step_name: str) -> Result:
 
     exp, note = step_experiment(ctx, step_name)
     runs_root = ctx.cache / ctx.key / "runs"
+    protocol = EXPERIMENTS[step_name][1].get(ctx.mode)
     cv = cross_validate(_as_dict(exp), root=runs_root, progress=ctx.progress,
-                        jobs=reduced_jobs() if ctx.mode != "full" else 1, share=runs_root / "_cells")
+                        jobs=reduced_jobs() if ctx.mode != "full" else 1, share=runs_root / "_cells",
+                        threads=dict(protocol.threads) if protocol is not None else None)
     res = cv.results
     runs = RunSet(res.copy())
     for (dataset, label), rows in res.groupby(["dataset", "label"], sort=False):
