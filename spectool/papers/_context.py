@@ -65,7 +65,8 @@ class Protocol:
     threads: tuple[tuple[str, int], ...] = ()
     """Per run label, CPU threads of that cell when cells train in parallel
     (:func:`spectool.train.cross_validate`'s ``threads``): the SPFusion cell of Table 2
-    outlasts its three baselines together and would otherwise leave a core idle."""
+    outlasts its three baselines together: trained alone on both cores first, it no longer
+    leaves one core idle for minutes."""
     anneal: bool = True
     """Anneal the learning rate to zero over the reduced run's own epochs (cosine). The papers'
     schedules are laid out over 80-150 epochs (warm restarts every 20-40, or none); cut to
