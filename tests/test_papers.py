@@ -424,3 +424,19 @@ def test_reduced_spfusion_runs_train_with_the_settings_that_learn(monkeypatch, t
     assert "data.store" not in exp.set
     with pytest.raises(C.PapersError, match="one dataset"):
         C.scaled_store(ctx, ["mspc/SC-S>5", "mspc/SS-S>5"], 2)
+
+
+def test_spf_fig10_shades_nothing_when_the_weight_is_flat():
+    """The paper shades weights above 0.5; a weight flat to 1e-3 (a model whose SE gate does
+    not single out wavelengths) shades nothing and says so instead of shading noise."""
+    from spectool.papers import spfusion
+
+    w = np.linspace(3700.0, 5500.0, 400)
+    for weight, shaded in ((0.5 + 0.4 * np.sin(w / 100.0), True), (0.4995 + 0.0008 * (w > 5200), False)):
+        ov = AttentionOverlay(wavelength=w, flux=np.ones_like(w), weight=weight, position_weight=weight[::20],
+                              position_wavelength=w[::20], threshold=0.5, regions=[(5200.0, 5330.0)], lines=[],
+                              layer="head.se", field=None)
+        fig = spfusion.spf_fig10(Result(ov, SRC))
+        spans = [p for p in fig.axes[0].patches]
+        assert bool(spans) == shaded
+        assert ("nothing shaded" in fig._suptitle.get_text()) == (not shaded)

@@ -18,6 +18,8 @@ from ._context import Context, analysis_model, evaluated_runs, evaluation_sets, 
 from .published import PUBLISHED, SPF_TABLE2
 
 DATASET = "spfusion/redclump"
+#: Fig. 10 shades no region when the spectral-channel weight varies by less than this (0-1 scale).
+FLAT_WEIGHT = 0.01
 
 
 # --------------------------------------------------------------------------- steps
@@ -312,25 +314,31 @@ def spf_fig10(result: Result):
     from ..explain import AttentionOverlay
 
     ov = need(result, AttentionOverlay, "spf-fig10")
+    lo, hi = np.nanmin(ov.weight), np.nanmax(ov.weight)
+    # a weight that varies by less than FLAT_WEIGHT over the window singles nothing out:
+    # regions "above 0.5" by a few 1e-4 would be shading noise
+    flat = hi - lo < FLAT_WEIGHT
     fig, axes = figure(1, 1, size=(10, 4.0))
     ax = axes[0, 0]
     ax.plot(ov.wavelength, ov.flux, lw=0.7, color="k", label="input spectrum")
-    for k, (lo, hi) in enumerate(ov.regions):
-        ax.axvspan(lo, hi, color="gold", alpha=0.35, lw=0, label=f"weight > {ov.threshold:g}" if k == 0 else None)
+    for k, (lo_w, hi_w) in enumerate([] if flat else ov.regions):
+        ax.axvspan(lo_w, hi_w, color="gold", alpha=0.35, lw=0, label=f"weight > {ov.threshold:g}" if k == 0 else None)
     ax.set_xlim(np.nanmin(ov.wavelength), np.nanmax(ov.wavelength))
     plots.line_labels(ax, [ln.vacuum for ln in ov.lines], [ln.name for ln in ov.lines], color="tab:orange")
     twin = ax.twinx()
     twin.plot(ov.wavelength, ov.weight, color="tab:blue", lw=0.8, alpha=0.8)
     twin.axhline(ov.threshold, color="tab:blue", ls=":", lw=0.6)
     # at least +-0.1 around the threshold and no offset notation: a flat weight must look flat
-    lo, hi = np.nanmin(ov.weight), np.nanmax(ov.weight)
     twin.set_ylim(max(0.0, min(lo, ov.threshold - 0.1)) - 0.01, min(1.0, max(hi, ov.threshold + 0.1)) + 0.01)
     twin.ticklabel_format(axis="y", useOffset=False)
     twin.set_ylabel("attention weight [0-1]")
     ax.set_xlabel(plots.WAVELENGTH_LABEL)
     ax.set_ylabel("normalised flux [dimensionless]")
     ax.legend(loc="lower right", fontsize=7)
-    shaded = f"{len(ov.regions)} region(s) above {ov.threshold:g}; weight range {np.nanmin(ov.weight):.3f}-" \
-             f"{np.nanmax(ov.weight):.3f}."
+    if flat:
+        shaded = (f"Weight flat over the window ({lo:.3f}-{hi:.3f}, range < {FLAT_WEIGHT:g}): the model singles "
+                  "out no region of this spectrum; nothing shaded.")
+    else:
+        shaded = f"{len(ov.regions)} region(s) above {ov.threshold:g}; weight range {lo:.3f}-{hi:.3f}."
     return titled(fig, f"SPFusion Fig. 10: spectral-channel attention ({ov.layer})", result.source,
                   f"{shaded} {result.note}")
