@@ -419,7 +419,9 @@ def test_reduced_spfusion_runs_train_with_the_settings_that_learn(monkeypatch, t
     assert exp.set["data.store"] == str(tmp_path / "spfusion_redclump-quick-x8-seed0-v9")
     assert built == [("spfusion/redclump", {"size": "quick", "seed": 0, "out": Path(exp.set["data.store"]),
                                              "scale": 8, "progress": True})]
-    assert "8 x its quick size" in note and "learning rate 0.0003" in note
+    assert "8 x its quick size" in note and "learning rate 0.0003" in note and "8 epochs (ConvNeXt 1D: 30)" in note
+    epochs = {r.label: r.set.get("trainer.max_epochs", exp.set["trainer.max_epochs"]) for r in exp.runs}
+    assert epochs == {"SSCNN": 8, "RAC-Net": 8, "ConvNeXt 1D": 30, "SPFusion": 8}
     exp, _ = C.step_experiment(C.Context(mode="smoke", cache=tmp_path), "spf_models")
     assert "data.store" not in exp.set
     with pytest.raises(C.PapersError, match="one dataset"):
