@@ -230,37 +230,3 @@ if __name__ == "__main__":
     finally:
         parent.kill()
 
-
-def test_parallel_cells_get_the_threads_asked_for_and_start_first(tmp_path, tiny_models, monkeypatch):
-    """``cross_validate(jobs=2, threads={label: n})`` trains the named cells first, one at a
-    time with n threads (capped at the core count); then the others two at a time with
-    cores // jobs threads each."""
-    from concurrent.futures import Future
-
-    from spectool.train import cv
-
-    submitted = []
-
-    class InlinePool:  # the process pool, run in this process so the tiny test models exist
-        def __init__(self, max_workers, **kw):
-            self.workers = max_workers
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def submit(self, fn, cfg, run_dir, threads):
-            submitted.append((Path(run_dir).parent.name, self.workers, cfg["trainer"]["num_threads"], threads))
-            fut = Future()
-            fut.set_result(fn(cfg, run_dir, 1))
-            return fut
-
-    monkeypatch.setattr(cv, "ProcessPoolExecutor", InlinePool)
-    monkeypatch.setattr(cv.mp, "cpu_count", lambda: 4)
-    store = toy_store(tmp_path / "store", n_folds=2).path
-    res = cross_validate(_experiment(tmp_path, store), progress=False, jobs=2, threads={"Tiny-4": 8})
-    assert [s[0] for s in submitted] == ["Tiny-4", "Tiny-4", "Tiny-8", "Tiny-8"]
-    assert [s[1:] for s in submitted] == [(1, 4, 4), (1, 4, 4), (2, 2, 2), (2, 2, 2)]
-    assert len(res.results) == 4 and not res.results["skipped_done"].any()

@@ -66,11 +66,6 @@ class Protocol:
     """Per run label, epochs instead of ``epochs`` (said in the caption). On the 8 x red-clump
     mock, ConvNeXt-1D predicts the mean mass for ~18 epochs and then learns (measured: test
     mass MAE 0.204 Msun after 30 epochs, 90 s on one core; 0.42 after 8)."""
-    threads: tuple[tuple[str, int], ...] = ()
-    """Per run label, CPU threads of that cell when cells train in parallel
-    (:func:`spectool.train.cross_validate`'s ``threads``): the SPFusion cell of Table 2
-    outlasts its three baselines together: trained alone on both cores first, it no longer
-    leaves one core idle for minutes."""
     anneal: bool = True
     """Anneal the learning rate to zero over the reduced run's own epochs (cosine). The papers'
     schedules are laid out over 80-150 epochs (warm restarts every 20-40, or none); cut to
@@ -124,9 +119,9 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Protocol]]] = {
         "quick": Protocol((0,), 6, 240, 60, 120, 3e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE),
         "medium": Protocol((0, 1, 2), 15, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE)}),
     "spf_models": ("spfusion_table2_full", {
-        "quick": Protocol((0,), 8, 1680, 60, 200, 2e-3, scale=8, threads=(("SPFusion", 2),),
+        "quick": Protocol((0,), 8, 1680, 60, 200, 2e-3, scale=8,
                           run_epochs=(("ConvNeXt 1D", 30),)),
-        "medium": Protocol((0, 1, 2), 10, 1680, 300, 720, 1e-3, scale=8, threads=(("SPFusion", 2),),
+        "medium": Protocol((0, 1, 2), 10, 1680, 300, 720, 1e-3, scale=8,
                            run_epochs=(("ConvNeXt 1D", 30),))}),
     "spf_ablation": ("spfusion_ablation_full", {
         # 16 full-size SPFusion arms: none learns within the quick mode's minutes (SPFusion
@@ -442,10 +437,8 @@ def run_experiment(ctx: Context, step_name: str) -> Result:
 
     exp, note = step_experiment(ctx, step_name)
     runs_root = ctx.cache / ctx.key / "runs"
-    protocol = EXPERIMENTS[step_name][1].get(ctx.mode)
     cv = cross_validate(_as_dict(exp), root=runs_root, progress=ctx.progress,
-                        jobs=reduced_jobs() if ctx.mode != "full" else 1, share=runs_root / "_cells",
-                        threads=dict(protocol.threads) if protocol is not None else None)
+                        jobs=reduced_jobs() if ctx.mode != "full" else 1, share=runs_root / "_cells")
     res = cv.results
     runs = RunSet(res.copy())
     for (dataset, label), rows in res.groupby(["dataset", "label"], sort=False):

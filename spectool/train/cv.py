@@ -207,7 +207,7 @@ def _histories(results: pd.DataFrame) -> pd.DataFrame:
 
 def cross_validate(experiment: str | Path | dict | ExperimentConfig, overrides: Any = (), *,
                    root: str | Path | None = None, jobs: int = 1, progress: bool = True,
-                   share: str | Path | None = None, threads: dict[str, int] | None = None) -> CVResult:
+                   share: str | Path | None = None) -> CVResult:
     """Run (or resume) every cell of an experiment and aggregate the results.
 
     Parameters
@@ -228,14 +228,6 @@ def cross_validate(experiment: str | Path | dict | ExperimentConfig, overrides: 
         a cell whose key is indexed there gets a copy of that run instead of training, and
         every cell trained here is added. Within one experiment, identical cells are
         trained once either way.
-    threads
-        With ``jobs > 1``: the cells of these run labels train first, one at a time, with
-        this many threads (at most the core count); then the others, ``jobs`` at a time with
-        ``cpu_count // jobs`` threads each. For a grid where one cell outlasts all the others
-        together (SPFusion beside three small baselines) the cores are then never idle; run
-        beside each other instead, oversubscribed threads cost more than they gain (measured:
-        SPFusion at 2 threads beside the baselines, 335 s wall and 507 CPU s, against 330 s
-        at 1 thread).
     """
     from tqdm.auto import tqdm
 
@@ -275,23 +267,17 @@ def cross_validate(experiment: str | Path | dict | ExperimentConfig, overrides: 
             rows[i] = _run_cell(to_dict(cells[i].config), str(cells[i].run_dir), None)
             bar.update()
     else:
-        cores = mp.cpu_count() or 1
-        alone = [i for i in todo if cells[i].run.label in (threads or {})]
-        # the cells named in ``threads`` first, one at a time; then the others, ``jobs`` at a time
-        for batch, workers in ((alone, 1), ([i for i in todo if i not in alone], jobs)):
-            if not batch:
-                continue
-            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                     initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
-                futures = {}
-                for i in batch:
-                    n = min(cores, threads[cells[i].run.label]) if workers == 1 else max(1, cores // jobs)
-                    cfg = to_dict(cells[i].config)
-                    cfg["trainer"]["num_threads"] = n  # no oversubscription of the cores
-                    futures[pool.submit(_run_cell, cfg, str(cells[i].run_dir), n)] = i
-                for fut in as_completed(futures):
-                    rows[futures[fut]] = fut.result()
-                    bar.update()
+        threads = max(1, (mp.cpu_count() or 1) // jobs)
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
+                                 initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
+            futures = {}
+            for i in todo:
+                cfg = to_dict(cells[i].config)
+                cfg["trainer"]["num_threads"] = threads  # no oversubscription of the cores
+                futures[pool.submit(_run_cell, cfg, str(cells[i].run_dir), threads)] = i
+            for fut in as_completed(futures):
+                rows[futures[fut]] = fut.result()
+                bar.update()
     for i, j in copies.items():
         _copy_run(cells[j].run_dir, cells[i])
         rows[i] = {**_run_cell(to_dict(cells[i].config), str(cells[i].run_dir), None), "skipped_done": True}
