@@ -191,13 +191,15 @@ plt.show()
 # On the mock, a red-clump star's mass shows in its spectrum mainly through the CN and CH
 # band depths (the mock's [C/N] falls with mass, after Martig et al. 2016) and weakly
 # through log g: a signal of a few percent of the continuum. Age, which the mock ties to
-# mass, follows mass. In quick mode (measured 2026-12-03, one fold, 8 epochs) SPFusion beat
-# the best constant (mass MAE 0.19 against 0.40 Msun, age 2.3 against 3.4 Gyr), while the
-# three spectrum-only baselines stayed at the constant, and Table 2 withholds their
-# numbers. That is a training budget failing, not a finding about modalities: a ridge
-# regression on the same raw spectra does beat the constant, and SPFusion learns without
-# its images too (`docs/mock_survey.md`). The paper's margin of SPFusion over ConvNeXt-1D
-# (0.064 vs 0.069 Msun, real data) is far below what one quick fold could resolve anyway.
+# mass, follows mass. In quick mode (measured 2026-12-03, one fold) SPFusion beat the best
+# constant after 8 epochs (mass MAE 0.19 against 0.40 Msun, age 2.3 against 3.4 Gyr), and so
+# did ConvNeXt-1D after 30 (0.20 Msun, 2.3 Gyr): it predicts the mean mass for about 18
+# epochs and then learns, so quick mode gives it 30 (the caption says so). SSCNN and RAC-Net,
+# at 8 epochs, stayed at the constant, and Table 2 withholds their numbers. That is a
+# training budget failing, not a finding about modalities: a ridge regression on the same
+# raw spectra beats the constant too, and SPFusion learns without its images
+# (`docs/mock_survey.md`). The paper's margin of SPFusion over ConvNeXt-1D (0.064 vs 0.069
+# Msun, real data) is far below what one quick fold can resolve.
 # The table below says which models learned in *this* run.
 
 # %%
