@@ -217,7 +217,11 @@ def test_build_preset_scale(tmp_path):
     from spectool.errors import DatasetError
 
     with pytest.raises(DatasetError, match="scale"):
-        build_preset(p, scale=2)
+        build_preset(p, size="full", scale=2)
+    # a scaled store has its own cache directory beside the quick one
+    from spectool.mock.build import store_path
+
+    assert store_path(p, "quick", 0, 2).name == store_path(p, "quick", 0).name.replace("-quick-", "-quick-x2-")
 
 
 def _build_in_child(out: str, queue) -> None:

@@ -3,8 +3,6 @@ from small, hand-built result objects (no training); the sanity gate withholds n
 models that did not learn; the runner writes files and an HTML gallery."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -412,13 +410,16 @@ def test_reduced_spfusion_runs_train_with_the_settings_that_learn(monkeypatch, t
                     assert cfg.optim.lr == protocols[mode].lr, (step_name, mode, run.label)
 
     built = []
-    monkeypatch.setattr(build, "build_preset", lambda p, **kw: built.append((p.name, kw)))
-    monkeypatch.setattr(build, "store_path", lambda p, size, seed: tmp_path / f"{p.slug}-{size}-seed{seed}-v9")
+
+    def fake_build(p, **kw):
+        built.append((p.name, kw))
+        return type("Store", (), {"path": tmp_path / f"{p.slug}-quick-x{kw['scale']}-seed{kw['seed']}-v9"})
+
+    monkeypatch.setattr(build, "build_preset", fake_build)
     ctx = C.Context(mode="quick", cache=tmp_path)
     exp, note = C.step_experiment(ctx, "spf_models")
     assert exp.set["data.store"] == str(tmp_path / "spfusion_redclump-quick-x8-seed0-v9")
-    assert built == [("spfusion/redclump", {"size": "quick", "seed": 0, "out": Path(exp.set["data.store"]),
-                                             "scale": 8, "progress": True})]
+    assert built == [("spfusion/redclump", {"size": "quick", "seed": 0, "scale": 8, "progress": True})]
     assert "8 x its quick size" in note and "learning rate 0.0003" in note and "8 epochs (ConvNeXt 1D: 30)" in note
     epochs = {r.label: r.set.get("trainer.max_epochs", exp.set["trainer.max_epochs"]) for r in exp.runs}
     assert epochs == {"SSCNN": 8, "RAC-Net": 8, "ConvNeXt 1D": 30, "SPFusion": 8}

@@ -41,9 +41,10 @@ PROVENANCE = (
 )
 
 
-def store_path(p: Preset, size: str, seed: int) -> Path:
-    """Cache directory of a generated preset."""
-    return cache_dir() / "mock" / f"{p.slug}-{size}-seed{seed}-v{MOCK_VERSION}"
+def store_path(p: Preset, size: str, seed: int, scale: int = 1) -> Path:
+    """Cache directory of a generated preset (``scale`` x the quick size)."""
+    enlarged = f"-x{scale}" if scale != 1 else ""
+    return cache_dir() / "mock" / f"{p.slug}-{size}{enlarged}-seed{seed}-v{MOCK_VERSION}"
 
 
 def build_preset(p: Preset, size: str = "quick", seed: int = 0, rebuild: bool = False, out: str | Path | None = None,
@@ -52,13 +53,14 @@ def build_preset(p: Preset, size: str = "quick", seed: int = 0, rebuild: bool = 
 
     ``size`` is "quick" (tiny, seconds on a CPU) or "full" (paper-sized). ``out`` writes the
     store to that directory instead of the cache. ``scale`` multiplies the quick size (e.g. the
-    training sets of ``scripts/train_pretrained.py``); it needs ``out``.
+    training sets of ``scripts/train_pretrained.py``, SPFusion Table 2 in the paper layer's
+    reduced modes).
     """
-    if scale != 1 and (out is None or size != "quick"):
-        raise DatasetError("scale != 1 needs size='quick' and an explicit out directory", p.name)
+    if scale != 1 and size != "quick":
+        raise DatasetError("scale != 1 needs size='quick'", p.name)
     if size not in SIZES:
         raise DatasetError(f"size must be one of {SIZES}, got {size!r}", p.name)
-    path = Path(out) if out is not None else store_path(p, size, seed)
+    path = Path(out) if out is not None else store_path(p, size, seed, scale)
     if path.exists() and not rebuild:
         return SpectrumStore.open(path)
     # Processes that need the same store at once (the parallel training cells of a fresh

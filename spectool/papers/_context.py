@@ -392,17 +392,13 @@ def step_experiment(ctx: Context, step_name: str, every_arm: bool = False):
 
 def scaled_store(ctx: Context, datasets: list[str], scale: int) -> Path:
     """The quick mock of the single dataset in ``datasets`` at ``scale`` x its size (built
-    once, beside the quick store, from ``ctx``'s mock seed)."""
+    once in the mock cache, from ``ctx``'s mock seed)."""
     from ..datasets.presets import preset
-    from ..mock.build import build_preset, store_path
+    from ..mock.build import build_preset
 
     if len(datasets) != 1:
         raise PapersError(f"a scaled mock needs one dataset, got {datasets}", ",".join(datasets))
-    p = preset(datasets[0])
-    base = store_path(p, "quick", ctx.seed)
-    out = base.with_name(base.name.replace("-quick-", f"-quick-x{scale}-"))
-    build_preset(p, size="quick", seed=ctx.seed, out=out, scale=scale, progress=ctx.progress)
-    return out
+    return build_preset(preset(datasets[0]), size="quick", seed=ctx.seed, scale=scale, progress=ctx.progress).path
 
 
 def training_cell(ctx: Context, step_name: str, label: str, dataset: str | None = None) -> tuple[dict, Path]:
