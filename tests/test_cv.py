@@ -1,6 +1,7 @@
 """Cross-validation runner and paper-shaped tables."""
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
@@ -122,6 +123,25 @@ def test_cv_runner_repeated_seeds_regression(tmp_path, tiny_models):
     cell = table.loc[("toy/reg", "Tiny-8"), "teff MAE"]
     vals = res.results[res.results.label == "Tiny-8"]["mae_teff"]
     assert cell == f"{vals.mean():.4f} ± {vals.std(ddof=0):.4f}"
+
+
+def test_cell_cost_orders_cells_by_model_size_epochs_and_spectra(tmp_path, tiny_models):
+    # cross_validate(jobs > 1) submits the most expensive cells first by this estimate
+    from spectool.train.cv import cell_cost
+    from spectool.train.data import open_dataset
+
+    store = toy_store(tmp_path / "store", n_folds=2).path
+    cells = grid(load_experiment(_experiment(tmp_path, store, folds=[0])), tmp_path / "g")
+    wide, narrow = (c.config for c in cells)  # Tiny-8, Tiny-4: same data and epochs
+    assert cell_cost(wide) > cell_cost(narrow) > 0
+    longer = copy.deepcopy(wide)
+    longer.trainer.max_epochs = 3 * wide.trainer.max_epochs
+    assert cell_cost(longer) == pytest.approx(3 * cell_cost(wide))
+    n_train = len(open_dataset(wide.data).indices("train", 0))
+    capped = copy.deepcopy(wide)
+    capped.data.max_train = 10
+    assert n_train > 10
+    assert cell_cost(capped) == pytest.approx(cell_cost(wide) * 10 / n_train)
 
 
 def test_experiment_validation(tmp_path):
