@@ -146,43 +146,86 @@ def notebook_dir() -> Path:
 
 
 def run_notebooks(out: Path, mode: str, cache: Path, source: str = "mock", names: list[str] | None = None,
-                  progress: bool = True) -> list[tuple[str, str, float]]:
-    """Execute the numbered notebooks with papermill into ``out``; returns (name, status, seconds)."""
-    import time
+                  progress: bool = True, jobs: int | None = None) -> list[tuple[str, str, float]]:
+    """Execute the numbered notebooks with papermill into ``out``; returns (name, status,
+    seconds) in notebook order.
 
-    import papermill as pm
+    ``jobs`` notebooks run at once (default: one per CPU core, at most 2), each in its own
+    process whose kernel gets ``cpu_count // jobs`` OpenMP/torch threads, so concurrent
+    kernels do not oversubscribe the cores. The notebooks read the results cache that
+    ``papers.run`` filled; one that fails is reported and the others go on.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     from tqdm.auto import tqdm
 
-    _quiet_kernels()
     src = notebook_dir()
     books = sorted(src.glob("[0-9][0-9]_*.ipynb"))
     if names:
         books = [b for b in books if b.stem in names]
     out.mkdir(parents=True, exist_ok=True)
-    done = []
-    for nb in tqdm(books, desc="notebooks", unit="nb", disable=not progress):
-        t0 = time.time()
-        try:
-            pm.execute_notebook(str(nb), str(out / nb.name), parameters={"mode": mode, "source": source,
-                                                                      "cache": str(cache.resolve())},
-                                cwd=str(src), kernel_name="python3", progress_bar=False,
-                                kernel_manager_class=_ipc_kernel_manager())
-            status = "ok"
-        except Exception as exc:  # noqa: BLE001 - papermill raises its own error types; report and go on
-            status = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
-        done.append((nb.stem, status, time.time() - t0))
-    return done
+    cores = os.cpu_count() or 1
+    jobs = max(1, min(jobs or min(2, cores), len(books) or 1))
+    threads = max(1, cores // jobs)
+    params = {"mode": mode, "source": source, "cache": str(cache.resolve())}
+    args = [(str(nb), str(out / nb.name), params, str(src), threads if jobs > 1 else None) for nb in books]
+    results: dict[str, tuple[str, float]] = {}
+    bar = tqdm(total=len(books), desc="notebooks", unit="nb", disable=not progress)
+    if jobs == 1:
+        for a in args:
+            results[Path(a[0]).stem] = _execute_notebook(*a)
+            bar.update()
+    else:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = {pool.submit(_execute_notebook, *a): Path(a[0]).stem for a in args}
+            for fut in as_completed(futures):
+                results[futures[fut]] = fut.result()
+                bar.update()
+    bar.close()
+    return [(nb.stem, *results[nb.stem]) for nb in books]
+
+
+def _execute_notebook(src: str, dst: str, parameters: dict, cwd: str, threads: int | None) -> tuple[str, float]:
+    """Run one notebook with papermill (in this or a worker process); (status, seconds)."""
+    import time
+
+    import papermill as pm
+
+    if threads:
+        # the kernel inherits this environment; torch reads it when the kernel imports it
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(threads)
+    _quiet_kernels()
+    t0 = time.time()
+    try:
+        pm.execute_notebook(src, dst, parameters=parameters, cwd=cwd, kernel_name="python3",
+                            progress_bar=False, kernel_manager_class=_ipc_kernel_manager())
+        status = "ok"
+    except Exception as exc:  # noqa: BLE001 - papermill raises its own error types; report and go on
+        status = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+    return status, time.time() - t0
 
 
 def _ipc_kernel_manager() -> type:
     """A kernel manager whose kernel talks over local IPC sockets (files in the Jupyter runtime
     directory) instead of loopback TCP: nothing listens on a port, and the kernel does not print
     its "running over TCP without encryption" warning."""
+    import uuid
+
     from jupyter_client.manager import AsyncKernelManager
-    from traitlets import CaselessStrEnum
+    from jupyter_core.paths import jupyter_runtime_dir
+    from traitlets import CaselessStrEnum, default
 
     class IPCKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("ip")
+        def _unique_ipc_path(self) -> str:
+            # jupyter_client's default can be "kernel-ipc" in the working directory, which
+            # two kernels started at once (run_notebooks with jobs > 1) would share
+            Path(jupyter_runtime_dir()).mkdir(parents=True, exist_ok=True)
+            return str(Path(jupyter_runtime_dir()) / f"spectool-{uuid.uuid4().hex}-ipc")
 
     return IPCKernelManager
 
@@ -235,7 +278,9 @@ def main(argv: list[str] | None = None) -> list[Path]:
                 print(f"  failed {a.id}: {a.error.splitlines()[0]}")
     books: list[tuple[str, str, float]] = []
     if not args.skip_notebooks:
-        books = run_notebooks(args.out / "notebooks", args.mode, cache)
+        # two at a time once the figures filled the results cache; without it, notebooks
+        # would compute the same steps concurrently, so they run one after another
+        books = run_notebooks(args.out / "notebooks", args.mode, cache, jobs=1 if args.skip_figures else None)
         print(f"notebooks ({args.mode} mode, synthetic mock survey) -> {args.out / 'notebooks'}")
         for name, status, sec in books:
             print(f"  {status:8s} {name:28s} {sec:7.1f} s")

@@ -8,6 +8,7 @@ whole session (the same cache layout as ``spectool figures``).
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -140,3 +141,30 @@ def test_style_keeps_interactive_mode_switched_on_inside():
         assert not matplotlib.is_interactive()
     finally:
         matplotlib.interactive(before)
+
+
+@pytest.mark.notebooks
+def test_demo_runs_notebooks_two_at_a_time(tmp_path, monkeypatch):
+    """``make demo`` executes notebooks two at once (each kernel on its share of the cores,
+    each on its own IPC socket path); results come back in notebook order, and a failing
+    notebook is a reported row while the others finish."""
+    import spectool.demo as demo
+
+    src = tmp_path / "books"
+    src.mkdir()
+    for name, code in (("00_a", "import os\nopen(f'{mode}-a.txt', 'w').write(os.environ.get('OMP_NUM_THREADS', ''))"),
+                       ("01_b", "raise ValueError('broken on purpose')"),
+                       ("02_c", "import os\nopen(f'{mode}-c.txt', 'w').write(os.environ.get('OMP_NUM_THREADS', ''))")):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("mode = 'x'", metadata={"tags": ["parameters"]}),
+                                             nbformat.v4.new_code_cell(code)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, src / f"{name}.ipynb")
+    monkeypatch.setattr(demo, "notebook_dir", lambda: src)
+    rows = demo.run_notebooks(tmp_path / "out", "smoke", tmp_path / "cache", progress=False, jobs=2)
+    assert [r[0] for r in rows] == ["00_a", "01_b", "02_c"]
+    assert rows[0][1] == rows[2][1] == "ok"
+    assert rows[1][1].startswith("failed") and "broken on purpose" in rows[1][1]
+    threads = str(max(1, (os.cpu_count() or 1) // 2))
+    assert (src / "smoke-a.txt").read_text() == threads == (src / "smoke-c.txt").read_text()
+    assert (tmp_path / "out" / "02_c.ipynb").is_file()
+    assert not list(src.glob("*ipc*")), "kernel IPC sockets belong in the Jupyter runtime dir"
