@@ -64,7 +64,7 @@ papers.draw("spf-tab1", ctx=ctx)
 # `papers.training_cell` gives the config of the SPFusion cell of Table 2 in this mode: the
 # authors' protocol (`spfusion_full`: loss 100 x MSE(mass) + MSE(age), Adam, cosine warm
 # restarts) with the mode's caps, and its folder in the results cache. In quick mode that is
-# 8 epochs on the red-clump mock at 8 x its quick size (1680 training stars; the 210 of the
+# 8 epochs on the red-clump mock at 8 x its quick size (1120 training stars; the 140 of the
 # quick set are too few for any of the four models), and two departures from the paper,
 # both measured (`docs/mock_survey.md`, "What stopped SPFusion learning"): no dropout, and
 # a learning rate of 3e-4 instead of 1e-3. With the paper's settings this network predicts

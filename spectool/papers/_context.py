@@ -119,9 +119,10 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Protocol]]] = {
         "quick": Protocol((0,), 6, 240, 60, 120, 3e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE),
         "medium": Protocol((0, 1, 2), 15, 1200, 200, 400, 1e-3, datasets=("mspc/SC-S>5",), arms=SLIM_LARGE)}),
     "spf_models": ("spfusion_table2_full", {
-        "quick": Protocol((0,), 8, 1680, 60, 200, 2e-3, scale=8,
+        # 1120 = the whole training split of a fold of the 8 x store (2400 stars: 1120 / 480 / 800)
+        "quick": Protocol((0,), 8, 1120, 60, 200, 2e-3, scale=8,
                           run_epochs=(("ConvNeXt 1D", 30),)),
-        "medium": Protocol((0, 1, 2), 10, 1680, 300, 720, 1e-3, scale=8,
+        "medium": Protocol((0, 1, 2), 10, 1120, 300, 720, 1e-3, scale=8,
                            run_epochs=(("ConvNeXt 1D", 30),))}),
     "spf_ablation": ("spfusion_ablation_full", {
         # 16 full-size SPFusion arms: none learns within the quick mode's minutes (SPFusion
