@@ -178,47 +178,38 @@ def _run_cell(config: dict, run_dir: str, threads: int | None) -> dict[str, Any]
 def cell_cost(config: TrainConfig, _memo: dict | None = None) -> float:
     """Estimated training cost of one cell, in multiply-accumulates; for scheduling only.
 
-    The multiply-accumulates of the convolution and linear layers in one forward pass of
-    the configured model on one spectrum (counted with forward hooks on a zero input, plus
-    a zero image for image models), times the training spectra (after ``data.max_train``)
-    and ``trainer.max_epochs``. It ignores depthwise-versus-dense speed, attention and the
-    evaluation passes, so it orders cells, it does not predict seconds. Opening the dataset
-    builds a missing mock store, which the cell would build anyway.
+    The multiply-accumulates of one forward pass of the configured model on one zero
+    spectrum (plus a zero image for image models), counted by torch's flop counter as the
+    SCA-Net complexity table does, times the training spectra (after ``data.max_train``) and
+    ``trainer.max_epochs``. It ignores how fast each kind of layer runs and the evaluation
+    passes, so it orders cells, it does not predict seconds. Opening the dataset builds a
+    missing mock store, which the cell would build anyway.
     """
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
 
     from .data import open_dataset
     from .fit import build_model
 
     memo = {} if _memo is None else _memo
-    dkey = json.dumps(to_dict(config)["data"], sort_keys=True, default=str)
+    raw = to_dict(config)
+    dkey = json.dumps(raw["data"], sort_keys=True, default=str)
     if dkey not in memo:
         memo[dkey] = open_dataset(config.data)
     ds = memo[dkey]
     n_train = len(ds.indices("train", config.data.fold))
     if config.data.max_train is not None:
         n_train = min(n_train, config.data.max_train)
-    mkey = json.dumps([to_dict(config)["model"], dkey], sort_keys=True, default=str)
+    mkey = json.dumps([raw["model"], dkey], sort_keys=True, default=str)
     if mkey not in memo:
         model = build_model(config.model, ds).eval()
-        macs = [0]
-
-        def count(module, args, out) -> None:
-            w = module.weight
-            per_output = w[0].numel() if isinstance(module, torch.nn.modules.conv._ConvNd) else w.shape[1]
-            macs[0] += out.numel() // out.shape[0] * per_output if out.ndim > 1 else per_output * out.numel()
-
-        hooks = [m.register_forward_hook(count) for m in model.modules()
-                 if isinstance(m, (torch.nn.modules.conv._ConvNd, torch.nn.Linear))]
-        x = torch.zeros(1, 1, ds.wavelength.size)
-        image = None
+        inputs = [torch.zeros(1, 1, ds.wavelength.size)]
         if getattr(model, "needs_image", False) and ds.images is not None:
-            image = torch.zeros(1, *ds.images.shape[1:])
-        with torch.no_grad():
-            model(x, image) if image is not None else model(x)
-        for h in hooks:
-            h.remove()
-        memo[mkey] = float(max(macs[0], 1))
+            inputs.append(torch.zeros(1, *ds.images.shape[1:]))
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            model(*inputs)
+        memo[mkey] = max(counter.get_total_flops() / 2, 1.0)
     return memo[mkey] * n_train * config.trainer.max_epochs
 
 
