@@ -133,6 +133,25 @@ def test_ablations_build_and_run(overrides, params):
     assert out.shape == (1, 2) and torch.isfinite(out).all()
 
 
+def test_slim_widths_keep_the_token_shapes_and_drop_the_trunk_parameters():
+    """The CPU modes' slim SPFusion: narrower stem / spectral stages, same (B, 96, 28) tokens."""
+    slim = dict(image_widths=(8, 16, 16), spectral_dims=(32, 64, 32), spectral_depths=(1, 1, 1))
+    model = create("spfusion", **slim).eval()
+    full = create("spfusion").eval()
+    x, image = _inputs(batch=2)
+    with torch.no_grad():
+        assert model.forward_tokens(x, image).shape == full.forward_tokens(x, image).shape == (2, 96, 28)
+    # everything after the extractors is the paper's, parameter for parameter
+    after = ("fusion", "transformer", "metaformer", "head")
+    assert sum(_n(getattr(model, m)) for m in after) == sum(_n(getattr(full, m)) for m in after)
+    assert _n(model.photometric.stem) == 3 * 9 * 8 + 8 * 9 * 16 + 16 * 9 * 16 + 2 * (8 + 16)
+    assert _n(model) == 336_086 < _n(full) == 939_398
+    with pytest.raises(ModelError, match="fused channels"):
+        SPFusion(spectral_dims=(32, 64, 48))
+    with pytest.raises(ModelError, match="widths"):
+        SPFusion(image_widths=(8, 16))
+
+
 def test_add_fusion_is_the_plain_sum():
     model = SPFusion(fusion="add").eval()
     s, p = torch.randn(2, 32, 28), torch.randn(2, 32, 28)

@@ -390,9 +390,10 @@ def test_analysis_figures_do_not_use_a_regression_checkpoint_that_learned_nothin
 
 
 def test_reduced_spfusion_runs_train_with_the_settings_that_learn(monkeypatch, tmp_path):
-    """Reduced modes train SPFusion without dropout at lr 3e-4 (at 1e-3 or with the paper's
+    """Reduced modes train the slim SPFusion without dropout at lr 1e-3 (with the paper's
     dropout it predicts one mass for every mock star) and Table 2 on the red-clump mock at
-    8 x its quick size (210 training stars are too few for any of the four regressors)."""
+    8 x its quick size (210 training stars are too few for any of the four regressors); the
+    medium ablation runs Table 2's protocol, so its default arm is Table 2's SPFusion cell."""
     from spectool.mock import build
     from spectool.papers import _context as C
     from spectool.train.config import run_config, run_datasets
@@ -406,6 +407,7 @@ def test_reduced_spfusion_runs_train_with_the_settings_that_learn(monkeypatch, t
                 if cfg.model.name == "spfusion":
                     assert cfg.optim.lr == C.SLIM_LR["spfusion"], (step_name, mode, run.label)
                     assert cfg.model.overrides["drop_rate"] == cfg.model.overrides["spectral_dropout"] == 0.0
+                    assert cfg.model.overrides["spectral_depths"] == [1, 1, 1], (step_name, mode, run.label)
                 else:
                     assert cfg.optim.lr == protocols[mode].lr, (step_name, mode, run.label)
 
@@ -420,11 +422,22 @@ def test_reduced_spfusion_runs_train_with_the_settings_that_learn(monkeypatch, t
     exp, note = C.step_experiment(ctx, "spf_models")
     assert exp.set["data.store"] == str(tmp_path / "spfusion_redclump-quick-x8-seed0-v9")
     assert built == [("spfusion/redclump", {"size": "quick", "seed": 0, "scale": 8, "progress": True})]
-    assert "8 x its quick size" in note and "learning rate 0.0003" in note and "8 epochs (ConvNeXt 1D: 30)" in note
+    assert "8 x its quick size" in note and "learning rate 0.001" in note and "8 epochs (ConvNeXt 1D: 30)" in note
     epochs = {r.label: r.set.get("trainer.max_epochs", exp.set["trainer.max_epochs"]) for r in exp.runs}
     assert epochs == {"SSCNN": 8, "RAC-Net": 8, "ConvNeXt 1D": 30, "SPFusion": 8}
     exp, _ = C.step_experiment(C.Context(mode="smoke", cache=tmp_path), "spf_models")
     assert "data.store" not in exp.set
+
+    from spectool.train.cv import cell_key, grid
+
+    medium = C.Context(mode="medium", cache=tmp_path)
+    keys = {}
+    for step_name in ("spf_models", "spf_ablation"):
+        exp, _ = C.step_experiment(medium, step_name)
+        keys[step_name] = {c.run.label: cell_key(c.config) for c in grid(exp, tmp_path / step_name) if c.fold == 0}
+    assert exp.set["data.store"] == str(tmp_path / "spfusion_redclump-quick-x8-seed0-v9")
+    assert keys["spf_ablation"]["star operator"] == keys["spf_models"]["SPFusion"]
+    assert keys["spf_ablation"]["no star operator"] != keys["spf_models"]["SPFusion"]
     with pytest.raises(C.PapersError, match="one dataset"):
         C.scaled_store(ctx, ["mspc/SC-S>5", "mspc/SS-S>5"], 2)
 

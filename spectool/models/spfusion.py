@@ -107,27 +107,32 @@ class PhotometricExtractor(nn.Module):
     deep-tiered stem (3x3 convs 3 -> 24 stride 2, 24 -> 32, 32 -> 64, BN + ReLU between),
     BN + ReLU, 3x3/2 max-pool, one BasicBlock(64). Then conv 64 -> 32 3x3 + BN, conv
     32 -> 32 3x3 (no activation in between), flatten each channel's 32 x 32 map, GELU
-    and Linear 1024 -> 28 along the flattened pixels.
+    and Linear 1024 -> 28 along the flattened pixels. ``widths`` (default the paper's
+    24, 32, 64) sets the three stem widths; the CPU modes of :mod:`spectool.papers` use
+    narrower ones, where this trunk costs two thirds of a training step.
     """
 
     def __init__(self, out_channels: int = FEATURE_CHANNELS, out_length: int = FEATURE_LENGTH,
-                 image_size: int = IMAGE_SIZE) -> None:
+                 image_size: int = IMAGE_SIZE, widths: tuple[int, int, int] = (24, 32, 64)) -> None:
         super().__init__()
+        if len(widths) != 3 or min(widths) < 1:
+            raise ModelError(f"widths must be three positive channel counts, got {widths!r}", "widths")
+        w1, w2, w3 = (int(w) for w in widths)
         self.stem = nn.Sequential(OrderedDict([
-            ("conv1", nn.Conv2d(3, 24, 3, stride=2, padding=1, bias=False)),
-            ("bn1", nn.BatchNorm2d(24)),
+            ("conv1", nn.Conv2d(3, w1, 3, stride=2, padding=1, bias=False)),
+            ("bn1", nn.BatchNorm2d(w1)),
             ("act1", nn.ReLU(inplace=True)),
-            ("conv2", nn.Conv2d(24, 32, 3, padding=1, bias=False)),
-            ("bn2", nn.BatchNorm2d(32)),
+            ("conv2", nn.Conv2d(w1, w2, 3, padding=1, bias=False)),
+            ("bn2", nn.BatchNorm2d(w2)),
             ("act2", nn.ReLU(inplace=True)),
-            ("conv3", nn.Conv2d(32, 64, 3, padding=1, bias=False)),
+            ("conv3", nn.Conv2d(w2, w3, 3, padding=1, bias=False)),
         ]))
-        self.stem_norm = nn.BatchNorm2d(64)
+        self.stem_norm = nn.BatchNorm2d(w3)
         self.act = nn.ReLU(inplace=True)
         self.pool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.block = BasicBlock2d(64)
+        self.block = BasicBlock2d(w3)
         self.project = nn.Sequential(OrderedDict([
-            ("conv1", nn.Conv2d(64, out_channels, 3, padding="same")),
+            ("conv1", nn.Conv2d(w3, out_channels, 3, padding="same")),
             ("bn", nn.BatchNorm2d(out_channels)),
             ("conv2", nn.Conv2d(out_channels, out_channels, 3, padding="same")),
         ]))
@@ -344,6 +349,11 @@ class SPFusion(SpectralModel):
         red-clump mock, training with the authors' rates (and lr 1e-3) leaves the network at
         the mean mass and age; ``scripts/train_pretrained.py`` trains the shipped checkpoint
         with both at 0 (``docs/mock_survey.md``).
+    spectral_dims, spectral_depths
+        Widths and block counts of the spectral ConvNeXt's three stages (paper: 64, 128, 32
+        and 3, 3, 3). The last width is the 32 fused channels.
+    image_widths
+        Stem widths of the photometric ResNet trunk (paper: 24, 32, 64).
 
     After every forward, ``last_attention`` (B, heads, 96, 96) holds the fusion
     attention weights and ``last_se_weights`` (B, 96) the head's SE channel weights,
@@ -359,7 +369,10 @@ class SPFusion(SpectralModel):
     def __init__(self, fusion: Literal["star", "add"] = "star", star_kernel: int = 7,
                  ffn_ratio: int = 4, heads: int = 1, metaformer_blocks: int = 1,
                  gelu_branch: Literal["spectral", "photometric"] = "spectral",
-                 drop_rate: float = 0.3, spectral_dropout: float = 0.2) -> None:
+                 drop_rate: float = 0.3, spectral_dropout: float = 0.2,
+                 spectral_dims: tuple[int, int, int] = (64, 128, FEATURE_CHANNELS),
+                 spectral_depths: tuple[int, int, int] = (3, 3, 3),
+                 image_widths: tuple[int, int, int] = (24, 32, 64)) -> None:
         super().__init__()
         if fusion not in ("star", "add"):
             raise ModelError(f"fusion must be 'star' or 'add', got {fusion!r}")
@@ -368,11 +381,14 @@ class SPFusion(SpectralModel):
         if ffn_ratio < 1 or metaformer_blocks < 1:
             raise ModelError(f"ffn_ratio and metaformer_blocks must be >= 1, "
                              f"got {ffn_ratio}, {metaformer_blocks}")
+        if len(spectral_dims) != 3 or len(spectral_depths) != 3 or spectral_dims[-1] != FEATURE_CHANNELS:
+            raise ModelError(f"spectral_dims and spectral_depths must have 3 stages and the last width must be "
+                             f"{FEATURE_CHANNELS} (the fused channels), got {spectral_dims!r}, {spectral_depths!r}")
         self.output_names = ["mass", "age"]
         self.output_units = ["Msun", "Gyr"]
         tokens = 3 * FEATURE_CHANNELS
-        self.spectral = SpectralConvNeXt(dropout=spectral_dropout)
-        self.photometric = PhotometricExtractor()
+        self.spectral = SpectralConvNeXt(tuple(spectral_dims), tuple(spectral_depths), dropout=spectral_dropout)
+        self.photometric = PhotometricExtractor(widths=tuple(image_widths))
         self.fusion = (StarFusion(FEATURE_CHANNELS, star_kernel, 4, gelu_branch, drop_rate)
                        if fusion == "star" else AddFusion())
         self.transformer = FusionTransformerBlock(tokens, FEATURE_LENGTH, heads, ffn_ratio,
