@@ -229,6 +229,15 @@ def test_sanity_gate_withholds_numbers_of_models_that_did_not_learn():
     assert sca.frame.loc[("scanet/AFGK", "M-M-T-T"), "teff MAE"] != "-"
     withheld = sca_tab3(Result(_gated(_regression_runs(["M-M-T-T"], ["teff", "logg", "feh"]), "M-M-T-T"), SRC))
     assert np.isnan(withheld.frame["MAE Teff [K]"].iloc[-1]) and "NOT LEARNED" in withheld.frame["values"].iloc[-1]
+    group = "Table 3 star operator"
+    spf = spf_tab3(Result(_gated(_regression_runs(["no star operator", "star operator"], ["mass", "age"],
+                                                  {"no star operator": group, "star operator": group}),
+                                 "no star operator"), SRC)).frame
+    # a withheld arm keeps its group and label; only its numbers go
+    assert list(spf.index) == [(group, "no star operator"), (group, "star operator")]
+    assert spf.loc[(group, "no star operator"), "learned?"].startswith("NO")
+    assert spf.loc[(group, "no star operator"), "MAE mass (Msun)"] == "-"
+    assert spf.loc[(group, "star operator"), "MAE mass (Msun)"] != "-"
 
 
 def test_sanity_gate_withholds_only_the_targets_a_regression_did_not_learn():

@@ -240,8 +240,9 @@ def _ablation(result: Result, number: int):
         raise PlotInputError(f"{what}: no runs in group {prefix!r}", what)
     titles = {"mae_mass": "MAE mass (Msun)", "mae_age": "MAE age (Gyr)"}
     frame = mean_std_table(res, titles, index=("group", "label"), decimals=4)
-    frame = gate_frame(frame.reset_index().set_index("label"), res, keys=("label",), levels=1)
-    frame = frame.reset_index().set_index(["group", "label"])
+    # gate by label; the group stays in the index, so a withheld row keeps its name
+    frame = gate_frame(frame.reset_index().set_index(["label", "group"]), res, keys=("label",), levels=1)
+    frame = frame.reorder_levels(["group", "label"])
     return table(frame, f"SPFusion {prefix}: ablation ({res['group'].iloc[0][len(prefix):].strip()})",
                  result.source, "Mean ± std over folds; 'learned?' compares with the best constant prediction.",
                  " ".join(t for t in (gate_text(res, ("label",)), result.note) if t))
