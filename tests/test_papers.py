@@ -240,6 +240,23 @@ def test_sanity_gate_withholds_numbers_of_models_that_did_not_learn():
     assert spf.loc[(group, "star operator"), "MAE mass (Msun)"] != "-"
 
 
+def test_star_fusion_snr_figure_gates_only_the_arms_it_draws():
+    """spf-fig7 draws the star on/off arms of the whole ablation run set: its gate names and
+    the legend flags only those two, not the other 14 arms."""
+    groups = {"no star operator": "Table 3 star operator", "star operator": "Table 3 star operator",
+              "kernel 3": "Table 4 kernel size"}
+    runs = _regression_runs(list(groups), ["mass", "age"], groups, n=600)
+    res = runs.results.copy()
+    res["learned"] = res["label"] == "star operator"
+    for c in ("mae_mass", "mae_age"):
+        res[f"baseline_{c}"] = 1.0
+    fig = CATALOG["spf-fig7"].function(Result(RunSet(res, runs.predictions, runs.histories), SRC))
+    title = fig._suptitle.get_text()
+    assert "no star operator" in title and "kernel 3" not in title
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["no star operator (not learned)", "star operator"]
+
+
 def test_sanity_gate_withholds_only_the_targets_a_regression_did_not_learn():
     runs = _gated(_regression_runs(["M-M-T-T"], ["teff", "logg", "feh"]), "M-M-T-T")
     res = runs.results

@@ -205,16 +205,21 @@ def _mae_vs_snr(result: Result, target: str, what: str, title: str, labels: list
     ax = axes[0, 0]
     order: list[str] = []
     col = "snr"
+    # the gate speaks of the runs drawn here only (an ablation run set holds every arm)
+    shown = runs.results[runs.results["label"].isin(list(preds))]
+    failed, verdict = withheld_targets(shown, ("label",)), verdicts(shown, ("label",))
     for label, p in preds.items():
         col = _snr_column(p)
         m = regression_metrics(p[[f"true_{target}"]].to_numpy(), p[[target]].to_numpy(), [target],
                                snr=p[col].to_numpy())
         m = m[(m["snr_bin"] != "all") & (m["n"] >= MIN_PER_BIN)]
-        plots.binned(list(m["snr_bin"]), m["mae"], ax=ax, label=label, order=order,
+        gated = verdict.get((label,), "").startswith("NO") or target in failed.get((label,), [])
+        flag = " (not learned)" if gated else ""
+        plots.binned(list(m["snr_bin"]), m["mae"], ax=ax, label=label + flag, order=order,
                      ylabel=f"MAE {target} [{UNITS[target]}]")
     ax.set_xlabel(("g-band " if col == "snr_g" else "") + "S/N interval (width 10)")
     ax.legend(fontsize=7)
-    note = " ".join(t for t in (f"MAE shown for S/N bins with >= {MIN_PER_BIN} spectra.", gate_text(runs.results),
+    note = " ".join(t for t in (f"MAE shown for S/N bins with >= {MIN_PER_BIN} spectra.", gate_text(shown),
                                 result.note) if t)
     return titled(fig, title, result.source, note)
 
