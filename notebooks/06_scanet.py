@@ -109,7 +109,7 @@ plt.show()
 
 # %%
 model = models.load("scanet_mmtt-mock-afgk")
-# two spectra here (about 45 s on a CPU; one in the CI's smoke mode); Fig. 8 below averages more
+# two spectra here (about 8 s each on a CPU; one in the CI's smoke mode); Fig. 8 below averages more
 rows = ds.indices("test", 0)[:1 if mode == "smoke" else 2]
 sw = explain.sliding_window_importance(model, np.asarray(ds.flux[rows])[:, None], wavelength=ds.wavelength,
                                        window=15.0, step=5.0, fill="continuum", progress=True)
