@@ -278,10 +278,14 @@ class _Rows:
 
 
 def _has_features(model: torch.nn.Module) -> bool:
+    """Whether ``model`` splits into ``forward_features`` + ``forward_head`` (a SpectralModel
+    that defines both, or any module with both methods)."""
     from .models.base import SpectralModel
 
-    return (isinstance(model, SpectralModel) and type(model).forward_features is not SpectralModel.forward_features
-            and type(model).forward_head is not SpectralModel.forward_head)
+    if isinstance(model, SpectralModel):
+        return (type(model).forward_features is not SpectralModel.forward_features
+                and type(model).forward_head is not SpectralModel.forward_head)
+    return callable(getattr(model, "forward_features", None)) and callable(getattr(model, "forward_head", None))
 
 
 #: model -> (weights fingerprint, its fused inference copy): built once per set of weights
@@ -361,7 +365,8 @@ def model_outputs(model: torch.nn.Module, flux: Any, images: Any = None, *, batc
     outputs (N, K) (logits, or regression outputs in the model's space) of model-ready rows.
 
     ``flux`` is (N, L) (any object with ``len`` and row slicing); ``images`` (N, 3, 128, 128)
-    for image models. This is the one forward path of :func:`predict` and of
+    for image models; both are cast to the model's floating dtype. This is the one forward
+    path of :func:`predict`, :func:`spectool.explain.extract_features` and
     ``scripts/calibrate_pretrained.py``. On the CPU, MSPC-Net runs through its fused
     inference copy (:func:`_inference_module`): forward hooks registered on the model's
     submodules do not fire here; call the model itself for hook-based analysis.
@@ -373,6 +378,8 @@ def model_outputs(model: torch.nn.Module, flux: Any, images: Any = None, *, batc
     if needs_image and images is None:
         raise ModelError(f"{type(model).__name__} needs (N, 3, 128, 128) images: pass images= or a dataset with images")
     split = _has_features(model)
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
     if device.type == "cpu":
         keep_freed_memory()
     was_training = model.training
@@ -382,13 +389,12 @@ def model_outputs(model: torch.nn.Module, flux: Any, images: Any = None, *, batc
     n = len(flux)
     try:
         for start in tqdm(range(0, n, batch_size), disable=not progress, desc="predict", unit="batch"):
-            rows = np.array(flux[start:start + batch_size], dtype=np.float32)  # a copy: rows may be read-only
-            x = torch.from_numpy(rows)[:, None]
+            rows = np.array(flux[start:start + batch_size], dtype=np_dtype)  # a copy: rows may be read-only
+            x = torch.from_numpy(rows)[:, None].to(device)
             img = None
             if needs_image:
-                img = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size], dtype=np.float32))
+                img = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size], dtype=np_dtype))
                 img = img.to(device)
-            x = x.to(device)
             if split:
                 f = net.forward_features(x, img)
                 feats.append(f.float().cpu())

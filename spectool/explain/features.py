@@ -102,19 +102,14 @@ def extract_features(
     rows = np.arange(xt.shape[0]) if indices is None else np.asarray(indices, dtype=np.int64)
     img = _inputs.as_image(image, xt.shape[0], xt.dtype)
     _inputs.check_image(model, img)
-    feats, preds = [], []
-    with torch.inference_mode():
-        for s in _inputs.progress(list(_inputs.batches(xt.shape[0], batch_size)), None, "features", progress):
-            xb = xt[s].to(dev)
-            ib = img[s].to(dev) if img is not None else None
-            f = model.forward_features(xb, ib)
-            if f.dim() != 2:
-                raise ModelError(f"{type(model).__name__}.forward_features returned {tuple(f.shape)}, not (B, F)",
-                                 "forward_features")
-            feats.append(f.float().cpu())
-            preds.append(model.forward_head(f).float().cpu())
-    features = torch.cat(feats).numpy()
-    out = torch.cat(preds).numpy()
+    from ..inference import model_outputs
+
+    # the forward path of spectool.predict (MSPC-Net: its fused copy on the CPU, ~2x faster)
+    features, out = model_outputs(model, xt[:, 0].cpu().numpy(), None if img is None else img.cpu().numpy(),
+                                  batch_size=batch_size, device=dev, progress=progress)
+    if features is None or features.ndim != 2:
+        raise ModelError(f"{type(model).__name__}.forward_features returned "
+                         f"{None if features is None else features.shape}, not (B, F)", "forward_features")
     cols = _data_columns(data, rows, labels, ids, snr)  # rows index the original input
     names = _inputs.output_names(model, out.shape[1])
     if _inputs.task_of(model) == "classification":

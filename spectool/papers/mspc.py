@@ -257,10 +257,9 @@ def mspc_crossmatch(ctx: Context) -> Result:
     """Cross-matched mock stars: each drawn star is observed SDSS-like and LAMOST-like; the
     SDSS-trained MSPC-Net classifies both spectra. ``prediction`` compares the SDSS-like
     prediction with the mock catalogue class, ``agreement`` the SDSS-like and LAMOST-like labels."""
-    import torch
-
     from .. import preprocess as P
     from ..datasets.presets import SS_S5
+    from ..inference import model_outputs
     from ..mock.generate import generate_stars
     from ..mock.stars import draw_subclass_labels
 
@@ -274,9 +273,8 @@ def mspc_crossmatch(ctx: Context) -> Result:
     for survey in ("sdss", "lamost"):
         obs, _ = generate_stars(labels, survey, snr, np.random.default_rng([ctx.seed, 8, len(survey)]))
         batch = P.mspcnet_batch(obs.wave, obs.flux, obs.ivar, obs.mask)
-        with torch.inference_mode():
-            out = model(torch.as_tensor(np.asarray(batch.flux, np.float32))[:, None])
-        pred[survey] = np.asarray(model.output_names)[out.argmax(1).numpy()]
+        _, out = model_outputs(model, batch.flux)
+        pred[survey] = np.asarray(model.output_names)[out.argmax(1)]
     truth = labels["subclass"].str[0].to_numpy()
     df = pd.DataFrame({"prediction": np.where(pred["sdss"] == truth, "correct", "incorrect"),
                        "agreement": np.where(pred["sdss"] == pred["lamost"], "agree", "disagree")})
