@@ -349,18 +349,23 @@ def test_identical_cells_are_shared_between_steps(tmp_path):
 
 
 def test_reduced_protocols_cover_every_dataset_and_arm():
-    """Quick mode keeps every dataset of Tables 3, 4, 6 and every ablation arm, >= 5 epochs."""
+    """Quick mode keeps every dataset of Tables 3, 4, 6 and every ablation arm; the steps
+    behind a training-curve figure train >= 5 epochs (the others >= 4)."""
+    from spectool.papers import CATALOG
     from spectool.papers._context import EXPERIMENTS, reduced_experiment
     from spectool.train import load_experiment
     from spectool.train.config import run_config, run_datasets
 
+    curves = {e.step for e in CATALOG.values() if "vs epoch" in e.caption}
+    assert curves == {"mspc_classes", "sca_variants"}
     for step_name, (full, protocols) in EXPERIMENTS.items():
         ref = load_experiment(full)
         for mode, proto in protocols.items():
             if mode == "smoke":
                 continue
             exp = reduced_experiment(full, proto, mode)
-            assert proto.epochs >= 5 and exp.set["trainer.max_epochs"] == proto.epochs
+            assert proto.epochs >= (5 if step_name in curves else 4), (step_name, mode)
+            assert exp.set["trainer.max_epochs"] == proto.epochs
             assert {r.label for r in exp.runs} == {r.label for r in ref.runs}, (step_name, mode)
             if proto.datasets is None:
                 assert exp.datasets == ref.datasets, (step_name, mode)
@@ -431,7 +436,9 @@ def test_reduced_spfusion_runs_train_with_the_settings_that_learn(monkeypatch, t
             for run in exp.runs:
                 cfg = run_config(exp, run, run_datasets(exp, run)[0], exp.folds[0], exp.seeds[0])
                 if cfg.model.name == "spfusion":
-                    assert cfg.optim.lr == C.SLIM_LR["spfusion"], (step_name, mode, run.label)
+                    # the quick ablation arms train at the protocol's own, lower rate (4 epochs)
+                    want = C.SLIM_LR["spfusion"] if protocols[mode].model_lr else protocols[mode].lr
+                    assert cfg.optim.lr == want, (step_name, mode, run.label)
                     assert cfg.model.overrides["drop_rate"] == cfg.model.overrides["spectral_dropout"] == 0.0
                     assert cfg.model.overrides["spectral_depths"] == [1, 1, 1], (step_name, mode, run.label)
                 else:
@@ -453,6 +460,12 @@ def test_reduced_spfusion_runs_train_with_the_settings_that_learn(monkeypatch, t
     assert epochs == {"SSCNN": 8, "RAC-Net": 8, "ConvNeXt 1D": 30, "SPFusion": 8}
     exp, _ = C.step_experiment(C.Context(mode="smoke", cache=tmp_path), "spf_models")
     assert "data.store" not in exp.set
+    # quick ablation arms: Table 2's 8 x store and training-set size, 4 epochs at 5e-4
+    exp, note = C.step_experiment(ctx, "spf_ablation")
+    assert exp.set["data.store"] == str(tmp_path / "spfusion_redclump-quick-x8-seed0-v9")
+    assert exp.set["data.max_train"] == 1120 and exp.set["trainer.max_epochs"] == 4
+    assert exp.set["optim.lr"] == 5e-4 and not any("optim.lr" in r.set for r in exp.runs)
+    assert "learning rate 0.0005" in note
 
     from spectool.train.cv import cell_key, grid
 

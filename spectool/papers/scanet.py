@@ -21,7 +21,7 @@ UNITS = {"teff": "K", "logg": "dex", "feh": "dex"}
 VARIANTS = ["M-M-M-M", "M-M-M-T", "M-M-T-T", "M-T-T-T", "T-T-T-T"]
 MAIN = "M-M-T-T"
 #: Test spectra averaged by the sliding-window importance (Fig. 8) per mode.
-SLIDING_SPECTRA = {"smoke": 2, "quick": 12, "medium": 100, "full": 200}
+SLIDING_SPECTRA = {"smoke": 1, "quick": 8, "medium": 100, "full": 200}
 
 
 # --------------------------------------------------------------------------- steps
