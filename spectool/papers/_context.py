@@ -131,11 +131,12 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Protocol]]] = {
         "medium": Protocol((0, 1, 2), 10, 1120, 300, 720, 1e-3, scale=8,
                            run_epochs=(("ConvNeXt 1D", 30),))}),
     "spf_ablation": ("spfusion_ablation_full", {
-        # Quick: the 8 x mock of Table 2 for 4 epochs at 5e-4 (~45 s a cell on one core; 12
+        # Quick: the 8 x mock of Table 2 for 4 epochs at 5e-4 (~48 s a cell on one core; 12
         # distinct cells, since 4 arms repeat the paper's model). At Table 2's 1e-3 the slim
         # SPFusion sits at the mean mass for ~4 epochs and learns as the rate anneals; at
         # 3e-4-5e-4 it leaves the mean in epoch 2 (fold 1, mass MAE, best constant 0.40 Msun:
-        # 5e-4 x 4 epochs 0.215, x 3 0.235; 3e-4 x 3 0.246; 560 stars x 5 epochs 0.259).
+        # 5e-4 x 4 epochs 0.215, x 3 0.235; 3e-4 x 3 0.246; 560 stars x 5 epochs 0.259;
+        # 7e-4 x 3 epochs over all arms: 0.385 and heads 2 at the constant).
         # Medium: Table 2's protocol, so the default arm is Table 2's SPFusion cell.
         "quick": Protocol((0,), 4, 1120, 60, 200, 5e-4, scale=8, model_lr=False),
         "medium": Protocol((0, 1, 2), 10, 1120, 300, 720, 1e-3, scale=8)}),
