@@ -250,3 +250,21 @@ if __name__ == "__main__":
     finally:
         parent.kill()
 
+
+
+def test_worker_pool_is_kept_between_experiments_and_replaced_when_broken():
+    """cross_validate's spawn pool outlives one call (workers import torch once per run of
+    ``spectool figures``, not once per experiment); a shut-down or broken pool is replaced."""
+    from spectool.train import cv
+
+    first = cv._pool(3)
+    try:
+        assert cv._pool(3) is first
+        other = cv._pool(4)
+        assert other is not first and cv._pool(4) is other
+        first.shutdown()
+        replacement = cv._pool(3)
+        assert replacement is not first and cv._pool(3) is replacement
+    finally:
+        cv._shutdown_pools()
+    assert not any(key[0] == __import__("os").getpid() for key in cv._POOLS)

@@ -135,7 +135,7 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Protocol]]] = {
                            run_epochs=(("ConvNeXt 1D", 30),))}),
     "spf_ablation": ("spfusion_ablation_full", {
         # Quick: the 8 x mock of Table 2 for 4 epochs at 5e-4 (~48 s a cell on one core; 12
-        # distinct cells, since 4 arms repeat the paper's model). At Table 2's 1e-3 the slim
+        # distinct cells, since 4 arms repeat the paper's model). At 1e-3 (SLIM_LR) the slim
         # SPFusion sits at the mean mass for ~4 epochs and learns as the rate anneals; at
         # 3e-4-5e-4 it leaves the mean in epoch 2 (fold 1, mass MAE, best constant 0.40 Msun:
         # 5e-4 x 4 epochs 0.215, x 3 0.235; 3e-4 x 3 0.246; 560 stars x 5 epochs 0.259;
