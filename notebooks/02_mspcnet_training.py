@@ -121,11 +121,17 @@ plt.show()
 # ## 6. Evaluation
 # Test accuracy against the trivial baseline (always answering the most frequent class),
 # then the confusion matrix: rows are the true classes, columns the predictions.
+# `accuracy_gate` also gives the paired z of the model's gain over that baseline, spectrum
+# by spectrum: on a small test split a few lucky answers can beat the majority class, so a
+# model counts as learned only when z >= `GATE_Z` (p < 0.01), the bar of the papers' tables.
 
 # %%
-acc = float((pred["true_label"].astype(str) == pred["pred_label"].astype(str)).mean())
-verdict = "learned" if acc > majority else "did NOT beat the majority class: not a result"
-print(f"test accuracy {100 * acc:.1f} % on {len(pred)} spectra; majority class {100 * majority:.1f} % -> {verdict}")
+from spectool.train.metrics import GATE_Z, accuracy_gate
+
+acc, majority, z = accuracy_gate(pred["true_label"], pred["pred_label"])
+verdict = "learned" if z >= GATE_Z else "did NOT beat the majority class beyond chance: not a result"
+print(f"test accuracy {100 * acc:.1f} % on {len(pred)} spectra; majority class {100 * majority:.1f} % "
+      f"(z = {z:.1f}) -> {verdict}")
 pd.crosstab(pred["true_label"], pred["pred_label"], rownames=["true"], colnames=["predicted"])
 
 # %% [markdown]

@@ -87,3 +87,40 @@ def test_mae_vs_constant_uses_the_median_and_skips_class_labels():
     pred = pd.DataFrame({"true_mass": [1.0, 2.0, 3.0], "mass": [1.0, 2.0, 4.0], "true_label": ["a", "b", "c"],
                          "pred_label": ["a", "b", "b"], "true_age": [5.0, 6.0, 7.0]})
     assert mae_vs_constant(pred) == {"mass": (pytest.approx(1 / 3), pytest.approx(2 / 3))}
+
+
+def test_gate_needs_a_gain_beyond_the_noise_of_the_test_split():
+    from spectool.train.metrics import GATE_Z, accuracy_gate, paired_gain
+
+    # 20 spectra, half of class "a": the model is right on the 10 "a" and on 2 of the 10 "b".
+    true = np.array(["a"] * 10 + ["b"] * 10)
+    pred = np.array(["a"] * 10 + ["b"] * 2 + ["a"] * 8)
+    acc, majority, z = accuracy_gate(true, pred)
+    assert (acc, majority) == (pytest.approx(0.6), pytest.approx(0.5))
+    gains = np.r_[np.zeros(10), np.ones(2), np.zeros(8)]
+    assert z == pytest.approx(0.1 / (gains.std(ddof=1) / np.sqrt(20)))  # 1.45: a lucky margin
+    assert z < GATE_Z
+    # the same 10-point margin on 100 x more spectra is learning
+    _, _, z_big = accuracy_gate(np.tile(true, 100), np.tile(pred, 100))
+    assert z_big > 10 * GATE_Z / 2
+    # a model worse than the majority class has a negative z; identical errors give z = 0
+    assert accuracy_gate(true, np.array(["c"] * 20))[2] < 0
+    assert paired_gain(np.ones(5), np.ones(5)) == (0.0, 0.0)
+    assert paired_gain(np.zeros(3), np.ones(3)) == (1.0, np.inf)
+    assert np.isnan(paired_gain(np.array([np.nan]), np.array([1.0]))[1])
+
+
+def test_mae_gate_compares_with_the_median_star_by_star():
+    from spectool.train.metrics import GATE_Z, constant_mae, mae_gate
+
+    rng = np.random.default_rng(0)
+    truth = rng.normal(1.2, 0.3, 400)
+    good = truth + rng.normal(0, 0.05, 400)
+    mae, base, z = mae_gate(truth, good)
+    assert base == pytest.approx(constant_mae(truth)) and mae < base and z > GATE_Z
+    # beating the constant's MAE on 10 stars by winning on some and losing on others is not
+    # learning: gains 0.5, -0.4, 0.5, -0.5, 0.3, -0.4, 0.5, -0.5, 0.3, -0.1 (mean 0.02)
+    few = np.arange(10.0)
+    errors = np.array([4.0, 3.9, 2.0, 2.0, 0.2, 0.9, 1.0, 3.0, 3.2, 4.6])
+    mae, base, z = mae_gate(few, few + errors)
+    assert (mae, base) == (pytest.approx(2.48), pytest.approx(2.5)) and 0 < z < 1

@@ -240,6 +240,33 @@ def test_sanity_gate_withholds_numbers_of_models_that_did_not_learn():
     assert spf.loc[(group, "star operator"), "MAE mass (Msun)"] != "-"
 
 
+def test_sanity_gate_is_a_paired_test_on_each_runs_test_predictions(monkeypatch):
+    """A run that beats the majority class by a margin its 20 test spectra give by chance is
+    NOT learned; the same margin on 2000 spectra is; a regression is gated per target."""
+    from types import SimpleNamespace
+
+    from spectool.papers._context import sanity_gate
+    from spectool.train import FitResult
+    from spectool.train.metrics import GATE_Z
+
+    true = np.array(["a"] * 10 + ["b"] * 10)
+    lucky = np.array(["a"] * 10 + ["b"] * 2 + ["a"] * 8)  # 60 % against a 50 % majority class
+    rng = np.random.default_rng(1)
+    mass = rng.normal(1.2, 0.3, 300)
+    tables = {"small": pd.DataFrame({"true_label": true, "pred_label": lucky}),
+              "large": pd.DataFrame({"true_label": np.tile(true, 100), "pred_label": np.tile(lucky, 100)}),
+              "reg": pd.DataFrame({"true_mass": mass, "mass": mass + rng.normal(0, 0.05, 300),
+                                   "true_age": mass, "age": np.median(mass) + rng.normal(0, 0.3, 300)})}
+    monkeypatch.setattr(FitResult, "load", staticmethod(lambda d: SimpleNamespace(predictions=tables[str(d)])))
+    cls = sanity_gate(pd.DataFrame({"run_dir": ["small", "large"], "accuracy": [0.6, 0.6]}), ctx=None)
+    assert list(cls["learned"]) == [False, True]
+    assert list(cls["baseline_accuracy"]) == [0.5, 0.5]
+    assert cls["gate_z"].iloc[0] < GATE_Z < cls["gate_z"].iloc[1]
+    reg = sanity_gate(pd.DataFrame({"run_dir": ["reg"], "mae_mass": [0.04], "mae_age": [0.3]}), ctx=None)
+    assert bool(reg["learned_mass"].iloc[0]) and not bool(reg["learned_age"].iloc[0])
+    assert not reg["learned"].iloc[0] and reg["gate_z_mass"].iloc[0] > GATE_Z
+
+
 def test_star_fusion_snr_figure_gates_only_the_arms_it_draws():
     """spf-fig7 draws the star on/off arms of the whole ablation run set: its gate names and
     the legend flags only those two, not the other 14 arms."""

@@ -473,17 +473,22 @@ def run_experiment(ctx: Context, step_name: str) -> Result:
 
 
 def sanity_gate(results: pd.DataFrame, ctx: Context) -> pd.DataFrame:
-    """Add the trivial baseline of every run and whether the model beat it.
+    """Add the trivial baseline of every run and whether the model beat it by more than
+    the noise of its test split.
 
     Classification: ``baseline_accuracy`` = the share of the most frequent class in the
     evaluated spectra (what always answering that class scores). Regression:
     ``baseline_mae_<t>`` = the MAE of the best constant (the median of the evaluated
     truth), a stricter bar than the training mean, and ``learned_<t>`` per target.
-    ``learned`` is True when the model beats every baseline; tables and figures say so
-    plainly when it does not (and withhold only the failed targets of a regression).
+    ``gate_z`` / ``gate_z_<t>``: the paired one-sided z of the model's per-spectrum gain over
+    that baseline (:func:`spectool.train.metrics.paired_gain`); a model has learned a target
+    when z >= :data:`~spectool.train.metrics.GATE_Z` (p < 0.01), so a margin that a small
+    test split gives by chance does not count. ``learned`` is True when the model learned
+    every target; tables and figures say so plainly when it did not (and withhold only the
+    failed targets of a regression).
     """
     from ..train import FitResult
-    from ..train.metrics import constant_mae
+    from ..train.metrics import GATE_Z, accuracy_gate, mae_gate
 
     out = results.copy()
     learned = []
@@ -491,16 +496,19 @@ def sanity_gate(results: pd.DataFrame, ctx: Context) -> pd.DataFrame:
         pred = FitResult.load(row["run_dir"]).predictions
         ok = True
         if "true_label" in pred.columns:
-            base = float(pred["true_label"].astype(str).value_counts(normalize=True).iloc[0])
+            _, base, z = accuracy_gate(pred["true_label"], pred["pred_label"])
             out.loc[i, "baseline_accuracy"] = base
-            ok = float(row["accuracy"]) > base
+            out.loc[i, "gate_z"] = z
+            ok = bool(z >= GATE_Z)
         else:
             for col in pred.columns:
-                if col.startswith("true_") and f"mae_{col[5:]}" in out.columns:
-                    base = constant_mae(pred[col].to_numpy(float))
-                    out.loc[i, f"baseline_mae_{col[5:]}"] = base
-                    beat = float(row[f"mae_{col[5:]}"]) < base
-                    out.loc[i, f"learned_{col[5:]}"] = beat
+                t = col[5:]
+                if col.startswith("true_") and f"mae_{t}" in out.columns and t in pred.columns:
+                    _, base, z = mae_gate(pred[col].to_numpy(float), pred[t].to_numpy(float))
+                    out.loc[i, f"baseline_mae_{t}"] = base
+                    out.loc[i, f"gate_z_{t}"] = z
+                    beat = bool(z >= GATE_Z)
+                    out.loc[i, f"learned_{t}"] = beat
                     ok = ok and beat
         learned.append(ok)
     out["learned"] = learned
@@ -580,9 +588,10 @@ def checkpoint_verdict(ctx: Context, model, dataset: str) -> str:
     Classifiers: the card's mock test accuracy against 1.5 x chance (:func:`card_learned`).
     Regressors: the checkpoint is evaluated on the analysed mock set
     (:func:`evaluation_sets`, spectra it was never trained on) and must beat the best
-    constant (the median of the truth) on every target, the bar of :func:`sanity_gate`.
+    constant (the median of the truth) on every target at p < 0.01, the bar of
+    :func:`sanity_gate`.
     Memoised per mode and checkpoint."""
-    from ..train.metrics import mae_vs_constant
+    from ..train.metrics import GATE_Z, mae_gate
 
     card = getattr(model, "card", None) or {}
     if card.get("task") != "regression":
@@ -591,8 +600,10 @@ def checkpoint_verdict(ctx: Context, model, dataset: str) -> str:
     if key not in _VERDICTS:
         pred = pd.concat([predictions_on(model, ds, rows) for ds, rows in evaluation_sets(ctx, dataset)],
                          ignore_index=True)
-        failed = [f"{t} (MAE {mae:.3g} against the best constant's {base:.3g})"
-                  for t, (mae, base) in mae_vs_constant(pred).items() if not mae < base]
+        gates = {c[5:]: mae_gate(pred[c].to_numpy(float), pred[c[5:]].to_numpy(float))
+                 for c in pred.columns if c.startswith("true_") and c != "true_label" and c[5:] in pred.columns}
+        failed = [f"{t} (MAE {mae:.3g} against the best constant's {base:.3g}, z = {z:.1f})"
+                  for t, (mae, base, z) in gates.items() if not z >= GATE_Z]
         _VERDICTS[key] = (f"does not beat the best constant on {len(pred)} fresh mock spectra for "
                           + ", ".join(failed)) if failed else ""
     return _VERDICTS[key]

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import plots
-from ..train.metrics import accuracy_by_snr, per_class_table
+from ..train.metrics import GATE_Z, accuracy_by_snr, accuracy_gate, per_class_table
 from ..train.tables import CLASSIFICATION_METRICS, fold_table, mean_std_table
 from ._common import (PlotInputError, Result, RunSet, figure, gate_frame, gate_text, need, styled, table,
                       titled)
@@ -174,7 +174,7 @@ def mspc_features(ctx: Context) -> Result:
 def mspc_eval(ctx: Context) -> Result:
     """Test predictions of the four Table 3 models on the analysed mock test set, as a
     :class:`RunSet` (``true_label``, ``pred_label``, ``snr`` per spectrum) with the
-    majority-class baseline of each model."""
+    majority-class baseline of each model and its sanity-gate z."""
     base = ctx.get("mspc_features")
     runs = RunSet(pd.DataFrame())
     rows = []
@@ -182,10 +182,9 @@ def mspc_eval(ctx: Context) -> Result:
         t = d["table"]
         pred = t.rename(columns={"label": "true_label", "prediction": "pred_label", "confidence": "pred_prob"})
         runs.predictions[(ANALYSED, label)] = pred
-        acc = float((pred["true_label"].astype(str) == pred["pred_label"].astype(str)).mean())
-        majority = float(pred["true_label"].astype(str).value_counts(normalize=True).iloc[0])
+        acc, majority, z = accuracy_gate(pred["true_label"], pred["pred_label"])
         rows.append({"dataset": ANALYSED, "label": label, "fold": 0, "seed": 0, "accuracy": acc,
-                     "baseline_accuracy": majority, "learned": acc > majority, "n": len(pred)})
+                     "baseline_accuracy": majority, "gate_z": z, "learned": bool(z >= GATE_Z), "n": len(pred)})
     runs.results = pd.DataFrame(rows)
     runs.class_names[ANALYSED] = list(evaluation_sets(ctx, ANALYSED)[0][0].class_names)
     return ctx.result(runs, base.note)

@@ -11,6 +11,8 @@ units of the targets (Msun, Gyr, K, dex).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -162,6 +164,53 @@ def constant_mae(truth: np.ndarray) -> float:
     trivial baseline a regressor must beat to have learned anything."""
     t = np.asarray(truth, float)
     return float(np.nanmean(np.abs(t - np.nanmedian(t))))
+
+
+#: One-sided z a model's per-spectrum gain over its trivial baseline must reach for the
+#: sanity gate to call it learned: p < 0.01 in a paired test (:func:`paired_gain`).
+GATE_Z = 2.326
+
+
+def paired_gain(model_loss: np.ndarray, baseline_loss: np.ndarray) -> tuple[float, float]:
+    """``(mean gain, z)`` of a model over a baseline evaluated on the same spectra.
+
+    ``gain_i = baseline_loss_i - model_loss_i`` (NaNs dropped) and
+    ``z = mean(gain) / (std(gain) / sqrt(n))``, the one-sided paired z statistic; z is
+    ``+-inf`` when every gain is the same non-zero number and 0 when there is none. For a
+    classifier the losses are 0/1 errors (a McNemar-type test), for a regressor absolute
+    errors. Beating the baseline by a margin inside the noise of a small test split is not
+    learning: :data:`GATE_Z` is the bar."""
+    d = np.asarray(baseline_loss, float) - np.asarray(model_loss, float)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return float("nan"), float("nan")
+    mean = float(d.mean())
+    sd = float(d.std(ddof=1)) if d.size > 1 else 0.0
+    if sd == 0.0:
+        return mean, (0.0 if mean == 0 else float(np.sign(mean)) * float("inf"))
+    return mean, mean / (sd / np.sqrt(d.size))
+
+
+def accuracy_gate(true: Sequence, pred: Sequence) -> tuple[float, float, float]:
+    """``(accuracy, majority-class share, z)`` of predicted against true class labels: the
+    model against always answering the most frequent true class (:func:`paired_gain`)."""
+    t = np.asarray(true).astype(str)
+    p = np.asarray(pred).astype(str)
+    if t.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    values, counts = np.unique(t, return_counts=True)
+    majority = values[np.argmax(counts)]
+    _, z = paired_gain((p != t).astype(float), (t != majority).astype(float))
+    return float((p == t).mean()), float(counts.max() / t.size), z
+
+
+def mae_gate(truth: np.ndarray, pred: np.ndarray) -> tuple[float, float, float]:
+    """``(MAE, best constant's MAE, z)`` of a regressor against the median of ``truth``
+    (:func:`constant_mae`, :func:`paired_gain`); NaNs ignored."""
+    t = np.asarray(truth, float)
+    p = np.asarray(pred, float)
+    _, z = paired_gain(np.abs(p - t), np.abs(t - np.nanmedian(t)))
+    return float(np.nanmean(np.abs(p - t))), constant_mae(t), z
 
 
 def mae_vs_constant(pred: pd.DataFrame) -> dict[str, tuple[float, float]]:
