@@ -123,7 +123,7 @@ plt.show()
 # then the confusion matrix: rows are the true classes, columns the predictions.
 # `accuracy_gate` also gives the paired z of the model's gain over that baseline, spectrum
 # by spectrum: on a small test split a few lucky answers can beat the majority class, so a
-# model counts as learned only when z >= `GATE_Z` (p < 0.01), the bar of the papers' tables.
+# model counts as learned only when z >= `GATE_Z` (p < 0.05), the bar of the papers' tables.
 
 # %%
 from spectool.train.metrics import GATE_Z, accuracy_gate

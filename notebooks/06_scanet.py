@@ -91,7 +91,7 @@ plt.show()
 # %% [markdown]
 # ## 4. Evaluation against the best constant
 # Each label's MAE beside that of the best constant (the median test label), with the paired
-# z of the gain star by star: a label counts as learned when z >= `GATE_Z` (p < 0.01).
+# z of the gain star by star: a label counts as learned when z >= `GATE_Z` (p < 0.05).
 
 # %%
 pred = fit.predictions

@@ -114,6 +114,31 @@ def test_identical_cells_train_once_and_are_shared_between_experiments(tmp_path,
     assert not cross_validate(third, progress=False, share=share).results["skipped_done"].any()
 
 
+def test_a_finished_run_of_a_changed_config_is_moved_aside_and_trained_again(tmp_path, tiny_models):
+    """Resuming after the experiment changed (here Tiny-4's width) must not report the old
+    run as the new config's result, nor let the shared index hand the retrained folder out
+    as the old config."""
+    store = toy_store(tmp_path / "store", n_folds=2).path
+    share = tmp_path / "cells"
+    exp = _experiment(tmp_path, store, folds=[0])
+    first = cross_validate(exp, progress=False, share=share).results.set_index("label")
+    changed = copy.deepcopy(exp)
+    changed["runs"][1]["set"] = {"model.overrides": {"width": 2}}
+    with pytest.warns(RuntimeWarning, match="trained with another config"):
+        res = cross_validate(changed, progress=False, share=share).results.set_index("label")
+    assert res.loc["Tiny-8", "skipped_done"] and not res.loc["Tiny-4", "skipped_done"]
+    run_dir = Path(res.loc["Tiny-4", "run_dir"])
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["model"]["overrides"] == {"width": 2}
+    assert res.loc["Tiny-4", "params"] < first.loc["Tiny-4", "params"]
+    stale = list(run_dir.parent.glob("fold0.stale-*"))
+    assert len(stale) == 1 and (stale[0] / "done.json").is_file()  # nothing lost
+    # the old config in another experiment trains again: its indexed folder now holds width 2
+    other = _experiment(tmp_path, store, folds=[0], name="other grid")
+    other["runs"] = other["runs"][1:]
+    got = cross_validate(other, progress=False, share=share).results
+    assert not got["skipped_done"].any() and got["params"].iloc[0] == first.loc["Tiny-4", "params"]
+
+
 def test_cv_runner_repeated_seeds_regression(tmp_path, tiny_models):
     store = toy_store(tmp_path / "store", task="regression", n_folds=1).path
     res = cross_validate(_experiment(tmp_path, store, task="regression", folds=[0], seeds=[1, 2]), progress=False)

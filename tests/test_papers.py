@@ -469,7 +469,10 @@ def test_reduced_spfusion_runs_train_with_the_settings_that_learn(monkeypatch, t
                     assert cfg.model.overrides["drop_rate"] == cfg.model.overrides["spectral_dropout"] == 0.0
                     assert cfg.model.overrides["spectral_depths"] == [1, 1, 1], (step_name, mode, run.label)
                 else:
-                    assert cfg.optim.lr == protocols[mode].lr, (step_name, mode, run.label)
+                    want = dict(protocols[mode].run_lr).get(run.label, protocols[mode].lr)
+                    assert cfg.optim.lr == want, (step_name, mode, run.label)
+                if cfg.model.name == "sscnn":  # PyTorch's default init leaves it at the mean label
+                    assert cfg.model.overrides["init"] == "kaiming", (step_name, mode)
 
     built = []
 
@@ -483,7 +486,8 @@ def test_reduced_spfusion_runs_train_with_the_settings_that_learn(monkeypatch, t
     assert exp.set["data.store"] == str(tmp_path / "spfusion_redclump-quick-x8-seed0-v9")
     assert built == [("spfusion/redclump", {"size": "quick", "seed": 0, "scale": 8, "progress": True})]
     assert "8 x its quick size" in note and "learning rate 0.0005" in note
-    assert "8 epochs (ConvNeXt 1D: 30, SPFusion: 10)" in note
+    assert "8 epochs (ConvNeXt 1D: 30, SPFusion: 10) at learning rate 0.002 (SSCNN: 0.001)" in note
+    assert [r.set["optim.lr"] for r in exp.runs if r.label == "SSCNN"] == [1e-3]
     epochs = {r.label: r.set.get("trainer.max_epochs", exp.set["trainer.max_epochs"]) for r in exp.runs}
     assert epochs == {"SSCNN": 8, "RAC-Net": 8, "ConvNeXt 1D": 30, "SPFusion": 10}
     exp, _ = C.step_experiment(C.Context(mode="smoke", cache=tmp_path), "spf_models")

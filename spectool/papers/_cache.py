@@ -29,7 +29,7 @@ from .._atomic import atomic_path
 from ..errors import SpectoolError
 
 #: Bump when a step's output format or the codec changes, so old cached results are recomputed.
-CACHE_VERSION = 6  # 6: the sanity gate became a paired test (gate_z columns); 5: SlidingWindowResult lost "cached"
+CACHE_VERSION = 7  # 6-7: the sanity gate became a paired test (gate_z columns); 5: SlidingWindowResult lost "cached"
 
 
 class CacheError(SpectoolError):

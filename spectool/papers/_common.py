@@ -200,13 +200,13 @@ def verdicts(results: pd.DataFrame, keys: Sequence[str] = ("dataset", "label")) 
         failed = _failed_targets(rows)
         targets = [c[len("learned_"):] for c in rows.columns if c.startswith("learned_") and rows[c].notna().any()]
         if n_ok == len(rows):
-            out[key] = f"yes (trivial baseline: {base}; beaten at p < 0.01)"
+            out[key] = f"yes (trivial baseline: {base}; beaten at p < 0.05)"
         elif targets and len(failed) < len(targets):
             out[key] = (f"PARTLY: {', '.join(failed)} do(es) not beat the best constant ({base}) beyond chance "
-                        "(p < 0.01); those numbers withheld")
+                        "(p < 0.05); those numbers withheld")
         else:
             out[key] = (f"NO: {len(rows) - n_ok} of {len(rows)} run(s) do not beat the trivial baseline ({base}) "
-                        "beyond chance (p < 0.01); numbers withheld")
+                        "beyond chance (p < 0.05); numbers withheld")
     return out
 
 

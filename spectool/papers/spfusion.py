@@ -131,7 +131,8 @@ def spf_tab2(result: Result):
     return table(frame, "SPFusion Table 2: model comparison", result.source,
                  "Rows marked 'published values, not recomputed' are the paper's (real LAMOST + SDSS data); "
                  "spectool cannot rerun the photometric models. The other rows are measured here; 'learned?' "
-                 "compares each with the best constant prediction.",
+                 "compares each with the best constant prediction. SSCNN starts from He initialisation with a "
+                 "zero output layer (PyTorch's default leaves it at the mean label on these spectra).",
                  " ".join(t for t in (gate_text(_runs(result, "spf-tab2").results), result.note) if t))
 
 

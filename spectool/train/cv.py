@@ -6,8 +6,9 @@ Every grid cell is one :func:`~spectool.train.fit` run in its own directory::
 
     <output_root>/<experiment>/<dataset slug>/<label slug>/fold<k>[-seed<s>]/
 
-A cell with ``done.json`` is skipped (its stored result is reused), so a killed
-experiment picks up where it stopped. Cells that would compute the same thing (same
+A cell with ``done.json`` from its own config is skipped (its stored result is reused), so a
+killed experiment picks up where it stopped; a finished run of a since-changed config is
+moved aside and trained again. Cells that would compute the same thing (same
 training config apart from the run name, same model once its options are resolved against
 the model's defaults: e.g. the default arm that every ablation table repeats) are trained
 once and copied (:func:`cell_key`); with ``share=DIR`` finished cells are also indexed
@@ -33,8 +34,8 @@ from typing import Any
 import pandas as pd
 
 from .._atomic import atomic_write_text
-from .config import (ExperimentConfig, RunSpec, TrainConfig, dump_yaml, load_experiment, run_config,
-                     run_datasets, to_dict)
+from .config import (ExperimentConfig, RunSpec, TrainConfig, dump_yaml, load_config, load_experiment,
+                     run_config, run_datasets, to_dict)
 from .tables import experiment_table
 
 
@@ -152,15 +153,42 @@ def _copy_run(src: Path, cell: Cell) -> None:
     atomic_write_text(dst / "done.json", json.dumps(done, indent=2, default=str))
 
 
+def _finished(cell: Cell) -> bool:
+    """True when ``cell``'s run folder holds a finished run of ``cell``'s own config. A
+    finished run of another config (the experiment file or a protocol changed since) is
+    moved aside to ``<fold>.stale-<its key>`` with a warning, and the cell trains again:
+    resuming never reports a run of an outdated config as this one."""
+    import warnings
+
+    d = cell.run_dir
+    if not (d / "done.json").is_file():
+        return False
+    try:
+        old = cell_key(load_config(d / "config.yaml"))
+    except Exception:  # noqa: BLE001 - an unreadable stored config is treated as a different one
+        old = "unreadable"
+    if old == cell_key(cell.config):
+        return True
+    stale = d.with_name(f"{d.name}.stale-{old[:12]}")
+    shutil.rmtree(stale, ignore_errors=True)
+    d.rename(stale)
+    warnings.warn(f"{d}: its finished run was trained with another config; moved to {stale.name} and "
+                  "training again", RuntimeWarning, stacklevel=3)
+    return False
+
+
 def _shared_run(share: Path | None, key: str) -> Path | None:
-    """The finished run indexed under ``key`` in ``share``, if it still exists."""
+    """The finished run indexed under ``key`` in ``share``, if it still exists and still
+    holds that config (its folder may have been retrained with another since)."""
     if share is None:
         return None
     try:
         src = Path(json.loads((share / f"{key}.json").read_text())["run_dir"])
-    except (OSError, ValueError, KeyError):
+        if not (src / "done.json").is_file() or cell_key(load_config(src / "config.yaml")) != key:
+            return None
+    except Exception:  # noqa: BLE001 - a missing or unreadable index entry or config: no shared run
         return None
-    return src if (src / "done.json").is_file() else None
+    return src
 
 
 def _run_cell(config: dict, run_dir: str, threads: int | None) -> dict[str, Any]:
@@ -307,7 +335,7 @@ def cross_validate(experiment: str | Path | dict | ExperimentConfig, overrides: 
     copies: dict[int, int] = {}  # cell -> the identical cell of this experiment that trains
     finished: dict[str, Path] = {}  # key -> a cell of this experiment finished earlier (a resumed run)
     for i, c in enumerate(cells):
-        if (c.run_dir / "done.json").is_file():
+        if _finished(c):
             rows[i] = {**_run_cell(to_dict(c.config), str(c.run_dir), None), "skipped_done": True}
             finished.setdefault(cell_key(c.config), c.run_dir)
     for i, c in enumerate(cells):

@@ -167,8 +167,10 @@ def constant_mae(truth: np.ndarray) -> float:
 
 
 #: One-sided z a model's per-spectrum gain over its trivial baseline must reach for the
-#: sanity gate to call it learned: p < 0.01 in a paired test (:func:`paired_gain`).
-GATE_Z = 2.326
+#: sanity gate to call it learned: p < 0.05 in a paired test (:func:`paired_gain`). On the
+#: 48-150 test spectra of a quick-mode run this is a margin of about 10-15 points over the
+#: majority class; beating it by one or two lucky answers does not count.
+GATE_Z = 1.645
 
 
 def paired_gain(model_loss: np.ndarray, baseline_loss: np.ndarray) -> tuple[float, float]:
