@@ -267,6 +267,18 @@ def test_sanity_gate_is_a_paired_test_on_each_runs_test_predictions(monkeypatch)
     assert not reg["learned"].iloc[0] and reg["gate_z_mass"].iloc[0] > GATE_Z
 
 
+def test_parameters_figure_names_the_models_it_does_not_draw():
+    """spf-fig2: a spectool row the sanity gate withheld has no point, so its legend entry
+    says it was not learned and not drawn, and the title names it."""
+    runs = _gated(_regression_runs(["SSCNN", "RAC-Net", "SPFusion"], ["mass", "age"]), "RAC-Net")
+    fig = CATALOG["spf-fig2"].function(Result(runs, SRC))
+    legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert "RAC-Net (spectool, mock; not learned, not drawn)" in legend
+    assert "SSCNN (spectool, mock)" in legend and "SSCNN (paper)" in legend
+    title = fig._suptitle.get_text()
+    assert "SANITY GATE" in title and "RAC-Net" in title
+
+
 def test_star_fusion_snr_figure_gates_only_the_arms_it_draws():
     """spf-fig7 draws the star on/off arms of the whole ablation run set: its gate names and
     the legend flags only those two, not the other 14 arms."""

@@ -255,12 +255,12 @@ def gate_text(results: pd.DataFrame, keys: Sequence[str] = ("dataset", "label"))
             for k, t in v.items() if t.startswith("PARTLY")]
     text = ""
     if part:
-        text = ("SANITY GATE: " + ", ".join(part) + " did not beat the best constant for the target(s) named; "
-                "those values are not a result. ")
+        text = ("SANITY GATE: " + ", ".join(part) + " did not beat the best constant for the target(s) named "
+                "beyond chance (p < 0.05); those values are not a result. ")
     if not bad:
         return text.strip()
-    return (text + "SANITY GATE: " + ", ".join(bad) + " did not beat the trivial baseline; its curves/values show "
-            "no learning and are not a result.")
+    return (text + "SANITY GATE: " + ", ".join(bad) + " did not beat the trivial baseline beyond chance (p < 0.05); "
+            "its curves/values show no learning and are not a result.")
 
 
 from ..plots import styled  # noqa: E402 - one style helper for plots and papers

@@ -147,16 +147,21 @@ def spf_fig2(result: Result):
     for ax, target in zip(axes[0], ("mass", "age")):
         for k, (_, r) in enumerate(frame.iterrows()):
             ours = r["values"] != PUBLISHED
+            withheld = [t for t in ("mass", "age") if ours and not np.isfinite(r[f"mae_{t}"])]
+            source = "spectool, mock" if ours else "paper"
+            if withheld:  # the sanity gate blanked it: say so instead of a legend entry with no point
+                source += ("; not learned, not drawn" if len(withheld) == 2 else f"; {withheld[0]} not learned")
             ax.scatter(r["params_M"], r[f"mae_{target}"], marker="*" if ours else markers[k % len(markers)],
                        s=90 if ours else 30, color=f"C{k % 10}", edgecolors="k" if ours else "none",
-                       label=f"{r['model']} ({'spectool, mock' if ours else 'paper'})")
+                       label=f"{r['model']} ({source})")
         ax.set_xscale("log")
         ax.set_xlabel("parameters [M]")
         ax.set_ylabel(f"MAE {target} [{UNITS[target]}]")
         ax.set_title(target)
     axes[0, 1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=7)
+    note = " ".join(t for t in (gate_text(_runs(result, "spf-fig2").results), result.note) if t)
     return titled(fig, "SPFusion Fig. 2: parameters vs MAE (stars: measured here on mock data)", result.source,
-                  result.note)
+                  note)
 
 
 def _pred_pairs(runs: RunSet, what: str, labels: list[str] | None = None) -> dict[str, pd.DataFrame]:
