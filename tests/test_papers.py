@@ -265,6 +265,13 @@ def test_sanity_gate_is_a_paired_test_on_each_runs_test_predictions(monkeypatch)
     reg = sanity_gate(pd.DataFrame({"run_dir": ["reg"], "mae_mass": [0.04], "mae_age": [0.3]}), ctx=None)
     assert bool(reg["learned_mass"].iloc[0]) and not bool(reg["learned_age"].iloc[0])
     assert not reg["learned"].iloc[0] and reg["gate_z_mass"].iloc[0] > GATE_Z
+    # the verdict texts carry the lowest z, so a reader sees how clear the margin is
+    from spectool.papers._common import verdicts
+
+    v = verdicts(cls.assign(dataset="d", label=["lucky", "large"]))
+    z_small, z_large = cls["gate_z"]
+    assert v[("d", "lucky")].startswith("NO") and f"lowest z {z_small:.1f}" in v[("d", "lucky")]
+    assert v[("d", "large")].startswith("yes") and f"lowest z {z_large:.1f}" in v[("d", "large")]
 
 
 def test_parameters_figure_names_the_models_it_does_not_draw():

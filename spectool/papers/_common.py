@@ -182,7 +182,8 @@ def verdicts(results: pd.DataFrame, keys: Sequence[str] = ("dataset", "label")) 
     """Sanity-gate text per row key from the ``learned``, ``learned_<target>`` and
     ``baseline_*`` columns that :func:`spectool.papers._context.sanity_gate` adds:
     ``"yes (...)"``, ``"PARTLY: ..."`` (regression: some targets beat their baseline) or
-    ``"NO: ..."``."""
+    ``"NO: ..."``, each with the lowest sanity-gate z of the key's runs and targets when the
+    results carry ``gate_z`` columns."""
     if "learned" not in results.columns:
         return {}
     out = {}
@@ -196,17 +197,21 @@ def verdicts(results: pd.DataFrame, keys: Sequence[str] = ("dataset", "label")) 
             parts.append(f"majority class {100 * b:.1f} %" if metric == "accuracy"
                          else f"best constant {metric.replace('mae_', 'MAE ')} {b:.4g}")
         base = ", ".join(parts)
+        zcols = [c for c in rows.columns if c.startswith("gate_z") and rows[c].notna().any()]
+        z = np.asarray(rows[zcols], float) if zcols else np.array([np.nan])
+        zmin = float(np.nanmin(z)) if np.isfinite(z).any() else float("nan")
+        zs = f", lowest z {zmin:.1f}" if np.isfinite(zmin) else ""
         n_ok = int(passed(rows["learned"]).sum())
         failed = _failed_targets(rows)
         targets = [c[len("learned_"):] for c in rows.columns if c.startswith("learned_") and rows[c].notna().any()]
         if n_ok == len(rows):
-            out[key] = f"yes (trivial baseline: {base}; beaten at p < 0.05)"
+            out[key] = f"yes (trivial baseline: {base}; beaten at p < 0.05{zs})"
         elif targets and len(failed) < len(targets):
             out[key] = (f"PARTLY: {', '.join(failed)} do(es) not beat the best constant ({base}) beyond chance "
-                        "(p < 0.05); those numbers withheld")
+                        f"(p < 0.05{zs}); those numbers withheld")
         else:
             out[key] = (f"NO: {len(rows) - n_ok} of {len(rows)} run(s) do not beat the trivial baseline ({base}) "
-                        "beyond chance (p < 0.05); numbers withheld")
+                        f"beyond chance (p < 0.05{zs}); numbers withheld")
     return out
 
 
