@@ -497,7 +497,7 @@ def sanity_gate(results: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     failed targets of a regression).
     """
     from ..train import FitResult
-    from ..train.metrics import GATE_Z, accuracy_gate, mae_gate
+    from ..train.metrics import GATE_Z, accuracy_gate, mae_gates
 
     out = results.copy()
     learned = []
@@ -510,10 +510,8 @@ def sanity_gate(results: pd.DataFrame, ctx: Context) -> pd.DataFrame:
             out.loc[i, "gate_z"] = z
             ok = bool(z >= GATE_Z)
         else:
-            for col in pred.columns:
-                t = col[5:]
-                if col.startswith("true_") and f"mae_{t}" in out.columns and t in pred.columns:
-                    _, base, z = mae_gate(pred[col].to_numpy(float), pred[t].to_numpy(float))
+            for t, (_, base, z) in mae_gates(pred).items():
+                if f"mae_{t}" in out.columns:
                     out.loc[i, f"baseline_mae_{t}"] = base
                     out.loc[i, f"gate_z_{t}"] = z
                     beat = bool(z >= GATE_Z)
@@ -600,7 +598,7 @@ def checkpoint_verdict(ctx: Context, model, dataset: str) -> str:
     constant (the median of the truth) on every target at p < 0.05, the bar of
     :func:`sanity_gate`.
     Memoised per mode and checkpoint."""
-    from ..train.metrics import GATE_Z, mae_gate
+    from ..train.metrics import GATE_Z, mae_gates
 
     card = getattr(model, "card", None) or {}
     if card.get("task") != "regression":
@@ -609,10 +607,8 @@ def checkpoint_verdict(ctx: Context, model, dataset: str) -> str:
     if key not in _VERDICTS:
         pred = pd.concat([predictions_on(model, ds, rows) for ds, rows in evaluation_sets(ctx, dataset)],
                          ignore_index=True)
-        gates = {c[5:]: mae_gate(pred[c].to_numpy(float), pred[c[5:]].to_numpy(float))
-                 for c in pred.columns if c.startswith("true_") and c != "true_label" and c[5:] in pred.columns}
         failed = [f"{t} (MAE {mae:.3g} against the best constant's {base:.3g}, z = {z:.1f})"
-                  for t, (mae, base, z) in gates.items() if not z >= GATE_Z]
+                  for t, (mae, base, z) in mae_gates(pred).items() if not z >= GATE_Z]
         _VERDICTS[key] = (f"does not beat the best constant on {len(pred)} fresh mock spectra for "
                           + ", ".join(failed)) if failed else ""
     return _VERDICTS[key]

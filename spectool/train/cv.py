@@ -153,6 +153,15 @@ def _copy_run(src: Path, cell: Cell) -> None:
     atomic_write_text(dst / "done.json", json.dumps(done, indent=2, default=str))
 
 
+def _stored_key(run_dir: Path) -> str:
+    """:func:`cell_key` of the config stored in a run folder (``"unreadable"`` when there is
+    none that loads)."""
+    try:
+        return cell_key(load_config(run_dir / "config.yaml"))
+    except Exception:  # noqa: BLE001 - a missing or unreadable stored config matches no cell
+        return "unreadable"
+
+
 def _finished(cell: Cell) -> bool:
     """True when ``cell``'s run folder holds a finished run of ``cell``'s own config. A
     finished run of another config (the experiment file or a protocol changed since) is
@@ -163,10 +172,7 @@ def _finished(cell: Cell) -> bool:
     d = cell.run_dir
     if not (d / "done.json").is_file():
         return False
-    try:
-        old = cell_key(load_config(d / "config.yaml"))
-    except Exception:  # noqa: BLE001 - an unreadable stored config is treated as a different one
-        old = "unreadable"
+    old = _stored_key(d)
     if old == cell_key(cell.config):
         return True
     stale = d.with_name(f"{d.name}.stale-{old[:12]}")
@@ -184,11 +190,9 @@ def _shared_run(share: Path | None, key: str) -> Path | None:
         return None
     try:
         src = Path(json.loads((share / f"{key}.json").read_text())["run_dir"])
-        if not (src / "done.json").is_file() or cell_key(load_config(src / "config.yaml")) != key:
-            return None
-    except Exception:  # noqa: BLE001 - a missing or unreadable index entry or config: no shared run
+    except (OSError, ValueError, KeyError):
         return None
-    return src
+    return src if (src / "done.json").is_file() and _stored_key(src) == key else None
 
 
 def _run_cell(config: dict, run_dir: str, threads: int | None) -> dict[str, Any]:

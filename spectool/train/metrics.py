@@ -215,15 +215,15 @@ def mae_gate(truth: np.ndarray, pred: np.ndarray) -> tuple[float, float, float]:
     return float(np.nanmean(np.abs(p - t))), constant_mae(t), z
 
 
+def mae_gates(pred: pd.DataFrame) -> dict[str, tuple[float, float, float]]:
+    """``{target: (mae, constant_mae, z)}`` (:func:`mae_gate`) for every regression target of a
+    prediction table (``true_<t>`` and ``<t>`` columns, as :func:`spectool.train.evaluate`
+    writes them); empty for a classifier's table."""
+    return {col[5:]: mae_gate(pred[col].to_numpy(float), pred[col[5:]].to_numpy(float))
+            for col in pred.columns if col.startswith("true_") and col != "true_label" and col[5:] in pred.columns}
+
+
 def mae_vs_constant(pred: pd.DataFrame) -> dict[str, tuple[float, float]]:
     """``{target: (mae, constant_mae)}`` for every regression target of a prediction table
-    (``true_<t>`` and ``<t>`` columns, as :func:`spectool.train.evaluate` writes them); empty
-    for a classifier's table."""
-    out = {}
-    for col in pred.columns:
-        t = col[5:]
-        if col.startswith("true_") and col != "true_label" and t in pred.columns:
-            truth = pred[col].to_numpy(float)
-            out[t] = (float(np.nanmean(np.abs(pred[t].to_numpy(float) - truth))), constant_mae(truth))
-    return out
-
+    (:func:`mae_gates` without the z)."""
+    return {t: (mae, base) for t, (mae, base, _) in mae_gates(pred).items()}
