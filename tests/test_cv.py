@@ -293,3 +293,24 @@ def test_worker_pool_is_kept_between_experiments_and_replaced_when_broken():
     finally:
         cv._shutdown_pools()
     assert not any(key[0] == __import__("os").getpid() for key in cv._POOLS)
+
+
+def test_cell_key_sees_the_mock_version_and_reads_configs_once(monkeypatch):
+    """A new mock generator version is new data: cells on the embedded mock get a new key
+    (so finished runs of the old mock are moved aside, not reused); a cell on a store keeps
+    its key (the store is the data). Parsed YAML is memoised but never shared."""
+    from spectool.mock import build
+    from spectool.train import load_config
+    from spectool.train.config import _parse_yaml
+    from spectool.train.cv import cell_key
+
+    mock = load_config("baselines_quick", ["model.name=sscnn"])
+    stored = load_config("baselines_quick", ["model.name=sscnn", "data.store=/some/store"])
+    before = cell_key(mock), cell_key(stored)
+    monkeypatch.setattr(build, "MOCK_VERSION", build.MOCK_VERSION + 1)
+    assert cell_key(mock) != before[0] and cell_key(stored) == before[1]
+    first = _parse_yaml("a: {b: 1}")
+    a = load_config("baselines_quick")
+    a.trainer.max_epochs = 99  # editing one loaded config does not leak into the next
+    assert load_config("baselines_quick").trainer.max_epochs != 99
+    assert _parse_yaml("a: {b: 1}") is first

@@ -12,6 +12,7 @@ import pytest
 from spectool.demo import synthetic_spectrum
 from spectool.explain import FeatureMap
 from spectool.papers import Result, RunSet, Source
+from spectool.papers import _cache
 from spectool.papers._cache import CACHE_VERSION, CacheError, load_result, save_result
 
 
@@ -90,6 +91,8 @@ def test_nested_steps_are_timed_once(tmp_path, monkeypatch):
     from spectool import papers
     from spectool.papers import _context
 
+    import spectool.mock.build  # noqa: F401 - a one-time import that step fingerprints need
+
     def inner(ctx):
         time.sleep(0.3)
         return ctx.result(1.0)
@@ -140,3 +143,68 @@ def test_gate_verdicts_survive_the_cache(tmp_path):
         back = load_result(save_result(Result(RunSet(frame)), tmp_path / f"r{k}")).data.results
         v = verdicts(back)
         assert v[("d", "a")].startswith("NO") and v[("d", "b")].startswith("yes"), (k, v)
+
+
+def test_a_result_is_recomputed_when_what_it_used_changed(tmp_path, monkeypatch):
+    """A cached step is reused only while its own fingerprint and those of the steps and
+    checkpoints it used (directly or through another step) are unchanged."""
+    from spectool import papers
+    from spectool.papers import _context
+
+    calls = {"base": 0, "top": 0}
+    prints = {"step:base_step": "b1", "step:top_step": "t1", "pretrained:ckpt": "c1"}
+
+    def base(ctx):
+        calls["base"] += 1
+        ctx.depends("pretrained:ckpt")
+        return ctx.result(1.0)
+
+    def top(ctx):
+        calls["top"] += 1
+        return ctx.result(ctx.get("base_step").data + 1)
+
+    monkeypatch.setitem(_context.STEPS, "base_step", base)
+    monkeypatch.setitem(_context.STEPS, "top_step", top)
+    monkeypatch.setattr(_context.Context, "fingerprint", lambda self, key: prints[key])
+
+    def run():  # a new context each time: it reads the cache files
+        return papers.context("quick", cache=tmp_path, progress=False).get("top_step").data
+
+    assert run() == 2.0 and calls == {"base": 1, "top": 1}
+    assert run() == 2.0 and calls == {"base": 1, "top": 1}  # all current: read back
+    meta = _cache.load_meta(tmp_path / "quick-mock-seed0" / "results" / "top_step")
+    assert meta == {"fingerprint": "t1", "deps": {"step:base_step": "b1", "pretrained:ckpt": "c1"}}
+    prints["pretrained:ckpt"] = "c2"  # a checkpoint two steps down changed
+    assert run() == 2.0 and calls == {"base": 2, "top": 2}
+    prints["step:top_step"] = "t2"  # only the top step's own protocol changed
+    assert run() == 2.0 and calls == {"base": 2, "top": 3}
+    assert run() == 2.0 and calls == {"base": 2, "top": 3}
+
+
+def test_step_fingerprints_follow_the_protocol_and_the_checkpoints(monkeypatch, tmp_path):
+    """The fingerprint of a training step changes with its reduced-mode protocol and with the
+    mock generator's version, differs between modes, and does not build any mock store;
+    a checkpoint's fingerprint is the hash of its files."""
+    from dataclasses import replace
+
+    from spectool.mock import build
+    from spectool.papers import _context
+
+    monkeypatch.setenv("SPECTOOL_CACHE", str(tmp_path / "cache"))
+    ctx = _context.Context(mode="quick", cache=tmp_path / "figs")
+    fp = _context.step_fingerprint(ctx, "spf_models")  # a scaled-mock step: named, not built
+    assert not (tmp_path / "cache" / "mock").exists()
+    assert fp == _context.step_fingerprint(ctx, "spf_models")
+    assert fp != _context.step_fingerprint(_context.Context(mode="medium", cache=ctx.cache), "spf_models")
+    full, protocols = _context.EXPERIMENTS["spf_models"]
+    monkeypatch.setitem(_context.EXPERIMENTS, "spf_models",
+                        (full, {**protocols, "quick": replace(protocols["quick"], epochs=protocols["quick"].epochs + 1)}))
+    assert _context.step_fingerprint(ctx, "spf_models") != fp
+    analysis = _context.step_fingerprint(ctx, "mspc_embedding")
+    monkeypatch.setattr(build, "MOCK_VERSION", build.MOCK_VERSION + 1)
+    assert _context.step_fingerprint(ctx, "mspc_embedding") != analysis
+    from spectool import models
+
+    name = models.list_pretrained()[0]
+    assert len(_context.checkpoint_fingerprint(name)) == 16
+    assert _context.checkpoint_fingerprint("no-such-checkpoint") == "absent"

@@ -50,7 +50,7 @@ def _initialise(model: nn.Module, init: str, output: nn.Linear) -> None:
     loss 3000 x that of the mean)."""
     if init not in INITS:
         raise ModelError(f"init must be one of {INITS}, got {init!r}", "init")
-    if init == "torch":
+    if init == "torch" or output.weight.is_meta:  # meta tensors (built for their shape) hold no values
         return
     for m in model.modules():
         if isinstance(m, (nn.Conv1d, nn.Linear)):

@@ -29,7 +29,7 @@ from .._atomic import atomic_path
 from ..errors import SpectoolError
 
 #: Bump when a step's output format or the codec changes, so old cached results are recomputed.
-CACHE_VERSION = 7  # 6-7: the sanity gate became a paired test (gate_z columns); 5: SlidingWindowResult lost "cached"
+CACHE_VERSION = 8  # 8: results carry their fingerprint (meta); 6-7: the sanity gate became a paired test (gate_z columns); 5: SlidingWindowResult lost "cached"
 
 
 class CacheError(SpectoolError):
@@ -114,8 +114,10 @@ def _frame_out(df: pd.DataFrame, path: Path) -> None:
     flat.to_parquet(path, index=False)
 
 
-def save_result(obj: Any, folder: str | Path) -> Path:
-    """Write ``obj`` into ``folder`` (replaced atomically); returns the folder."""
+def save_result(obj: Any, folder: str | Path, meta: dict[str, Any] | None = None) -> Path:
+    """Write ``obj`` into ``folder`` (replaced atomically); returns the folder. ``meta``: a
+    JSON-able mapping kept beside the object (:func:`load_meta`), for example what the
+    result was computed from."""
     folder = Path(folder)
     w = _Writer()
     tree = w.enc(obj)
@@ -129,8 +131,8 @@ def save_result(obj: Any, folder: str | Path) -> Path:
                                 "index": None if isinstance(df.index, pd.RangeIndex) else w.enc(df.index.to_numpy()),
                                 "index_names": [w.enc(n) for n in df.index.names]})
         np.savez(tmp / "arrays.npz", **w.arrays)
-        (tmp / "result.json").write_text(json.dumps({"version": CACHE_VERSION, "frames": frames_meta,
-                                                     "tree": tree}))
+        (tmp / "result.json").write_text(json.dumps({"version": CACHE_VERSION, "meta": meta or {},
+                                                     "frames": frames_meta, "tree": tree}))
     return folder
 
 
@@ -168,6 +170,19 @@ class _Reader:
                                  "recompute", self.folder)
             return cls(**{k: self.dec(v) for k, v in obj["fields"].items()})
         raise CacheError("results cache holds an unknown JSON object; delete it to recompute", self.folder)
+
+
+def load_meta(folder: str | Path) -> dict[str, Any] | None:
+    """The ``meta`` mapping saved with a result (``{}`` when it has none); ``None`` when the
+    folder is absent, unreadable or from another :data:`CACHE_VERSION`."""
+    try:
+        stored = json.loads((Path(folder) / "result.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(stored, dict) or stored.get("version") != CACHE_VERSION:
+        return None
+    meta = stored.get("meta") or {}
+    return meta if isinstance(meta, dict) else None
 
 
 def load_result(folder: str | Path) -> Any:

@@ -175,6 +175,9 @@ class Context:
     seed: int = 0
     progress: bool = True
     memo: dict[str, Result] = field(default_factory=dict)
+    _deps: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    _collecting: list[dict[str, str]] = field(default_factory=list, repr=False)
+    _fingerprints: dict[str, str] = field(default_factory=dict, repr=False)
     timings: list[dict[str, Any]] = field(default_factory=list)
     """One record per step computed in this session (:func:`step_timing`): ``step``,
     ``wall_s``, ``cpu_s`` (this process + its finished worker processes), exclusive of the
@@ -215,24 +218,74 @@ class Context:
         return Result(data, self.src, note)
 
     def get(self, name: str) -> Result:
-        """The result of step ``name``: memoised, else read from the cache, else computed."""
+        """The result of step ``name``: memoised, else read from the cache when it is still
+        current (:meth:`is_current`), else computed and cached with what it was computed
+        from (its fingerprint and those of every step and checkpoint it used)."""
         from ._cache import load_result, save_result
 
-        if name in self.memo:
-            return self.memo[name]
         if name not in STEPS:
             raise PapersError(f"unknown step {name!r}; known: {', '.join(STEPS)}", name)
-        folder = self.cache / self.key / "results" / name
-        result = load_result(folder)
-        if not isinstance(result, Result):
-            import torch
+        if name not in self.memo:
+            folder = self.cache / self.key / "results" / name
+            result = load_result(folder) if self.is_current(name) else None
+            if isinstance(result, Result):
+                from ._cache import load_meta
 
-            torch.set_num_threads(min(2, torch.get_num_threads()))
-            with step_timing(self, name):
-                result = STEPS[name](self)
-            save_result(result, folder)
-        self.memo[name] = result
-        return result
+                deps = dict((load_meta(folder) or {}).get("deps") or {})
+            else:
+                import torch
+
+                torch.set_num_threads(min(2, torch.get_num_threads()))
+                self._collecting.append({})
+                try:
+                    with step_timing(self, name):
+                        result = STEPS[name](self)
+                finally:
+                    deps = self._collecting.pop()
+                save_result(result, folder, meta={"fingerprint": self.fingerprint(f"step:{name}"), "deps": deps})
+            self.memo[name] = result
+            self._deps[name] = deps
+        self.depends(f"step:{name}", self._deps.get(name))
+        return self.memo[name]
+
+    def depends(self, key: str, deps: dict[str, str] | None = None) -> None:
+        """Record, in every step being computed, that it used ``key`` (``"step:<name>"`` or
+        ``"pretrained:<name>"``) and whatever that used (``deps``)."""
+        for frame in self._collecting:
+            frame[key] = self.fingerprint(key)
+            frame.update(deps or {})
+
+    def fingerprint(self, key: str) -> str:
+        """What ``key`` is now, as a short hash: for ``"step:<name>"`` the step, the mode, the
+        mock generator version and, for a training step, every cell of its experiment
+        (:func:`step_fingerprint`); for ``"pretrained:<name>"`` the checkpoint file's SHA-256.
+        Memoised in the context."""
+        if key not in self._fingerprints:
+            kind, _, name = key.partition(":")
+            if kind == "step":
+                self._fingerprints[key] = step_fingerprint(self, name)
+            elif kind == "pretrained":
+                self._fingerprints[key] = checkpoint_fingerprint(name)
+            else:
+                raise PapersError(f"unknown dependency kind in {key!r}", key)
+        return self._fingerprints[key]
+
+    def is_current(self, name: str) -> bool:
+        """True when step ``name``'s cached result was computed from what the step, and every
+        step and checkpoint it used, are now. A result cached before an experiment file, a
+        reduced-mode protocol, the mock generator or a shipped checkpoint changed is not
+        current and is recomputed (its training runs are reused where their cells did not
+        change: :func:`spectool.train.cross_validate`)."""
+        from ._cache import load_meta
+
+        meta = load_meta(self.cache / self.key / "results" / name)
+        if not meta or meta.get("fingerprint") != self.fingerprint(f"step:{name}"):
+            return False
+        deps = meta.get("deps") or {}
+        try:
+            return all(self.fingerprint(k) == v for k, v in deps.items())
+        except PapersError:
+            return False
 
 
 STEPS: dict[str, Callable[[Context], Result]] = {}
@@ -390,10 +443,11 @@ KEEP_WEIGHTS: dict[str, set[str] | None] = {"mspc_classes": None, "spf_models": 
                                             "spf_ablation": {"no star operator", "star operator"}}
 
 
-def step_experiment(ctx: Context, step_name: str, every_arm: bool = False):
+def step_experiment(ctx: Context, step_name: str, every_arm: bool = False, build: bool = True):
     """(experiment, caption note) that training step ``step_name`` runs in ``ctx``'s mode:
     the reduced protocol in ``smoke``/``quick``/``medium``, the shipped experiment in
-    ``full``; ``every_arm`` keeps the arms that smoke mode leaves out."""
+    ``full``; ``every_arm`` keeps the arms that smoke mode leaves out. ``build=False`` names
+    an enlarged mock store instead of building it (for :func:`step_fingerprint`)."""
     from dataclasses import replace
 
     from ..train import load_experiment
@@ -411,8 +465,52 @@ def step_experiment(ctx: Context, step_name: str, every_arm: bool = False):
     if not ctx.synthetic:
         exp.set = {**exp.set, "data.source": str(ctx.source)}
     elif ctx.mode in protocols and protocols[ctx.mode].scale > 1:
-        exp.set = {**exp.set, "data.store": str(scaled_store(ctx, exp.datasets, protocols[ctx.mode].scale))}
+        scale = protocols[ctx.mode].scale
+        store = (scaled_store(ctx, exp.datasets, scale) if build
+                 else f"<mock {','.join(exp.datasets)} x{scale} seed {ctx.seed}>")
+        exp.set = {**exp.set, "data.store": str(store)}
     return exp, note
+
+
+def step_fingerprint(ctx: Context, step_name: str) -> str:
+    """A short hash of what step ``step_name`` computes in ``ctx``'s mode and source: its
+    name, the mode, the mock generator version (synthetic data) and, for a training step, the
+    :func:`~spectool.train.cv.cell_key` of every cell its experiment trains and the caption
+    note of its protocol. Code changes are not seen here; those bump
+    :data:`~spectool.papers._cache.CACHE_VERSION`."""
+    import hashlib
+
+    from ..mock.build import MOCK_VERSION
+
+    parts: list[Any] = [step_name, ctx.mode, ctx.src.name, MOCK_VERSION if ctx.synthetic else None]
+    if step_name in EXPERIMENTS:
+        from ..train import load_experiment
+        from ..train.cv import cell_key, grid
+
+        exp, note = step_experiment(ctx, step_name, build=False)
+        exp = load_experiment(_as_dict(exp))
+        parts += [note, [(c.run.label, c.dataset, c.fold, c.seed, cell_key(c.config))
+                         for c in grid(exp, Path("."))]]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+
+def checkpoint_fingerprint(name: str) -> str:
+    """SHA-256 (first 16 hex digits) of the shipped pretrained checkpoint ``name``'s weights
+    and JSON card (its calibration lives there), or ``"absent"``."""
+    import hashlib
+
+    from ..models.pretrained import pretrained_dir
+
+    h = hashlib.sha256()
+    found = False
+    for suffix in (".safetensors", ".json"):
+        path = pretrained_dir() / f"{name}{suffix}"
+        if path.is_file():
+            found = True
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()[:16] if found else "absent"
 
 
 def scaled_store(ctx: Context, datasets: list[str], scale: int) -> Path:
@@ -560,6 +658,7 @@ def analysis_model(ctx: Context, dataset: str, label: str, step_name: str):
     name = PRETRAINED.get((dataset, label))
     why = ""
     if ctx.synthetic and ctx.mode != "full" and name in models.list_pretrained():
+        ctx.depends(f"pretrained:{name}")
         ckpt = models.load(name).eval()
         failed = checkpoint_verdict(ctx, ckpt, dataset)
         if not failed:

@@ -19,7 +19,13 @@ Cache layout (``cache`` defaults to ``<out>/cache``; notebooks and the demo shar
         results/<step>/                    the step's Result: result.json + arrays.npz +
                                            frame_<k>.parquet (no pickle; see papers._cache)
 
-Delete a ``results/<step>/`` folder to recompute that step.
+A cached result is reused only while it is current: ``result.json`` keeps the step's
+fingerprint (its mode, the mock generator's version and, for a training step, every cell
+of its experiment) and those of every step and shipped checkpoint it used
+(``Context.is_current``). After an experiment file, a reduced-mode protocol, the mock or a
+checkpoint changes, the affected steps are recomputed; their unchanged training cells are
+reused. Code changes that alter a result bump ``papers._cache.CACHE_VERSION``. Delete a
+``results/<step>/`` folder to recompute that step anyway.
 """
 from __future__ import annotations
 

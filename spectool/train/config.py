@@ -17,8 +17,10 @@ of range. YAML is read with ``yaml.safe_load`` only.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
+import functools
 import re
 import types
 import typing
@@ -369,7 +371,7 @@ def _check_range(value: Any, meta: dict, where: str, src: str | None) -> None:
 
 
 def _build(cls: type, raw: dict, prefix: str, src: str | None):
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
     kwargs = {}
     for key, value in raw.items():
@@ -435,12 +437,27 @@ def resolve_path(ref: str | Path, relative_to: Path | None = None) -> Path:
                       str(ref))
 
 
+@functools.lru_cache(maxsize=None)
+def _type_hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints`` of a config dataclass (memoised: it re-evaluates every
+    string annotation on each call)."""
+    return typing.get_type_hints(cls)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_yaml(text: str) -> Any:
+    """``yaml.safe_load`` of a file's text (libyaml's parser when present), memoised by the
+    text: experiment grids read the same few config files hundreds of times. Callers get
+    a deep copy, never the memoised object."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict:
     """Read a YAML mapping with ``yaml.safe_load`` and resolve its ``base:`` chain."""
     if path in _seen:
         raise ConfigError(f"circular 'base:' chain: {' -> '.join(map(str, _seen + (path,)))}", path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = copy.deepcopy(_parse_yaml(path.read_text()))
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {exc}", path) from exc
     except OSError as exc:

@@ -19,6 +19,7 @@ there, so another experiment's identical cell takes a copy instead of training a
 from __future__ import annotations
 
 import atexit
+import copy
 import hashlib
 import json
 import multiprocessing as mp
@@ -103,7 +104,18 @@ def _store_name(store: str | None) -> str:
 def _model_options(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """The options a model is built with: its ``config`` dict when it records one, else its
     class's constructor defaults updated with ``overrides``; plus its module tree (``repr``),
-    so two option sets that build different networks never match."""
+    so two option sets that build different networks never match. Memoised per process by
+    (name, overrides): a grid asks for the same few models once per dataset, fold and seed."""
+    key = json.dumps([name, overrides], sort_keys=True, default=repr)
+    if key not in _MODEL_OPTIONS:
+        _MODEL_OPTIONS[key] = _model_options_of(name, overrides)
+    return copy.deepcopy(_MODEL_OPTIONS[key])
+
+
+_MODEL_OPTIONS: dict[str, dict[str, Any]] = {}
+
+
+def _model_options_of(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
     import inspect
 
     import torch
@@ -127,9 +139,14 @@ def _model_options(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
 
 def cell_key(config: TrainConfig) -> str:
     """Fingerprint of what a cell computes: its whole training config except the run name
-    and the output-only switches, with the model's options resolved (:func:`_model_options`).
+    and the output-only switches, with the model's options resolved (:func:`_model_options`)
+    and, for the embedded mock, the generator's version (a new mock version is new data).
     Cells with equal keys train the same network on the same data from the same seed."""
+    from ..mock.build import MOCK_VERSION
+
     raw = to_dict(config)
+    if str(raw.get("data", {}).get("source", "mock")) == "mock" and not raw.get("data", {}).get("store"):
+        raw["data"]["mock_version"] = MOCK_VERSION
     raw.pop("name", None)
     raw.pop("output_root", None)
     for k in ("progress_bar", "num_threads", "log_every_n_steps"):
