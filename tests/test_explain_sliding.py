@@ -249,3 +249,30 @@ def test_dataset_rows_padding_and_images_are_used():
     finite = np.isfinite(ds.wavelength)
     assert res.pixels.min() >= np.argmax(finite) and res.n_samples == 2
     assert res.lo[0] == pytest.approx(np.nanmin(ds.wavelength))
+
+
+def test_fig8_line_labels_do_not_overlap():
+    """SCA-Net Fig. 8 marks Fe I 4308 and H gamma 34 A apart: their labels must not collide."""
+    import matplotlib.pyplot as plt
+
+    from spectool.explain import SlidingWindowResult
+
+    nw = 800
+    c = np.linspace(4010, 8080, nw)
+    res = SlidingWindowResult(importance=np.random.default_rng(0).random((nw, 3)), signed=np.zeros((nw, 3)),
+                              wavelength=c, lo=c - 7.5, hi=c + 7.5, pixels=np.stack([np.arange(nw), np.arange(nw) + 1], 1),
+                              output_names=["teff", "logg", "feh"], input_length=nw + 1, fill="continuum",
+                              window=15.0, step=5.0, n_samples=1, quantity="output")
+    axes = res.plot(lines="scanet")
+    try:
+        fig = axes[0].figure
+        fig.canvas.draw()
+        for ax in axes:
+            names = [t.get_text() for t in ax.texts]
+            assert "H gamma" in names and any(n.startswith("Fe I") for n in names)
+            boxes = [t.get_window_extent() for t in ax.texts]
+            for i in range(len(boxes)):
+                for j in range(i + 1, len(boxes)):
+                    assert not boxes[i].overlaps(boxes[j]), (names[i], names[j])
+    finally:
+        plt.close("all")

@@ -53,7 +53,7 @@ class AttentionOverlay:
         """Spectrum with shaded high-attention regions, the weight curve and lines."""
         import matplotlib.pyplot as plt
 
-        from ..plots import style
+        from ..plots import line_labels, style
 
         with style():
             if ax is None:
@@ -62,10 +62,8 @@ class AttentionOverlay:
             for k, (lo, hi) in enumerate(self.regions):
                 ax.axvspan(lo, hi, color="gold", alpha=0.35, lw=0,
                            label=f"weight > {self.threshold:g}" if k == 0 else None)
-            for ln in self.lines:
-                ax.axvline(ln.vacuum, color="tab:orange", lw=0.9)
-                ax.text(ln.vacuum, 0.98, ln.name, rotation=90, va="top", ha="right", fontsize=6,
-                        transform=ax.get_xaxis_transform())
+            line_labels(ax, [ln.vacuum for ln in self.lines], [ln.name for ln in self.lines], color="tab:orange",
+                        ls="-", lw=0.9)
             twin = ax.twinx()
             twin.plot(self.wavelength, self.weight, color="tab:blue", lw=0.8, alpha=0.8)
             twin.axhline(self.threshold, color="tab:blue", ls=":", lw=0.6)

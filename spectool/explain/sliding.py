@@ -152,7 +152,7 @@ class SlidingWindowResult:
         """SCA-Net Fig. 8: importance against wavelength, one panel per output, lines marked."""
         import matplotlib.pyplot as plt
 
-        from ..plots import style
+        from ..plots import line_labels, style
 
         idx = _inputs.resolve_names(self.output_names, outputs)
         with style():
@@ -163,10 +163,9 @@ class SlidingWindowResult:
                 ax.plot(self.wavelength, self.importance[:, j], lw=0.8)
                 ax.set_ylabel(f"|Delta {self.output_names[j]}|")
                 if lines:
-                    for ln in get_lines(lines, (self.lo[0], self.hi[-1])):
-                        ax.axvline(ln.vacuum, color="tab:orange", ls="--", lw=0.6)
-                        ax.text(ln.vacuum, 0.97, ln.name, rotation=90, va="top", ha="right", fontsize=6,
-                                transform=ax.get_xaxis_transform())
+                    found = get_lines(lines, (self.lo[0], self.hi[-1]))
+                    line_labels(ax, [ln.vacuum for ln in found], [ln.name for ln in found], color="tab:orange",
+                                ls="--", lw=0.6)
             axes_arr = np.atleast_1d(axes)
             axes_arr[-1].set_xlabel("Wavelength (vacuum) [Angstrom]")
             axes_arr[0].set_title(title or f"Sliding-window importance ({self.window:g} A window, "

@@ -40,23 +40,35 @@ def spectrum(spec, ax=None, show_noise: bool = False, show_mask: bool = True, li
 
 
 def line_labels(ax, positions: Sequence[float], names: Sequence[str], color: str = "0.4", fontsize: float = 6,
-                min_sep: float = 0.025, levels: int = 4):
-    """Dotted vertical lines at ``positions`` (data x) with rotated labels that never overlap:
-    a label closer than ``min_sep`` (fraction of the x range) to the previous one moves down
-    one of ``levels`` heights. Returns the Axes."""
+                min_sep: float = 0.025, levels: int = 4, ls: str = ":", lw: float = 0.7):
+    """Vertical lines (style ``ls``, width ``lw``) at ``positions`` (data x) with rotated labels
+    that never overlap: a label closer than ``min_sep`` (fraction of the x range) to the
+    previous one is set just below that one (offsets in points, measured from the rendered
+    text, so they hold whatever size the Axes ends up with), at most ``levels`` deep.
+    Returns the Axes."""
     lo, hi = ax.get_xlim()
     span = (hi - lo) or 1.0
     order = np.argsort(np.asarray(positions, float))
-    last = -np.inf
-    level = 0
+    try:
+        renderer = ax.figure.canvas.get_renderer()
+    except AttributeError:  # a canvas without one: estimate the text length
+        renderer = None
+    last, level, bottom = -np.inf, 0, 0.0
     for i in order:
         x = float(positions[i])
-        ax.axvline(x, color=color, ls=":", lw=0.7)
+        ax.axvline(x, color=color, ls=ls, lw=lw)
         frac = (x - lo) / span
         level = (level + 1) % levels if frac - last < min_sep else 0
+        offset = bottom + 2.0 if level else 0.0
         last = frac
-        ax.text(x, 0.98 - 0.16 * level, names[i], rotation=90, va="top", ha="right", fontsize=fontsize,
-                transform=ax.get_xaxis_transform(), color="0.15")
+        text = ax.annotate(names[i], xy=(x, 0.98), xycoords=ax.get_xaxis_transform(), xytext=(0, -offset),
+                           textcoords="offset points", rotation=90, va="top", ha="right", fontsize=fontsize,
+                           color="0.15")
+        if renderer is not None:
+            length = text.get_window_extent(renderer).height * 72.0 / ax.figure.dpi
+        else:
+            length = 0.6 * fontsize * len(str(names[i]))
+        bottom = offset + length
     ax.set_xlim(lo, hi)
     return ax
 
