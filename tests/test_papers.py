@@ -546,3 +546,28 @@ def test_spf_fig10_shades_nothing_when_the_weight_is_flat():
         spans = [p for p in fig.axes[0].patches]
         assert bool(spans) == shaded
         assert ("nothing shaded" in fig._suptitle.get_text()) == (not shaded)
+
+
+def test_spf_fig9_colour_scale_is_centred_on_the_neutral_weight_and_spans_the_data():
+    """SE weights of 0.46-0.55 drawn on a fixed 0-1 scale all look like 0.5: the colour scale
+    spans the data around 0.5 (at least +-0.05, so noise cannot look like structure), and the
+    caption says whether any channel is high for every spectrum or the weights only vary
+    from star to star."""
+    import matplotlib.pyplot as plt
+
+    from spectool.papers import spfusion
+
+    rng = np.random.default_rng(0)
+    groups = {"photometric": (0, 32), "fused": (32, 64), "spectral": (64, 96)}
+    star_to_star = 0.5 + rng.normal(0, 0.012, (32, 96))
+    pattern = 0.5 + np.where(np.arange(96) % 7 == 0, 0.08, -0.01) + rng.normal(0, 0.002, (32, 96))
+    flat = 0.5 + rng.normal(0, 1e-4, (32, 96))
+    for w, singled in ((star_to_star, False), (pattern, True), (flat, False)):
+        fig = spfusion.spf_fig9(Result({"weights": w, "groups": groups, "model": "test"}, SRC))
+        try:
+            lo, hi = fig.axes[0].images[0].get_clim()
+            assert lo == pytest.approx(1.0 - hi) and hi - 0.5 >= spfusion.SE_MIN_HALF_RANGE
+            assert hi == pytest.approx(0.5 + max(np.abs(w - 0.5).max(), spfusion.SE_MIN_HALF_RANGE))
+            assert ("no channel is consistently singled out" in fig._suptitle.get_text()) == (not singled)
+        finally:
+            plt.close(fig)

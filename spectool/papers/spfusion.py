@@ -20,6 +20,8 @@ from .published import PUBLISHED, SPF_TABLE2
 DATASET = "spfusion/redclump"
 #: Fig. 10 shades no region when the spectral-channel weight varies by less than this (0-1 scale).
 FLAT_WEIGHT = 0.01
+#: Smallest half-width of Fig. 9's colour scale around the neutral SE weight 0.5.
+SE_MIN_HALF_RANGE = 0.05
 
 
 # --------------------------------------------------------------------------- steps
@@ -310,10 +312,19 @@ def spf_fig9(result: Result):
     w = np.asarray(data.get("weights"))
     if w.ndim != 2:
         raise PlotInputError(f"spf-fig9 needs (batch, channels) weights, got {w.shape}", "spf-fig9")
+    # the paper's scale (viridis, yellow = highest) stretched over the data, but centred on the
+    # neutral gate 0.5 and never narrower than +-SE_MIN_HALF_RANGE, so noise cannot look like structure
+    half = max(float(np.abs(w - 0.5).max()), SE_MIN_HALF_RANGE)
     fig, axes = figure(1, 1, size=(8, 4.4))
-    plots.heatmap(w, ax=axes[0, 0], label="SE channel weight [0-1]", xlabel="feature channel",
-                  ylabel="spectrum in batch", vmin=0.0, vmax=1.0, groups=data.get("groups"), group_axis="x")
-    spread = f"Weights range {w.min():.3f}-{w.max():.3f} (std over the batch {w.std(0).mean():.3f} per channel)."
+    plots.heatmap(w, ax=axes[0, 0], label="SE channel weight (0.5 = neutral)", xlabel="feature channel",
+                  ylabel="spectrum in batch", vmin=0.5 - half, vmax=0.5 + half, groups=data.get("groups"),
+                  group_axis="x")
+    # a channel the model singles out is high for every spectrum: compare the spread of the
+    # batch-mean weight across channels with the star-to-star spread of each channel
+    spread = (f"Weights {w.min():.3f}-{w.max():.3f}; colour scale 0.5 +- {half:.3f}. Spread of the batch-mean weight "
+              f"across channels {w.mean(0).std():.3f}, star-to-star spread per channel {w.std(0).mean():.3f}"
+              + (" (the weights vary more from star to star than from channel to channel: no channel is "
+                 "consistently singled out)." if w.mean(0).std() < w.std(0).mean() else "."))
     return titled(fig, f"SPFusion Fig. 9: SE channel weights of one batch ({data.get('model', '')})",
                   result.source, f"{spread} {result.note}")
 
