@@ -71,6 +71,25 @@ def test_line_labels_never_overlap():
         plt.close(fig)
 
 
+def test_heatmap_group_names_clear_the_tick_labels():
+    """Row-group names (mspc-fig7's kernel groups of 16 channels in 128) sit inside the image:
+    outside its left edge they covered the y tick labels ("k=405" hid "40")."""
+    fig, ax = plt.subplots(figsize=(5.6, 3.9))
+    try:
+        groups = {"k=5": (0, 16), "k=45": (16, 32), "k=405": (32, 48), "identity": (48, 128)}
+        plots.heatmap(RNG.normal(size=(128, 300)), ax=ax, label="activation [arbitrary units]",
+                      x=np.linspace(4000, 9000, 300), ylabel="channel", groups=groups)
+        fig.canvas.draw()
+        names = [t.get_window_extent() for t in ax.texts]
+        ticks = [t.get_window_extent() for t in ax.get_yticklabels() if t.get_text()]
+        assert len(names) == 4 and ticks
+        for i, box in enumerate(names):
+            assert not any(box.overlaps(t) for t in ticks), ax.texts[i].get_text()
+            assert not any(box.overlaps(other) for other in names[i + 1:]), ax.texts[i].get_text()
+    finally:
+        plt.close(fig)
+
+
 def test_plots_imports_nothing_that_trains():
     import subprocess
     import sys

@@ -216,8 +216,11 @@ def heatmap(values, ax=None, label: str = "value", x: Sequence[float] | None = N
         if group_axis == "y":
             if lo > 0:
                 ax.axhline(lo - 0.5, color="w", ls="--", lw=0.8)
-            ax.text(-0.01, (lo + hi - 1) / 2, name, va="center", ha="right", fontsize=7,
-                    transform=ax.get_yaxis_transform())
+            # inside the image's left edge, on a light box: outside, the name would sit on the
+            # y tick labels (mspc-fig7's "k=405" hid the tick "40")
+            ax.text(0.01, (lo + hi - 1) / 2, name, va="center", ha="left", fontsize=7,
+                    transform=ax.get_yaxis_transform(),
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75})
         else:
             if lo > 0:
                 ax.axvline(lo - 0.5, color="0.5", ls="--", lw=1.2)
