@@ -71,6 +71,26 @@ def test_line_labels_never_overlap():
         plt.close(fig)
 
 
+def test_line_labels_sit_above_the_data():
+    """Labels hang from the top of the Axes; the y axis is raised so the spectrum drawn before
+    them stays below every label (spf-fig10's labels ran through the spectrum)."""
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    try:
+        w = np.linspace(4000.0, 5500.0, 1500)
+        f = 0.2 + 0.6 * (w - 4000.0) / 1500.0 + 0.05 * np.sin(w / 7.0)
+        (line,) = ax.plot(w, f)
+        plots.line_labels(ax, [4046.0, 4102.0, 4300.0, 4308.0, 4340.0, 5167.0, 5173.0, 5184.0, 5270.0],
+                          ["Fe I 4046", "H delta", "G band", "Fe I 4308", "H gamma", "Mg b4", "Mg b2", "Mg b1",
+                           "Fe I 5270"])
+        fig.canvas.draw()
+        points = ax.transData.transform(np.column_stack([w, f]))
+        lowest = min(t.get_window_extent().y0 for t in ax.texts)
+        assert points[:, 1].max() < lowest
+        assert ax.get_ylim()[1] > f.max() * 1.1
+    finally:
+        plt.close(fig)
+
+
 def test_heatmap_group_names_clear_the_tick_labels():
     """Row-group names (mspc-fig7's kernel groups of 16 channels in 128) sit inside the image:
     outside its left edge they covered the y tick labels ("k=405" hid "40")."""

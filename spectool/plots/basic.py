@@ -40,12 +40,13 @@ def spectrum(spec, ax=None, show_noise: bool = False, show_mask: bool = True, li
 
 
 def line_labels(ax, positions: Sequence[float], names: Sequence[str], color: str = "0.4", fontsize: float = 6,
-                min_sep: float = 0.025, levels: int = 4, ls: str = ":", lw: float = 0.7):
+                min_sep: float = 0.025, levels: int = 4, ls: str = ":", lw: float = 0.7, headroom: bool = True):
     """Vertical lines (style ``ls``, width ``lw``) at ``positions`` (data x) with rotated labels
     that never overlap: a label closer than ``min_sep`` (fraction of the x range) to the
     previous one is set just below that one (offsets in points, measured from the rendered
     text, so they hold whatever size the Axes ends up with), at most ``levels`` deep.
-    Returns the Axes."""
+    ``headroom`` raises the top of a linear y axis so that what is already drawn stays below
+    the labels (at most 45 % of the height goes to them). Returns the Axes."""
     lo, hi = ax.get_xlim()
     span = (hi - lo) or 1.0
     order = np.argsort(np.asarray(positions, float))
@@ -53,7 +54,7 @@ def line_labels(ax, positions: Sequence[float], names: Sequence[str], color: str
         renderer = ax.figure.canvas.get_renderer()
     except AttributeError:  # a canvas without one: estimate the text length
         renderer = None
-    last, level, bottom = -np.inf, 0, 0.0
+    last, level, bottom, deepest = -np.inf, 0, 0.0, 0.0
     for i in order:
         x = float(positions[i])
         ax.axvline(x, color=color, ls=ls, lw=lw)
@@ -69,7 +70,14 @@ def line_labels(ax, positions: Sequence[float], names: Sequence[str], color: str
         else:
             length = 0.6 * fontsize * len(str(names[i]))
         bottom = offset + length
+        deepest = max(deepest, bottom)
     ax.set_xlim(lo, hi)
+    if headroom and len(order) and ax.get_yscale() == "linear":
+        height = ax.get_window_extent().height * 72.0 / ax.figure.dpi  # points
+        # labels hang from 98 % of the height, plus a 3 pt gap above the data
+        frac = min((deepest + 3.0) / max(height, 1.0) + 0.02, 0.45)
+        ylo, yhi = ax.get_ylim()
+        ax.set_ylim(ylo, ylo + (yhi - ylo) / (1.0 - frac))
     return ax
 
 
