@@ -276,3 +276,23 @@ def test_fig8_line_labels_do_not_overlap():
                     assert not boxes[i].overlaps(boxes[j]), (names[i], names[j])
     finally:
         plt.close("all")
+
+
+def test_fig8_axes_name_the_quantity_and_its_unit():
+    """Each panel's y axis says what changed, in which unit (log2 Teff, dex), not the raw
+    output name."""
+    import matplotlib.pyplot as plt
+
+    from spectool.explain import SlidingWindowResult
+
+    w = np.linspace(4000.0, 8000.0, 50)
+    res = SlidingWindowResult(importance=np.ones((50, 3)), signed=np.zeros((50, 3)), wavelength=w, lo=w - 7.5,
+                              hi=w + 7.5, pixels=np.zeros((50, 2), int), output_names=["log_teff", "logg", "feh"],
+                              input_length=4096, fill="continuum", window=15.0, step=5.0, n_samples=4,
+                              quantity="output")
+    axes = res.plot(lines=None)
+    try:
+        assert [ax.get_ylabel() for ax in axes] == ["|Delta log2(Teff/K)|", "|Delta log g| [dex]",
+                                                    "|Delta [Fe/H]| [dex]"]
+    finally:
+        plt.close("all")

@@ -161,7 +161,8 @@ class SlidingWindowResult:
                 axes = axes[:, 0]
             for ax, j in zip(np.atleast_1d(axes), idx):
                 ax.plot(self.wavelength, self.importance[:, j], lw=0.8)
-                ax.set_ylabel(f"|Delta {self.output_names[j]}|")
+                ax.set_ylabel(f"|Delta P({self.output_names[j]})|" if self.quantity == "probability"
+                              else _change_label(self.output_names[j]))
                 if lines:
                     found = get_lines(lines, (self.lo[0], self.hi[-1]))
                     line_labels(ax, [ln.vacuum for ln in found], [ln.name for ln in found], color="tab:orange",
@@ -171,6 +172,15 @@ class SlidingWindowResult:
             axes_arr[0].set_title(title or f"Sliding-window importance ({self.window:g} A window, "
                                   f"{self.step:g} A step, {self.fill} fill, N={self.n_samples})")
         return axes
+
+
+#: Axis label (with units) of the change of a known output; others read "|Delta name|".
+CHANGE_LABELS = {"log_teff": "|Delta log2(Teff/K)|", "teff": "|Delta Teff| [K]", "logg": "|Delta log g| [dex]",
+                 "feh": "|Delta [Fe/H]| [dex]", "mass": "|Delta mass| [Msun]", "age": "|Delta age| [Gyr]"}
+
+
+def _change_label(name: str) -> str:
+    return CHANGE_LABELS.get(str(name), f"|Delta {name}|")
 
 
 def windows(wavelength: np.ndarray, window: float, step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
