@@ -11,8 +11,8 @@ with the leaf functions of :mod:`spectool.plots`.
 >>> papers.run(["mspc"], mode="quick", out="figures")   # files + index.html gallery
 
 Modes: ``quick`` (minutes on a CPU; small models that learn, shipped checkpoints for the
-analysis figures), ``medium`` (the papers' protocols at reduced size, about two hours on
-a laptop CPU) and ``full`` (paper protocol, GPUs). Results on the embedded mock survey
+analysis figures), ``medium`` (the papers' protocols at reduced size, 1.5 hours measured on
+2 CPU cores) and ``full`` (paper protocol, GPUs). Results on the embedded mock survey
 are synthetic and say so in every title and caption.
 """
 from __future__ import annotations
