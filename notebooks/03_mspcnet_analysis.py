@@ -21,7 +21,7 @@
 # %% tags=["parameters"]
 # Parameters (papermill can override them: papermill NB.ipynb out.ipynb -p mode medium -p source /data/ingested)
 mode = "quick"    # "smoke": CI code-path check (1 epoch, not a result); "quick": minutes on a CPU;
-                  # "medium": the papers' protocols at reduced size (~1.5 h CPU, all papers); "full": paper protocol (GPU)
+                  # "medium": the papers' protocols at reduced size (1.5-2 h CPU, all papers); "full": paper protocol (GPU)
 source = "mock"   # "mock": the embedded synthetic survey; or a directory of real data ingested with `spectool ingest`
 cache = None      # results cache shared with `spectool figures` (None: the user cache folder)
 

@@ -11,7 +11,7 @@ with the leaf functions of :mod:`spectool.plots`.
 >>> papers.run(["mspc"], mode="quick", out="figures")   # files + index.html gallery
 
 Modes: ``quick`` (minutes on a CPU; small models that learn, shipped checkpoints for the
-analysis figures), ``medium`` (the papers' protocols at reduced size, 1.5 hours measured on
+analysis figures), ``medium`` (the papers' protocols at reduced size, 1.5-2 hours measured on
 2 CPU cores) and ``full`` (paper protocol, GPUs). Results on the embedded mock survey
 are synthetic and say so in every title and caption.
 """

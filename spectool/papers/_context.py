@@ -11,7 +11,7 @@ spectra, a few arms; the sanity gate then flags the models as not learned: used 
 ``quick`` trains small models that learn within minutes on a
 CPU (every dataset and arm of each table, fold 0, >= 5 epochs) and analyses the shipped
 pretrained checkpoints on a larger mock test set; ``medium`` runs the papers' protocols at
-reduced size (3 folds, capped spectra, 8-30 annealed epochs; 1.5 hours measured on 2 CPU cores);
+reduced size (3 folds, capped spectra, 8-30 annealed epochs; 1.5-2 hours measured on 2 CPU cores);
 ``full`` runs the shipped ``*_full`` experiments (paper protocol, for GPUs).
 """
 from __future__ import annotations
