@@ -126,9 +126,8 @@ rows = ds.indices("test", 0)[:16]
 rec = explain.attention_weights(trained, np.asarray(ds.flux[rows])[:, None], image=np.asarray(ds.images[rows]),
                                 layers=["head.se"])
 se = rec.weights["head.se"]
-half = max(np.abs(se - 0.5).max(), 0.05)
-plots.heatmap(se, label="SE weight (0.5 = neutral)", xlabel="channel", ylabel="star", vmin=0.5 - half,
-              vmax=0.5 + half, groups=explain.SPFUSION_GROUPS, group_axis="x")
+plots.heatmap(se, label="SE weight (0.5 = neutral)", xlabel="channel", ylabel="star", center=0.5,
+              min_half_range=0.05, groups=explain.SPFUSION_GROUPS, group_axis="x")
 print(f"SE weights {se.min():.3f}-{se.max():.3f}; spread of the per-channel mean across channels "
       f"{se.mean(0).std():.4f}, star-to-star spread per channel {se.std(0).mean():.4f}")
 plt.show()

@@ -312,13 +312,12 @@ def spf_fig9(result: Result):
     w = np.asarray(data.get("weights"))
     if w.ndim != 2:
         raise PlotInputError(f"spf-fig9 needs (batch, channels) weights, got {w.shape}", "spf-fig9")
-    # the paper's scale (viridis, yellow = highest) stretched over the data, but centred on the
-    # neutral gate 0.5 and never narrower than +-SE_MIN_HALF_RANGE, so noise cannot look like structure
-    half = max(float(np.abs(w - 0.5).max()), SE_MIN_HALF_RANGE)
+    # the paper's scale (viridis, yellow = highest) stretched over the data, centred on the neutral gate
     fig, axes = figure(1, 1, size=(8, 4.4))
-    plots.heatmap(w, ax=axes[0, 0], label="SE channel weight (0.5 = neutral)", xlabel="feature channel",
-                  ylabel="spectrum in batch", vmin=0.5 - half, vmax=0.5 + half, groups=data.get("groups"),
-                  group_axis="x")
+    ax = plots.heatmap(w, ax=axes[0, 0], label="SE channel weight (0.5 = neutral)", xlabel="feature channel",
+                       ylabel="spectrum in batch", center=0.5, min_half_range=SE_MIN_HALF_RANGE,
+                       groups=data.get("groups"), group_axis="x")
+    half = ax.images[0].get_clim()[1] - 0.5
     # a channel the model singles out is high for every spectrum: compare the spread of the
     # batch-mean weight across channels with the star-to-star spread of each channel
     spread = (f"Weights {w.min():.3f}-{w.max():.3f}; colour scale 0.5 +- {half:.3f}. Spread of the batch-mean weight "

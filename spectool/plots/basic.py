@@ -208,12 +208,19 @@ def histogram(values, ax=None, xlabel: str = "", bins: int = 30, ylabel: str = "
 @styled
 def heatmap(values, ax=None, label: str = "value", x: Sequence[float] | None = None, xlabel: str = "",
             ylabel: str = "", cmap: str = "viridis", vmin: float | None = None, vmax: float | None = None,
-            groups: dict[str, tuple[int, int]] | None = None, group_axis: str = "y"):
+            groups: dict[str, tuple[int, int]] | None = None, group_axis: str = "y",
+            center: float | None = None, min_half_range: float = 0.0):
     """A 2-D array as an image with a colourbar labelled ``label`` (colour carries a value);
     ``x`` gives the data coordinates of the columns (e.g. Angstrom); ``groups`` (name ->
-    ``[lo, hi)`` rows or columns) adds dashed separators and names. Returns the Axes."""
+    ``[lo, hi)`` rows or columns) adds dashed separators and names. ``center`` (e.g. 0.5 for
+    a neutral attention gate) sets a colour scale symmetric about it that spans the data but
+    is never narrower than ``+-min_half_range`` (so noise cannot look like structure);
+    it overrides ``vmin``/``vmax``. Returns the Axes."""
     ax = axes_or_new(ax, (6, 3.6))
     v = np.asarray(values, float)
+    if center is not None:
+        half = max(float(np.nanmax(np.abs(v - center))), min_half_range)
+        vmin, vmax = center - half, center + half
     extent = None
     if x is not None:
         x = np.asarray(x, float)
