@@ -111,3 +111,26 @@ def test_float64_model_is_attributed_in_float64(toy):
     occ = attribute(model64, x64, "occlusion", target=0, window=1, stride=1, baselines="continuum")
     base = fill_values(x64, np.arange(64.0), "continuum")[:, 0].numpy()   # float64 fill for a float64 input
     np.testing.assert_allclose(occ.values, w[0] * (x64[:, 0].numpy() - base), rtol=1e-5, atol=1e-6)
+
+
+def test_profile_and_top_regions_find_where_the_output_is_decided():
+    """``profile`` averages the smoothed |attribution| over spectra; ``top_regions`` returns
+    the fewest pixels holding a share of it (padding and out-of-range pixels excluded)."""
+    from spectool.explain import Attribution
+
+    grid = 4000.0 + np.arange(200.0)
+    grid[:5] = np.nan  # padding
+    vals = np.zeros((2, 200))
+    vals[0, 100:110] = 1.0
+    vals[1, 100:110] = -3.0  # the sign does not matter
+    vals[:, 150:160] = 0.5
+    vals[:, 0:5] = 100.0  # padding: never counted
+    att = Attribution(vals, grid, "ig", "mass")
+    np.testing.assert_allclose(att.profile(width=1), np.abs(vals).mean(0))
+    regions, frac = att.top_regions(0.75, width=1)  # 20 of 25: the ten pixels at 4100-4109 A
+    assert regions == [(4100.0, 4109.0)] and frac == pytest.approx(10 / 195)
+    regions, frac = att.top_regions(0.99, width=1, wavelength_range=(None, 4155.0))
+    assert regions == [(4100.0, 4109.0), (4150.0, 4155.0)] and frac == pytest.approx(16 / 151)
+    for bad in ({"share": 1.0}, {"wavelength_range": (9000.0, None)}):
+        with pytest.raises(ModelError):
+            att.top_regions(**bad)

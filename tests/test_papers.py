@@ -9,7 +9,7 @@ import pytest
 
 from spectool import papers
 from spectool.demo import synthetic_spectrum
-from spectool.explain import SPFUSION_GROUPS, AttentionOverlay, FeatureMap, SlidingWindowResult
+from spectool.explain import SPFUSION_GROUPS, AttentionOverlay, Attribution, FeatureMap, SlidingWindowResult
 from spectool.papers import CATALOG, Result, RunSet, Source, Table
 from spectool.papers.mspc import mspc_tab3
 from spectool.papers.scanet import sca_tab1, sca_tab3
@@ -87,6 +87,7 @@ def inputs() -> dict[str, Result]:
     overlay = AttentionOverlay(wavelength=w, flux=np.sin(w / 50), weight=RNG.random(w.size), position_weight=RNG.random(20),
                                position_wavelength=np.linspace(3700, 5500, 20), threshold=0.5,
                                regions=[(4000.0, 4100.0)], lines=[], layer="head.se", field=None)
+    attribution = Attribution(RNG.normal(size=(4, w.size)), w, "ig", "mass")
     r = lambda data: Result(data, SRC)  # noqa: E731
     return {
         "spectra": r(spectra),
@@ -117,7 +118,7 @@ def inputs() -> dict[str, Result]:
         "spf_eval": r(_regression_runs(["SSCNN", "RAC-Net", "ConvNeXt 1D", "SPFusion"], ["mass", "age"], n=600)),
         "spf_star_eval": r(_regression_runs(list(spf_groups), ["mass", "age"], spf_groups, n=600)),
         "spf_attention": r({"weights": RNG.random((16, 96)), "groups": SPFUSION_GROUPS, "model": "test"}),
-        "spf_overlay": r(overlay),
+        "spf_overlay": r({"overlay": overlay, "attribution": attribution}),
         "sca_labels": r(pd.DataFrame({"teff": RNG.uniform(3800, 8400, 100), "logg": RNG.uniform(1, 4.8, 100),
                                       "feh": RNG.uniform(-2.4, 0.7, 100)})),
         "sca_variants": r(_regression_runs(["M-M-M-M", "M-M-M-T", "M-M-T-T", "M-T-T-T", "T-T-T-T"],
@@ -538,14 +539,43 @@ def test_spf_fig10_shades_nothing_when_the_weight_is_flat():
     from spectool.papers import spfusion
 
     w = np.linspace(3700.0, 5500.0, 400)
+    attribution = Attribution(np.ones((2, w.size)), w, "ig", "mass")
     for weight, shaded in ((0.5 + 0.4 * np.sin(w / 100.0), True), (0.4995 + 0.0008 * (w > 5200), False)):
         ov = AttentionOverlay(wavelength=w, flux=np.ones_like(w), weight=weight, position_weight=weight[::20],
                               position_wavelength=w[::20], threshold=0.5, regions=[(5200.0, 5330.0)], lines=[],
                               layer="head.se", field=None)
-        fig = spfusion.spf_fig10(Result(ov, SRC))
+        fig = spfusion.spf_fig10(Result({"overlay": ov, "attribution": attribution}, SRC))
         spans = [p for p in fig.axes[0].patches]
         assert bool(spans) == shaded
         assert ("nothing shaded" in fig._suptitle.get_text()) == (not shaded)
+
+
+def test_spf_fig10_attribution_panel_shades_where_the_target_is_decided():
+    """Panel (b) shades the fewest pixels holding half of the mean |attribution| below the
+    overlay's upper wavelength, and the caption says how concentrated it is and how much
+    of it falls in the paper's 4000-4500 A window: measured, not asserted."""
+    from spectool.papers import spfusion
+
+    w = np.linspace(3700.0, 9000.0, 1000)
+    vals = np.full((3, w.size), 0.01)
+    vals[:, (w > 4200) & (w < 4320)] = 1.0  # a CN/CH-like feature carries the attribution
+    vals[:, w > 7000] = 5.0  # beyond the overlay's 5500 A: must not count
+    attribution = Attribution(vals, w, "ig", "mass")
+    regions, pix = attribution.top_regions(0.5, wavelength_range=(None, 5500.0))
+    assert all(4190 <= lo and hi <= 4330 for lo, hi in regions) and 0 < pix < 0.05
+    keep = w <= 5500
+    ov = AttentionOverlay(wavelength=w[keep], flux=np.ones(keep.sum()), weight=np.full(keep.sum(), 0.5),
+                          position_weight=np.full(10, 0.5), position_wavelength=np.linspace(3700, 5500, 10),
+                          threshold=0.5, regions=[], lines=[], layer="head.se", field=None)
+    fig = spfusion.spf_fig10(Result({"overlay": ov, "attribution": attribution}, SRC))
+    assert len(fig.axes[1].patches) == len(regions) >= 1  # axes: (a), (b), then (a)'s twin
+    assert fig.axes[1].get_ylabel() == "|attribution| [Msun per pixel]"
+    text = " ".join(fig._suptitle.get_text().split())
+    in_window = vals[0, keep & (w >= 4000) & (w <= 4500)].sum() / vals[0, keep].sum()
+    assert f"lies in {pix:.0%} of the pixels" in text
+    assert f"holds {in_window:.0%} of it" in text
+    with pytest.raises(papers.PlotInputError, match="spf-fig10 needs"):
+        spfusion.spf_fig10(Result(ov, SRC))
 
 
 def test_spf_fig9_colour_scale_is_centred_on_the_neutral_weight_and_spans_the_data():

@@ -63,6 +63,40 @@ class Attribution:
         kernel = np.ones(width) / width
         return np.stack([np.convolve(np.abs(v), kernel, mode="same") for v in self.values])
 
+    def profile(self, width: int = 15) -> np.ndarray:
+        """``(L,)`` mean over the spectra of :meth:`smoothed` (units of the explained output
+        per pixel): where along the spectrum the output is decided, for the whole batch."""
+        return self.smoothed(width).mean(0)
+
+    def top_regions(self, share: float = 0.5, width: int = 15,
+                    wavelength_range: tuple[float | None, float | None] | None = None
+                    ) -> tuple[list[tuple[float, float]], float]:
+        """The fewest pixels whose :meth:`profile` holds ``share`` of the total attribution
+        inside ``wavelength_range`` (vacuum Angstrom, None = open; padding pixels excluded).
+
+        Returns ``(regions, pixel_fraction)``: contiguous ``(lo, hi)`` Angstrom runs of those
+        pixels, and the fraction of the range's pixels they are. An attribution spread evenly
+        over the spectrum gives ``pixel_fraction`` close to ``share``; one concentrated on a
+        few features, much less.
+        """
+        if not 0.0 < share < 1.0:
+            raise ModelError(f"share must be in (0, 1), got {share}", "share")
+        from .overlay import regions_above
+
+        lo, hi = wavelength_range or (None, None)
+        wl = self.wavelength
+        keep = np.isfinite(wl) & (wl >= (-np.inf if lo is None else lo)) & (wl <= (np.inf if hi is None else hi))
+        if not keep.any():
+            raise ModelError(f"wavelength_range {wavelength_range} holds no pixel of the input grid",
+                             "wavelength_range")
+        prof = self.profile(width)[keep]
+        order = np.argsort(prof)[::-1]
+        held = np.cumsum(prof[order])
+        n = int(np.searchsorted(held, share * held[-1]) + 1) if held[-1] > 0 else prof.size
+        top = np.zeros(prof.size, bool)
+        top[order[:n]] = True
+        return regions_above(wl[keep], top.astype(float), 0.5), n / prof.size
+
 
 class _Forward(nn.Module):
     """Wraps a model as ``f(x, image) -> outputs`` (softmax optional) for captum."""

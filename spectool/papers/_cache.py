@@ -29,7 +29,7 @@ from .._atomic import atomic_path
 from ..errors import SpectoolError
 
 #: Bump when a step's output format or the codec changes, so old cached results are recomputed.
-CACHE_VERSION = 8  # 8: results carry their fingerprint (meta); 6-7: the sanity gate became a paired test (gate_z columns); 5: SlidingWindowResult lost "cached"
+CACHE_VERSION = 9  # 9: spf_overlay holds the overlay and a mass attribution; 8: results carry their fingerprint (meta); 6-7: the sanity gate became a paired test (gate_z columns); 5: SlidingWindowResult lost "cached"
 
 
 class CacheError(SpectoolError):
@@ -38,6 +38,7 @@ class CacheError(SpectoolError):
 
 def _dataclasses() -> dict[str, type]:
     from ..explain.feature_maps import FeatureMap
+    from ..explain.attributions import Attribution
     from ..explain.overlay import AttentionOverlay
     from ..explain.receptive import ReceptiveField
     from ..explain.sliding import SlidingWindowResult
@@ -46,7 +47,7 @@ def _dataclasses() -> dict[str, type]:
     from ..spectrum import Spectrum
     from ._common import Result, RunSet, Source
 
-    return {c.__name__: c for c in (Result, Source, RunSet, Spectrum, Preprocessed, FeatureMap, AttentionOverlay,
+    return {c.__name__: c for c in (Result, Source, RunSet, Spectrum, Preprocessed, FeatureMap, AttentionOverlay, Attribution,
                                     ReceptiveField, SlidingWindowResult, Line)}
 
 

@@ -22,6 +22,14 @@ DATASET = "spfusion/redclump"
 FLAT_WEIGHT = 0.01
 #: Smallest half-width of Fig. 9's colour scale around the neutral SE weight 0.5.
 SE_MIN_HALF_RANGE = 0.05
+#: Test spectra in "one batch": Fig. 9's heatmap rows and Fig. 10's attribution panel.
+BATCH = 32
+#: Fig. 10's attribution panel: Integrated-Gradients steps, and the share of the attribution
+#: below 5500 A whose pixels are shaded.
+ATTRIBUTION_STEPS = 32
+ATTRIBUTION_SHARE = 0.5
+#: The window in which the paper finds the spectral weights "significantly higher" (Angstrom).
+PAPER_WINDOW = (4000.0, 4500.0)
 
 
 # --------------------------------------------------------------------------- steps
@@ -61,7 +69,7 @@ def spf_attention(ctx: Context) -> Result:
     """SE channel weights (batch x 96) of SPFusion on one batch of 32 test spectra."""
     from ..explain import SPFUSION_GROUPS, attention_weights
 
-    model, ds, rows, note = _spf_batch(ctx, 32)
+    model, ds, rows, note = _spf_batch(ctx, BATCH)
     rec = attention_weights(model, np.asarray(ds.flux[rows])[:, None], image=np.asarray(ds.images[rows]),
                             layers=["head.se"])
     return ctx.result({"weights": rec.weights["head.se"], "groups": SPFUSION_GROUPS, "model": "SPFusion"}, note)
@@ -70,14 +78,19 @@ def spf_attention(ctx: Context) -> Result:
 @step
 def spf_overlay(ctx: Context) -> Result:
     """Spectral-channel SE weights of SPFusion mapped onto one test spectrum below 5500 A
-    (:func:`spectool.explain.attention_overlay`)."""
-    from ..explain import attention_overlay
+    (:func:`spectool.explain.attention_overlay`), and where the spectrum decides the mass:
+    Integrated Gradients of the mass against each spectrum's own continuum on the batch of
+    Fig. 9 (:func:`spectool.explain.attribute`)."""
+    from ..explain import attention_overlay, attribute
 
-    model, ds, rows, note = _spf_batch(ctx, 1)
+    model, ds, rows, note = _spf_batch(ctx, BATCH)
     ov = attention_overlay(model, np.asarray(ds.flux[rows[:1]])[:, None], "head.se", wavelength=ds.wavelength,
                            channels="spectral", image=np.asarray(ds.images[rows[:1]]),
                            wavelength_range=(None, 5500.0))
-    return ctx.result(ov, note)
+    attr = attribute(model, np.asarray(ds.flux[rows])[:, None], method="ig", target="mass",
+                     wavelength=ds.wavelength, image=np.asarray(ds.images[rows]), baselines="continuum",
+                     n_steps=ATTRIBUTION_STEPS)
+    return ctx.result({"overlay": ov, "attribution": attr}, note)
 
 
 # ---------------------------------------------------------------- drawing functions
@@ -331,16 +344,22 @@ def spf_fig9(result: Result):
 @styled
 def spf_fig10(result: Result):
     """Spectral-channel attention overlaid on the input spectrum below 5500 A, weights above
-    the threshold shaded, characteristic lines marked (labels staggered so they never overlap).
-    ``data``: :class:`spectool.explain.AttentionOverlay`."""
-    from ..explain import AttentionOverlay
+    the threshold shaded, characteristic lines marked (labels staggered so they never overlap);
+    below it, where the spectrum decides the mass (mean |Integrated Gradients| over a batch),
+    with the pixels that hold half of it shaded. ``data``: ``{"overlay":``
+    :class:`spectool.explain.AttentionOverlay`, ``"attribution":``
+    :class:`spectool.explain.Attribution` ``}``."""
+    from ..explain import AttentionOverlay, Attribution
 
-    ov = need(result, AttentionOverlay, "spf-fig10")
+    data = need(result, dict, "spf-fig10")
+    ov, attr = data.get("overlay"), data.get("attribution")
+    if not isinstance(ov, AttentionOverlay) or not isinstance(attr, Attribution):
+        raise PlotInputError("spf-fig10 needs {'overlay': AttentionOverlay, 'attribution': Attribution}", "spf-fig10")
     lo, hi = np.nanmin(ov.weight), np.nanmax(ov.weight)
     # a weight that varies by less than FLAT_WEIGHT over the window singles nothing out:
     # regions "above 0.5" by a few 1e-4 would be shading noise
     flat = hi - lo < FLAT_WEIGHT
-    fig, axes = figure(1, 1, size=(10, 4.0))
+    fig, axes = figure(2, 1, size=(10, 6.8), sharex=True)
     ax = axes[0, 0]
     ax.plot(ov.wavelength, ov.flux, lw=0.7, color="k", label="input spectrum")
     for k, (lo_w, hi_w) in enumerate([] if flat else ov.regions):
@@ -354,13 +373,36 @@ def spf_fig10(result: Result):
     twin.set_ylim(max(0.0, min(lo, ov.threshold - 0.1)) - 0.01, min(1.0, max(hi, ov.threshold + 0.1)) + 0.01)
     twin.ticklabel_format(axis="y", useOffset=False)
     twin.set_ylabel("attention weight [0-1]")
-    ax.set_xlabel(plots.WAVELENGTH_LABEL)
     ax.set_ylabel("normalised flux [dimensionless]")
+    ax.set_title("(a) the paper's figure: spectral-channel SE weight on one spectrum", fontsize=8, loc="left")
     ax.legend(loc="lower right", fontsize=7)
     if flat:
-        shaded = (f"Weight flat over the window ({lo:.3f}-{hi:.3f}, range < {FLAT_WEIGHT:g}): the model singles "
+        shaded = (f"(a) Weight flat over the window ({lo:.3f}-{hi:.3f}, range < {FLAT_WEIGHT:g}): the SE gate singles "
                   "out no region of this spectrum; nothing shaded.")
     else:
-        shaded = f"{len(ov.regions)} region(s) above {ov.threshold:g}; weight range {lo:.3f}-{hi:.3f}."
-    return titled(fig, f"SPFusion Fig. 10: spectral-channel attention ({ov.layer})", result.source,
-                  f"{shaded} {result.note}")
+        shaded = f"(a) {len(ov.regions)} region(s) above {ov.threshold:g}; weight range {lo:.3f}-{hi:.3f}."
+
+    # (b) where the spectrum decides the target, over the same wavelengths
+    wmax = float(np.nanmax(ov.wavelength))
+    regions, pix = attr.top_regions(ATTRIBUTION_SHARE, wavelength_range=(None, wmax))
+    keep = np.isfinite(attr.wavelength) & (attr.wavelength <= wmax)
+    wl, pr = attr.wavelength[keep], attr.profile()[keep]
+    bx = axes[1, 0]
+    bx.plot(wl, pr, color="tab:purple", lw=0.9, label=f"mean |IG| of {attr.target}, {attr.values.shape[0]} spectra")
+    for k, (lo_w, hi_w) in enumerate(regions):
+        bx.axvspan(lo_w, hi_w, color="tab:purple", alpha=0.15, lw=0,
+                   label=f"pixels holding {ATTRIBUTION_SHARE:.0%} of it" if k == 0 else None)
+    plots.line_labels(bx, [ln.vacuum for ln in ov.lines], [ln.name for ln in ov.lines], color="tab:orange")
+    unit = UNITS.get(attr.target)
+    bx.set_ylabel(f"|attribution| [{unit} per pixel]" if unit else "|attribution| per pixel")
+    bx.set_xlabel(plots.WAVELENGTH_LABEL)
+    bx.set_title(f"(b) where the spectrum decides the {attr.target}: Integrated Gradients against each spectrum's "
+                 "own continuum", fontsize=8, loc="left")
+    bx.legend(loc="center right", fontsize=7)
+    win = (wl >= PAPER_WINDOW[0]) & (wl <= PAPER_WINDOW[1])
+    in_win = float(pr[win].sum() / pr.sum()) if pr.sum() > 0 else float("nan")
+    where = (f"(b) {ATTRIBUTION_SHARE:.0%} of the {attr.target} attribution below {round(wmax, -1):.0f} A lies in {pix:.0%} of the "
+             f"pixels; {PAPER_WINDOW[0]:.0f}-{PAPER_WINDOW[1]:.0f} A, where the paper finds the spectral weights highest, "
+             f"holds {in_win:.0%} of it on {win.mean():.0%} of the pixels.")
+    return titled(fig, f"SPFusion Fig. 10: spectral-channel attention ({ov.layer}) and {attr.target} attribution",
+                  result.source, f"{shaded} {where} {result.note}")
