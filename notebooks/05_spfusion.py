@@ -246,13 +246,17 @@ plt.show()
 # with either initialisation, and Table 2 withholds its numbers. That is a training budget
 # failing, not a finding about modalities: a ridge regression on the same raw spectra beats
 # the constant too, and SPFusion learns without its images (`docs/mock_survey.md`). The paper's margin of SPFusion over ConvNeXt-1D (0.064 vs 0.069
-# Msun, real data) is far below what one quick fold can resolve. In the ablations (4 epochs a
-# arm in quick mode) 15 of the 16 arms learned, with mass MAE 0.20-0.30 Msun; their
-# differences are within the spread of one fold and one seed. The plain sum without the star
-# operator stayed at the constant in quick and in medium mode. A likely reason (measured at
-# initialisation on 64 mock stars, not proven): the spectral tokens carry an offset common to
-# all stars about 15-20 x their star-to-star spread; the star fusion's batch normalisations
-# bring its tokens to about 3 x, while the plain sum keeps the spectral offset.
+# Msun, real data) is far below what one quick fold can resolve. In the ablations (4 epochs an
+# arm in quick mode) the arms learned, with mass MAE 0.20-0.30 Msun; their differences are
+# within the spread of one fold and one seed. The plain sum without the star operator learns
+# more slowly: it stayed at the constant after 4 (and after 10) epochs at 5e-4, so Table 3's
+# two arms get 10 epochs at 3e-4 in quick mode, both of them (fold 1, 2026-12-08: 0.207 Msun
+# without the star operator, 0.211 with it, best constant 0.40). At equal budget the two are
+# within the noise of one fold, as in the paper (0.0674 against 0.0640 Msun on real data).
+# A likely reason for the slow start (measured at initialisation on 64 mock stars, not proven):
+# the spectral tokens carry an offset common to all stars about 15-20 x their star-to-star
+# spread; the star fusion's batch normalisations bring its tokens to about 3 x, while the
+# plain sum keeps the spectral offset.
 # Fig. 10: the SE gate of the mock-trained SPFusion singles out no wavelength (panel a), but
 # the attribution does (panel b): in quick mode (measured 2026-12-08) half of the mass
 # attribution below 5500 A lies in 13 % of the pixels, peaked on the G band and CN 4216,

@@ -109,7 +109,7 @@ def _machine(gpu: bool) -> str:
 def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real, threads: int = 1,
               epochs: int | None = None, augment: bool = False, scale: int | None = None,
               max_train: int | None = None, gpu: bool = False, batch_size: int | None = None,
-              workers: int = 0) -> dict:
+              workers: int = 0, anneal: bool = False) -> dict:
     cfg, overrides, note, default_epochs, key = JOBS[name]
     epochs = epochs or default_epochs
     scale = scale or SCALE[key]
@@ -129,6 +129,9 @@ def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real,
         common["trainer.batch_size"] = batch_size
     if cfg.startswith("scanet"):
         common.pop("scheduler.T_0")
+    if anneal:  # cosine from the config's rate to zero over the planned epochs
+        common.update({"scheduler.name": "cosine", "scheduler.eta_min": 0.0})
+        common.pop("scheduler.T_0", None)
     t0 = time.time()
     res = fit(cfg, {**common, **{k: v for k, v in overrides.items() if k != "data.dataset"}},
               run_dir=root / name, resume=False, progress=False)
@@ -161,6 +164,7 @@ def train_one(name: str, seed: int, minutes: float, root: Path, out: Path, real,
                     n_train_store=len(ds))
     recipe = {"command": f"python scripts/train_pretrained.py --only '{name}' --seed {seed} --minutes {minutes:g} "
                          f"--epochs {epochs} --scale {scale}" + (" --augment" if augment else "")
+                         + (" --anneal" if anneal else "")
                          + (f" --max-train {max_train}" if max_train else "")
                          + (f" --threads {threads}" if threads != 1 and not gpu else "")
                          + (f" --gpu --batch-size {batch_size} --workers {workers}" if gpu else
@@ -246,6 +250,8 @@ def main() -> None:
     ap.add_argument("--scale", type=int, default=None, help="override the mock size (x quick)")
     ap.add_argument("--max-train", type=int, default=None, help="cap the training spectra (seeded, class-stratified)")
     ap.add_argument("--augment", action="store_true", help="train with the AUGMENT re-randomisation")
+    ap.add_argument("--anneal", action="store_true",
+                    help="cosine learning-rate schedule to zero over --epochs (the config's schedule otherwise)")
     ap.add_argument("--score-real", action="store_true",
                     help="do not train: measure the shipped checkpoints on the real validation spectra, write their cards")
     ap.add_argument("--gpu", action="store_true", help="train on the first CUDA device, bf16 autocast")
@@ -265,7 +271,8 @@ def main() -> None:
             row = score_real(name, args.out, real)
         else:
             row = train_one(name, args.seed, args.minutes, args.root, args.out, real, args.threads, args.epochs,
-                            args.augment, args.scale, args.max_train, args.gpu, args.batch_size, args.workers)
+                            args.augment, args.scale, args.max_train, args.gpu, args.batch_size, args.workers,
+                            args.anneal)
         if "dropped" in row:
             for ext in (".safetensors", ".json"):
                 (args.out / f"{name}{ext}").unlink(missing_ok=True)

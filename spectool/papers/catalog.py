@@ -64,7 +64,9 @@ CATALOG: dict[str, CatalogEntry] = {
     "spf-fig7": CatalogEntry(spf_fig7, "MAE(mass) vs S/N with and without star fusion.", "spf_star_eval"),
     "spf-fig8": CatalogEntry(spf_fig8, "MAE(age) vs S/N with and without star fusion.", "spf_star_eval"),
     "spf-fig9": CatalogEntry(spf_fig9, "SE channel-attention heatmap: batch x channels (photometric / fused / spectral).", "spf_attention"),
-    "spf-fig10": CatalogEntry(spf_fig10, "Spectral-channel attention on the spectrum below 5500 A, weights > 0.5 shaded.", "spf_overlay"),
+    "spf-fig10": CatalogEntry(spf_fig10, "Spectral-channel attention on the spectrum below 5500 A, weights > 0.5 "
+                              "shaded; below it, where the spectrum decides the mass (Integrated Gradients).",
+                              "spf_overlay"),
     # SCA-Net (seed 004)
     "sca-fig1": CatalogEntry(sca_fig1, "Training-label histograms: Teff, log g, [Fe/H].", "sca_labels"),
     "sca-fig2": CatalogEntry(sca_fig2, "A spectrum before and after SCA-Net preprocessing.", "spectra"),
