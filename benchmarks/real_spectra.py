@@ -172,7 +172,7 @@ def _teff_scores(df: pd.DataFrame, man: pd.DataFrame) -> dict[str, Any]:
         "nonstar_n": int(nonstar.sum()),
         "nonstar_flagged": _frac(flagged[nonstar]),
         "by_mk_type": {t: {"n": int((stars & (truth == t)).sum()),
-                           "median_teff": float(np.median(teff[stars & (truth == t)]))
+                           "median_teff": float(np.nanmedian(teff[stars & (truth == t)]))
                            if (stars & (truth == t)).any() else None,
                            "in_band": _frac(inband[stars & (truth == t)])} for t in MK_TEFF_BANDS},
     }

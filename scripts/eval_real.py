@@ -69,7 +69,7 @@ def evaluate_model(model, man: pd.DataFrame, spectra: list) -> dict:
         ok = np.array([MK_TEFF_BANDS[c][0] <= v <= MK_TEFF_BANDS[c][1] for c, v in zip(cls, t)])
         per = {c: float(ok[cls == c].mean()) for c in MK_TEFF_BANDS if (cls == c).any()}
         return {"teff_in_band": float(ok.mean()), "n": int(ok.size), "per_type": per,
-                "median_teff": {c: float(np.median(t[cls == c])) for c in MK_TEFF_BANDS if (cls == c).any()}}
+                "median_teff": {c: float(np.nanmedian(t[cls == c])) for c in MK_TEFF_BANDS if (cls == c).any()}}
     names = [main_class(n) for n in model.output_names]
     stars_only = not ({"GALAXY", "QSO"} & set(names))
     keep = man["main_class"].isin(STAR if stars_only else STAR + ("GALAXY", "QSO")).to_numpy()

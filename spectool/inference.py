@@ -57,6 +57,24 @@ from .spectrum import Spectrum
 
 _INVERSE = {"identity": lambda v: v, "log10": lambda v: 10.0 ** v, "log2": lambda v: 2.0 ** v, "ln": np.exp}
 _FORWARD = {"identity": lambda v: v, "log10": np.log10, "log2": np.log2, "ln": np.log}
+#: A regression output further than this many widths of the training-label range beyond it
+#: (in the model's output space, e.g. log2 Teff) is reported as NaN ("no estimate") and
+#: flagged ``outside_training_labels``: a network extrapolating that far returns numbers
+#: without meaning (measured on the real validation spectra: SCA-Net Teff of 1e10-1e13 K,
+#: log g of 30-43 for galaxies and quasars). Within the margin the value is reported and flagged.
+EXTRAPOLATION_WIDTHS = 1.0
+
+
+def _beyond_extrapolation(raw: np.ndarray, lo: float, hi: float, transform: str) -> np.ndarray:
+    """True where the model output ``raw`` (output space) lies more than
+    :data:`EXTRAPOLATION_WIDTHS` training-range widths outside ``[lo, hi]`` (physical units),
+    or is not finite."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a, b = sorted(float(_FORWARD[transform](np.float64(v))) for v in (lo, hi))
+    if not (np.isfinite(a) and np.isfinite(b)):
+        return ~np.isfinite(raw)
+    margin = EXTRAPOLATION_WIDTHS * (b - a)
+    return ~np.isfinite(raw) | (raw < a - margin) | (raw > b + margin)
 CATALOGUE = {"cat_class": "class", "cat_subclass": "subclass", "cat_z": "redshift", "cat_snr": "snr"}
 PROGRESS_MIN = 256  # inputs from which predict shows a progress bar by default
 
@@ -438,7 +456,9 @@ def predict(model: torch.nn.Module | str, spectra: Any, *, images: np.ndarray | 
     calibrated
         Apply the model's calibration statistics (temperature, OOD score and threshold,
         uncertainty, label range; :mod:`spectool.trust`) when it has them. ``False``
-        gives the raw softmax and no ``ood`` / ``outside_training_labels`` flags.
+        gives the raw softmax and no ``ood`` / ``outside_training_labels`` flags. A
+        calibrated regressor reports NaN (and the flag) for an output more than
+        :data:`EXTRAPOLATION_WIDTHS` training-range widths beyond its training labels.
     min_confidence
         Classifiers: flag ``low_confidence`` where the calibrated probability of the
         predicted main class is below this (default :data:`spectool.trust.MIN_CONFIDENCE`,
@@ -578,17 +598,21 @@ def _to_frame(model: torch.nn.Module, inp: _Inputs, features: np.ndarray | None,
         ranges = (cal or {}).get("label_range") or {}
         outside = np.zeros(n, bool)
         for t, i, tr in zip(targets, index, transforms):
-            value = _spread(ok, _INVERSE[tr](out[:, i].astype(np.float64)))
-            df[t] = value
+            raw = _spread(ok, out[:, i].astype(np.float64))  # output space (e.g. log2 Teff), all rows
+            with np.errstate(over="ignore", invalid="ignore"):  # 2**(absurd log Teff) overflows to inf
+                value = _INVERSE[tr](raw)
             err = np.full(n, np.nan)
             if members is not None:
-                with np.errstate(over="ignore", invalid="ignore"):  # 2**(absurd log Teff) overflows to inf
+                with np.errstate(over="ignore", invalid="ignore"):
                     spread = np.std(_INVERSE[tr](members[:, :, i]), axis=0)
                 err[ok] = spread * float(cal["ensemble"]["scale"][t])
-            df[f"{t}_err"] = err
             if t in ranges:
                 lo, hi = ranges[t]
-                outside |= ok & ((value < lo) | (value > hi))
+                beyond = ok & _beyond_extrapolation(raw, lo, hi, tr)
+                outside |= beyond | (ok & ((value < lo) | (value > hi)))
+                value[beyond], err[beyond] = np.nan, np.nan
+            df[t] = value
+            df[f"{t}_err"] = err
         flags.append(np.where(outside, trust.FLAG_LABELS, ""))
     df.insert(3, "flag", trust.join_flags(*flags))
     df.insert(4, "ood_score", ood)

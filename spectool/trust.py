@@ -31,7 +31,9 @@ under the model card's ``"calibration"`` key:
     else the 1st percentile of the training S/N).
 ``label_range`` (regressors)
     ``{target: [min, max]}`` of the training labels in physical units (K, dex, Msun,
-    Gyr); predictions outside are flagged ``outside_training_labels``.
+    Gyr); predictions outside are flagged ``outside_training_labels``, and those more than
+    one range width beyond it (in the model's output space, e.g. log2 Teff) are reported as
+    NaN: no estimate (:data:`spectool.inference.EXTRAPOLATION_WIDTHS`).
 ``ensemble`` (regressors)
     Uncertainty: a small ensemble of 8 linear heads fitted on bootstrap resamples of the
     training spectra's penultimate features (the trained network body is shared and

@@ -199,15 +199,40 @@ def test_scanet_uncertainty_and_out_of_range_flag():
     weird = spectool.predict(SCANET, odd, progress=False)
     lo, hi = np.array([cal["label_range"][t] for t in ("teff", "logg", "feh")]).T
 
-    def outside(d):
+    def outside(d):  # NaN: further than EXTRAPOLATION_WIDTHS range widths beyond: no estimate
         v = d[["teff", "logg", "feh"]].to_numpy()
-        return ((v < lo) | (v > hi)).any(axis=1)
+        return ((v < lo) | (v > hi) | np.isnan(v)).any(axis=1)
 
     out = outside(weird)
     flagged = np.array(["outside_training_labels" in f for f in weird["flag"]])
     assert out.any() and (flagged == out).all()
     in_df = np.array(["outside_training_labels" in f for f in df["flag"]])
     assert (in_df == outside(df)).all()
+    assert df[["teff", "logg", "feh"]].notna().all().all()  # in-distribution: every value reported
+    # what is reported stays within one range width of the training labels (log2 for Teff)
+    v = weird[["teff", "logg", "feh"]].to_numpy()
+    fwd = [np.log2, lambda a: a, lambda a: a]
+    for k in range(3):
+        a, b = fwd[k](lo[k]), fwd[k](hi[k])
+        shown = v[:, k][np.isfinite(v[:, k])]
+        assert ((fwd[k](shown) >= 2 * a - b - 1e-9) & (fwd[k](shown) <= 2 * b - a + 1e-9)).all(), k
+        nan = np.isnan(v[:, k])
+        assert weird[f"{('teff', 'logg', 'feh')[k]}_err"].to_numpy()[nan].size == nan.sum()
+        assert np.isnan(weird[f"{('teff', 'logg', 'feh')[k]}_err"].to_numpy()[nan]).all()
+
+
+def test_regression_outputs_far_beyond_the_training_labels_are_not_reported():
+    """An output more than one training-range width beyond the range (in the model's output
+    space) is no estimate: NaN; within the margin the value is kept (and flagged)."""
+    from spectool.inference import EXTRAPOLATION_WIDTHS, _beyond_extrapolation
+
+    assert EXTRAPOLATION_WIDTHS == 1.0
+    lo, hi = 4000.0, 8000.0  # log2: 11.97 .. 12.97, one width = 1
+    raw = np.log2([4000.0, 2100.0, 1900.0, 15000.0, 17000.0, 1e13]).tolist() + [np.inf, np.nan]
+    assert _beyond_extrapolation(np.array(raw), lo, hi, "log2").tolist() == \
+        [False, False, True, False, True, True, True, True]
+    assert _beyond_extrapolation(np.array([0.5, -1.1, 4.1, 4.3]), 0.8, 2.5, "identity").tolist() == \
+        [False, True, False, True]
 
 
 def test_spfusion_gives_uncertainties():

@@ -142,8 +142,8 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Protocol]]] = {
         "medium": Protocol((0, 1, 2), 10, 1120, 300, 720, 1e-3, scale=8,
                            run_epochs=(("ConvNeXt 1D", 30),))}),
     "spf_ablation": ("spfusion_ablation_full", {
-        # Quick: the 8 x mock of Table 2 for 4 epochs at 5e-4 (~48 s a cell on one core; 12
-        # distinct cells, since 4 arms repeat the paper's model). At 1e-3 (SLIM_LR) the slim
+        # Quick: the 8 x mock of Table 2 for 4 epochs at 5e-4 (~48 s a cell on one core; 13
+        # distinct cells, since 3 arms repeat the paper's model of Tables 4-7). At 1e-3 (SLIM_LR) the slim
         # SPFusion sits at the mean mass for ~4 epochs and learns as the rate anneals; at
         # 3e-4-5e-4 it leaves the mean in epoch 2 (fold 1, mass MAE, best constant 0.40 Msun:
         # 5e-4 x 4 epochs 0.215, x 3 0.235; 3e-4 x 3 0.246; 560 stars x 5 epochs 0.259;
