@@ -401,10 +401,10 @@ if spectra:
     display((pd.DataFrame(in_band).T * 100).round(1).rename_axis("% in the MK band"))
 
 # %% [markdown]
-# The AFGK checkpoint cannot give most M dwarfs their temperature: trained on nothing cooler
-# than 4000 K, it puts them around 4200 K (median), a third in their band, and its A stars stay
-# below about 8100 K. Trained over the whole A-M range, the same network puts most M dwarfs in
-# their band. What it does not fix is
+# The AFGK checkpoint cannot give M dwarfs their temperature: trained on nothing cooler than
+# 4000 K, it puts them at about 4050 K (median), so only those just below its floor land in
+# their band (up to 4100 K), and its A stars stay below about 7800 K. Trained over the whole A-M
+# range, the same network puts most M dwarfs well inside their band. What it does not fix is
 # the offset the classifiers showed in section 4: many A and G stars fall below the green
 # band of their type, in the same direction as the one-class-cooler classifications.
 # A regressor trained on mock stars inherits the mock's type-temperature relation; with no
