@@ -2,6 +2,8 @@
 returns it, labels its axes with units, and never overlaps line labels."""
 from __future__ import annotations
 
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -125,3 +127,21 @@ def test_curves_plot_the_epochs_the_history_stores():
     ax = plots.curves(hist, ["train_loss"])
     np.testing.assert_array_equal(ax.lines[0].get_xdata(), [1, 2, 3])
     plt.close(ax.figure)
+
+
+def test_residual_density_title_gives_mu_and_sigma_to_sigma_precision():
+    """sca-fig7 printed 'mu = 0.009521, sigma = 0.1584 dex': both now carry sigma's three
+    significant digits."""
+    from spectool import plots
+
+    rng = np.random.default_rng(0)
+    truth = rng.normal(5500.0, 800.0, 4000)
+    for shift, scale, unit, want in ((-20.0, 92.0, "K", r"mu = -?\d+\.\d, sigma = \d\d\.\d K"),
+                                     (0.01, 0.158, "dex", r"mu = -?\d\.\d{3}, sigma = 0\.1\d\d dex")):
+        pred = truth + shift + rng.normal(0.0, scale, truth.size)
+        ax = plots.residual_density(truth, pred, name="x", unit=unit)
+        title = ax.get_title()
+        assert re.fullmatch(want, title), title
+        r = pred - truth
+        mu = float(title.split(",")[0].split("=")[1])
+        assert abs(mu - r.mean()) <= 0.5 * 10 ** -len(title.split(",")[0].split(".")[1])

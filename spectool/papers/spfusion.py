@@ -398,7 +398,7 @@ def spf_fig10(result: Result):
     bx.set_xlabel(plots.WAVELENGTH_LABEL)
     bx.set_title(f"(b) where the spectrum decides the {attr.target}: Integrated Gradients against each spectrum's "
                  "own continuum", fontsize=8, loc="left")
-    bx.legend(loc="center right", fontsize=7)
+    bx.legend(loc="center right", fontsize=7, frameon=True, framealpha=0.9, edgecolor="none")  # over the line markers
     win = (wl >= PAPER_WINDOW[0]) & (wl <= PAPER_WINDOW[1])
     in_win = float(pr[win].sum() / pr.sum()) if pr.sum() > 0 else float("nan")
     where = (f"(b) {ATTRIBUTION_SHARE:.0%} of the {attr.target} attribution below {round(wmax, -1):.0f} A lies in {pix:.0%} of the "

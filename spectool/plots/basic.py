@@ -136,7 +136,10 @@ def residual_density(true, pred, ax=None, name: str = "", unit: str = ""):
         ax.plot(grid, gaussian_kde(r)(grid), color="tab:blue")
     ax.axvline(0, color="0.5", lw=0.6)
     u = f" [{unit}]" if unit else ""
-    ax.set_title(f"mu = {r.mean():.4g}, sigma = {r.std():.4g}{(' ' + unit) if unit else ''}", fontsize=8)
+    # both to the precision of sigma's three significant digits (mu = -19.8, sigma = 92.4 K)
+    sd = float(r.std()) if r.size else float("nan")
+    dec = int(max(0, 2 - np.floor(np.log10(sd)))) if np.isfinite(sd) and sd > 0 else 3
+    ax.set_title(f"mu = {r.mean():.{dec}f}, sigma = {sd:.{dec}f}{(' ' + unit) if unit else ''}", fontsize=8)
     ax.set_xlabel(f"residual {name}{u}")
     ax.set_ylabel(f"density [1/{unit}]" if unit else "density")
     return ax
