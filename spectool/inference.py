@@ -75,6 +75,8 @@ def _beyond_extrapolation(raw: np.ndarray, lo: float, hi: float, transform: str)
         return ~np.isfinite(raw)
     margin = EXTRAPOLATION_WIDTHS * (b - a)
     return ~np.isfinite(raw) | (raw < a - margin) | (raw > b + margin)
+
+
 CATALOGUE = {"cat_class": "class", "cat_subclass": "subclass", "cat_z": "redshift", "cat_snr": "snr"}
 PROGRESS_MIN = 256  # inputs from which predict shows a progress bar by default
 
