@@ -34,16 +34,14 @@ OUT = Path(__file__).resolve().parent / "results" / "spf_cells.json"
 
 def run_cell(step: str, label: str, mode: str, lr: float, epochs: int, batch_size: int, init: str,
              root: Path, jobs: int) -> dict:
-    from spectool.datasets.presets import preset
-    from spectool.mock.build import build_preset
-    from spectool.papers._context import EXPERIMENTS, _as_dict, reduced_experiment
+    from spectool.papers._context import EXPERIMENTS, Context, _as_dict, reduced_experiment, scaled_store
     from spectool.train import FitResult, cross_validate
 
     full, protocols = EXPERIMENTS[step]
     proto = dataclasses.replace(protocols[mode], labels=(label,), run_lr=((label, lr),),
                                 run_epochs=((label, epochs),))
     exp = reduced_experiment(full, proto, mode)
-    store = build_preset(preset("spfusion/redclump"), size="quick", seed=0, scale=proto.scale).path
+    store = scaled_store(Context(mode=mode, progress=False), exp.datasets, proto.scale)  # the modes' own store
     exp.set = {**exp.set, "trainer.num_threads": 1, "data.store": str(store)}
     for r in exp.runs:
         r.set["trainer.batch_size"] = batch_size

@@ -33,6 +33,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from spectool import datasets, explain, models, papers, plots, train
+from spectool.lines import get_lines
 from spectool.train.metrics import GATE_Z, mae_gate
 
 ctx = papers.context(mode, source, cache)
@@ -150,7 +151,8 @@ print(f"half of the mass attribution below 5500 A lies in {pixel_fraction:.0%} o
       ", ".join(f"{lo:.0f}-{hi:.0f}" for lo, hi in regions if hi - lo > 10), "A (runs over 10 A)")
 fig, ax = plt.subplots(figsize=(10, 3), constrained_layout=True)
 ax.plot(attr.wavelength, attr.profile(), color="tab:purple", lw=0.9)
-plots.line_labels(ax, [4217.2, 4301.2, 4862.7], ["CN 4216", "G band", "H beta"], color="tab:orange")
+found = [ln for ln in get_lines("spfusion", (4000.0, 5500.0)) if ln.kind == "band" or ln.name == "H beta"]
+plots.line_labels(ax, [ln.vacuum for ln in found], [ln.name for ln in found], color="tab:orange")
 ax.set_xlabel(plots.WAVELENGTH_LABEL)
 ax.set_ylabel("mean |IG| [Msun per pixel]")
 plt.show()
